@@ -1,0 +1,384 @@
+"""The catalog: databases, collections, schema, indexes, partitions, counts, load state.
+
+Everything here returns plain dataclasses. Each operation is a sans-IO generator (see
+``ops``) exposed as a sync method and an ``a``-prefixed async twin on ``Catalog``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ops
+from .connection import MilvusConnection
+from .errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded
+from .ops import Call, Op, Progress, Sleep
+
+#: Property key recording which embedding model built a collection we created.
+EMBEDDING_PROPERTY = "milvus_tui.embedding"
+
+DENSE_VECTOR_TYPES = {"FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "INT8_VECTOR"}
+VECTOR_TYPES = DENSE_VECTOR_TYPES | {"BINARY_VECTOR", "SPARSE_FLOAT_VECTOR"}
+TEXT_FIELD_NAMES = ("text", "content", "page_content", "document", "body", "chunk", "doc")
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    dtype: str  # Milvus's own type name, e.g. "INT64", "VARCHAR", "FLOAT_VECTOR"
+    is_primary: bool = False
+    auto_id: bool = False
+    nullable: bool = False
+    dim: int | None = None
+    max_length: int | None = None
+    element_type: str | None = None
+    is_partition_key: bool = False
+    description: str = ""
+
+    @property
+    def is_vector(self) -> bool:
+        return self.dtype in VECTOR_TYPES
+
+    @property
+    def is_dense_vector(self) -> bool:
+        return self.dtype in DENSE_VECTOR_TYPES
+
+    def summary(self) -> str:
+        parts = [self.dtype]
+        if self.dim:
+            parts.append(f"dim={self.dim}")
+        if self.max_length:
+            parts.append(f"max_length={self.max_length}")
+        if self.element_type:
+            parts.append(f"of {self.element_type}")
+        if self.is_primary:
+            parts.append("primary key" + (", auto_id" if self.auto_id else ""))
+        if self.nullable:
+            parts.append("nullable")
+        if self.is_partition_key:
+            parts.append("partition key")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    field: str
+    index_name: str
+    index_type: str
+    metric_type: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmbeddingTag:
+    """Which provider/model/dimension built a collection (recorded when we create one)."""
+
+    provider: str
+    model: str
+    dimension: int
+
+    def encode(self) -> str:
+        return json.dumps({"provider": self.provider, "model": self.model, "dimension": self.dimension})
+
+    @classmethod
+    def decode(cls, text: str | None) -> EmbeddingTag | None:
+        try:
+            data = json.loads(text or "")
+            return cls(str(data["provider"]), str(data["model"]), int(data["dimension"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    db_name: str
+    fields: tuple[FieldInfo, ...]
+    enable_dynamic_field: bool
+    description: str = ""
+    consistency_level: str = "Bounded"
+    properties: dict[str, str] = field(default_factory=dict)
+    load_state: str = "Loaded"  # "Loaded", "Loading", "NotLoad" (released) or "NotExist"
+    row_count: int | None = None
+    #: True when ``row_count`` came from count(*) at Strong consistency.
+    count_exact: bool = False
+    indexes: tuple[IndexInfo, ...] = ()
+    partitions: tuple[str, ...] = ()
+
+    @property
+    def loaded(self) -> bool:
+        return self.load_state == "Loaded"
+
+    @property
+    def primary(self) -> FieldInfo:
+        for f in self.fields:
+            if f.is_primary:
+                return f
+        raise MilvusTuiError(f"Collection '{self.name}' has no primary key field.")
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def vector_fields(self) -> list[FieldInfo]:
+        return [f for f in self.fields if f.is_vector]
+
+    @property
+    def scalar_fields(self) -> list[FieldInfo]:
+        return [f for f in self.fields if not f.is_vector]
+
+    @property
+    def embedding(self) -> EmbeddingTag | None:
+        return EmbeddingTag.decode(self.properties.get(EMBEDDING_PROPERTY))
+
+    def get_field(self, name: str) -> FieldInfo:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise InvalidInput(
+            f"Collection '{self.name}' has no field '{name}'. Fields: {', '.join(self.field_names)}."
+        )
+
+    def index_for(self, field_name: str) -> IndexInfo | None:
+        return next((i for i in self.indexes if i.field == field_name), None)
+
+    def pick_vector_field(self, preferred: str | None = None) -> FieldInfo:
+        """The dense vector field to search; ask (``AmbiguousField``) when there are several."""
+        if preferred:
+            chosen = self.get_field(preferred)
+            if not chosen.is_vector:
+                raise InvalidInput(f"Field '{preferred}' is a {chosen.dtype}, not a vector field.")
+            return chosen
+        dense = [f for f in self.fields if f.is_dense_vector]
+        if len(dense) == 1:
+            return dense[0]
+        if not dense:
+            if self.vector_fields:
+                kinds = ", ".join(f"{f.name} ({f.dtype})" for f in self.vector_fields)
+                raise InvalidInput(
+                    f"Collection '{self.name}' has no dense vector field to search by embedding; "
+                    f"it has {kinds}."
+                )
+            raise InvalidInput(f"Collection '{self.name}' has no vector field, so it cannot be searched.")
+        names = [f.name for f in dense]
+        raise AmbiguousField(
+            f"Collection '{self.name}' has several vector fields ({', '.join(names)}); choose one.",
+            names,
+        )
+
+    def pick_text_field(self, preferred: str | None = None) -> FieldInfo | None:
+        """The field holding the document text, or None when there is no string field."""
+        if preferred:
+            return self.get_field(preferred)
+        strings = [f for f in self.fields if f.dtype == "VARCHAR" and not f.is_primary]
+        for name in TEXT_FIELD_NAMES:
+            for f in strings:
+                if f.name.lower() == name:
+                    return f
+        if len(strings) == 1:
+            return strings[0]
+        if not strings:
+            return None
+        names = [f.name for f in strings]
+        raise AmbiguousField(
+            f"Collection '{self.name}' has several text fields ({', '.join(names)}); choose one.", names
+        )
+
+
+def _type_name(value: Any) -> str:
+    name = getattr(value, "name", None)
+    return str(name if name is not None else value).upper()
+
+
+def parse_field(raw: dict[str, Any], auto_id: bool) -> FieldInfo:
+    params = raw.get("params") or {}
+    dim = params.get("dim")
+    max_length = params.get("max_length")
+    is_primary = bool(raw.get("is_primary"))
+    element = raw.get("element_type")
+    return FieldInfo(
+        name=str(raw["name"]),
+        dtype=_type_name(raw.get("type")),
+        is_primary=is_primary,
+        auto_id=bool(raw.get("auto_id", auto_id and is_primary)),
+        nullable=bool(raw.get("nullable", False)),
+        dim=int(dim) if dim not in (None, "") else None,
+        max_length=int(max_length) if max_length not in (None, "") else None,
+        element_type=_type_name(element) if element not in (None, 0, "NONE") else None,
+        is_partition_key=bool(raw.get("is_partition_key", False)),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def _load_state_name(raw: Any) -> str:
+    state = raw.get("state") if isinstance(raw, dict) else raw
+    name = getattr(state, "name", None) or str(state)
+    return {"NotLoad": "NotLoad", "Loaded": "Loaded", "Loading": "Loading", "NotExist": "NotExist"}.get(
+        name, name
+    )
+
+
+# -- operations (sans-IO generators) ---------------------------------------------------
+
+
+def list_databases() -> Op[list[str]]:
+    names = yield Call("list_databases")
+    return sorted(names)
+
+
+def list_collections() -> Op[list[str]]:
+    names = yield Call("list_collections")
+    return sorted(names)
+
+
+def count(collection: str, expr: str = "", partition_names: list[str] | None = None) -> Op[int]:
+    """Exact count(*) at Strong consistency (the collection must be loaded)."""
+    kwargs: dict[str, Any] = dict(
+        collection_name=collection, filter=expr, output_fields=["count(*)"], consistency_level="Strong"
+    )
+    if partition_names:
+        kwargs["partition_names"] = partition_names
+    rows = yield Call("query", kwargs, collection=collection, expr=expr or None)
+    return int(rows[0]["count(*)"]) if rows else 0
+
+
+def describe(collection: str, *, with_count: bool = True) -> Op[CollectionInfo]:
+    """Schema, indexes, partitions, load state and (when loaded) the exact row count."""
+    raw = yield Call("describe_collection", {"collection_name": collection}, collection=collection)
+    auto_id = bool(raw.get("auto_id"))
+    fields = tuple(parse_field(f, auto_id) for f in raw.get("fields", []))
+    state = _load_state_name((yield Call("get_load_state", {"collection_name": collection}, collection=collection)))
+    index_names = yield Call("list_indexes", {"collection_name": collection}, collection=collection)
+    indexes = []
+    for index_name in index_names or []:
+        desc = yield Call(
+            "describe_index", {"collection_name": collection, "index_name": index_name}, collection=collection
+        )
+        desc = dict(desc or {})
+        field_name = desc.pop("field_name", index_name)
+        index_type = str(desc.pop("index_type", "") or "")
+        metric = desc.pop("metric_type", None)
+        for noise in ("index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"):
+            desc.pop(noise, None)
+        indexes.append(IndexInfo(field_name, index_name, index_type, metric, desc))
+    partitions = yield Call("list_partitions", {"collection_name": collection}, collection=collection)
+    row_count: int | None = None
+    exact = False
+    if with_count and state == "Loaded":
+        row_count = yield from count(collection)
+        exact = True
+    else:
+        stats = yield Call("get_collection_stats", {"collection_name": collection}, collection=collection)
+        row_count = int(stats.get("row_count", 0)) if stats else None
+    props = {str(k): str(v) for k, v in (raw.get("properties") or {}).items()}
+    return CollectionInfo(
+        name=collection,
+        db_name=str(raw.get("db_name") or ""),
+        fields=fields,
+        enable_dynamic_field=bool(raw.get("enable_dynamic_field")),
+        description=str(raw.get("description") or ""),
+        consistency_level=str(raw.get("consistency_level_name") or _consistency_name(raw.get("consistency_level"))),
+        properties=props,
+        load_state=state,
+        row_count=row_count,
+        count_exact=exact,
+        indexes=tuple(indexes),
+        partitions=tuple(partitions or ()),
+    )
+
+
+def _consistency_name(level: Any) -> str:
+    return {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Customized"}.get(level, "Bounded")
+
+
+def describe_all(names: Iterable[str] | None = None) -> Op[list[CollectionInfo]]:
+    if names is None:
+        names = yield from list_collections()
+    infos = []
+    for name in names:
+        infos.append((yield from describe(name)))
+    return infos
+
+
+def load(collection: str, *, poll: float = 0.25, timeout: float = 600.0) -> Op[str]:
+    """Load a collection, reporting progress while the server works; returns the final state."""
+    yield Progress(0, 100, f"loading {collection}")
+    yield Call("load_collection", {"collection_name": collection, "_async": True}, collection=collection)
+    waited = 0.0
+    while True:
+        raw = yield Call("get_load_state", {"collection_name": collection}, collection=collection)
+        state = _load_state_name(raw)
+        progress = raw.get("progress") if isinstance(raw, dict) else None
+        if state == "Loaded":
+            yield Progress(100, 100, f"{collection} loaded")
+            return state
+        if state == "NotExist":
+            raise NotFound(f"Collection '{collection}' does not exist.")
+        if waited >= timeout:
+            raise MilvusTuiError(f"Loading '{collection}' did not finish within {timeout:.0f} s.")
+        yield Progress(int(progress) if progress is not None else 0, 100 if progress is not None else None,
+                       f"loading {collection}")
+        yield Sleep(poll)
+        waited += poll
+
+
+def release(collection: str) -> Op[str]:
+    yield Call("release_collection", {"collection_name": collection}, collection=collection)
+    return "NotLoad"
+
+
+def require_loaded(info: CollectionInfo) -> None:
+    if not info.loaded:
+        raise NotLoaded(info.name)
+
+
+class Catalog:
+    """Sync and async forms of the catalog operations on one connection."""
+
+    def __init__(self, conn: MilvusConnection) -> None:
+        self.conn = conn
+
+    def list_databases(self) -> list[str]:
+        return self.conn.run(list_databases())
+
+    async def alist_databases(self) -> list[str]:
+        return await self.conn.arun(list_databases())
+
+    def list_collections(self) -> list[str]:
+        return self.conn.run(list_collections())
+
+    async def alist_collections(self) -> list[str]:
+        return await self.conn.arun(list_collections())
+
+    def describe(self, collection: str, *, with_count: bool = True) -> CollectionInfo:
+        return self.conn.run(describe(collection, with_count=with_count))
+
+    async def adescribe(self, collection: str, *, with_count: bool = True) -> CollectionInfo:
+        return await self.conn.arun(describe(collection, with_count=with_count))
+
+    def describe_all(self) -> list[CollectionInfo]:
+        return self.conn.run(describe_all())
+
+    async def adescribe_all(self) -> list[CollectionInfo]:
+        return await self.conn.arun(describe_all())
+
+    def count(self, collection: str, expr: str = "") -> int:
+        return self.conn.run(count(collection, expr))
+
+    async def acount(self, collection: str, expr: str = "") -> int:
+        return await self.conn.arun(count(collection, expr))
+
+    def load(self, collection: str, ctx: ops.Context | None = None) -> str:
+        return self.conn.run(load(collection), ctx)
+
+    async def aload(self, collection: str, ctx: ops.Context | None = None) -> str:
+        return await self.conn.arun(load(collection), ctx)
+
+    def release(self, collection: str) -> str:
+        return self.conn.run(release(collection))
+
+    async def arelease(self, collection: str) -> str:
+        return await self.conn.arun(release(collection))

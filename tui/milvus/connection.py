@@ -1,0 +1,175 @@
+"""Connections: the embedded Lite child or a server URL, with sync and async clients.
+
+``MilvusConnection`` owns everything needed to talk to one Milvus: the Lite child
+process (when the URI is a local path), a sync ``MilvusClient`` for thread workers and
+scripts, and an ``AsyncMilvusClient`` for the event loop. The async client binds its
+gRPC channel to the first loop it runs on, so it is created lazily on the running loop
+and refuses (clearly) to be used from another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from . import ops
+from .errors import MilvusTuiError, ServerUnavailable, register_secret, translate
+from .lite import LiteServer
+
+REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
+
+
+
+def quiet_pymilvus() -> None:
+    """pymilvus logs every failed RPC with a traceback to stderr, which would draw over a
+    full-screen app and could echo request details; we report errors ourselves. It sets
+    its logger up on import, so this runs after the import."""
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL + 1)
+
+
+def is_local(uri: str) -> bool:
+    """A URI that names a local data directory (the embedded Milvus Lite default)."""
+    return not uri.startswith(REMOTE_SCHEMES)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    kind: str  # "Milvus Lite (embedded)", "Milvus server" or "Zilliz Cloud"
+    uri: str  # what the user typed (never the token)
+    db_name: str
+    version: str
+
+
+class MilvusConnection:
+    """One Milvus endpoint and the clients that talk to it."""
+
+    def __init__(self, uri: str, *, token: str | None = None, db_name: str = "default",
+                 timeout: float = 30.0, startup_timeout: float = 60.0) -> None:
+        self.uri = uri
+        self.db_name = db_name or "default"
+        self.timeout = timeout
+        self._token = token or None
+        register_secret(self._token)
+        self.lite: LiteServer | None = LiteServer(uri, startup_timeout=startup_timeout) if is_local(uri) else None
+        self._client: Any = None
+        self._aclient: Any = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"MilvusConnection(uri={self.uri!r}, db_name={self.db_name!r})"
+
+    @property
+    def kind(self) -> str:
+        if self.lite is not None:
+            return "Milvus Lite (embedded)"
+        if "zillizcloud.com" in self.uri or "zilliz.com" in self.uri:
+            return "Zilliz Cloud"
+        return "Milvus server"
+
+    @property
+    def endpoint(self) -> str:
+        """The address clients dial: the Lite child's URL or the user's URI."""
+        if self.lite is not None:
+            if not self.lite.running:
+                raise ServerUnavailable("The embedded Milvus Lite server is not running.")
+            return self.lite.uri
+        return self.uri
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def open(self) -> ServerInfo:
+        """Start the Lite child if needed, connect, and check the server answers (blocking)."""
+        if self.lite is not None and not self.lite.running:
+            self.lite.start()
+        try:
+            version = self.client.get_server_version()
+            if self.db_name != "default" and self.db_name not in self.client.list_databases():
+                raise MilvusTuiError(f"Database '{self.db_name}' does not exist on {self.uri}.")
+        except MilvusTuiError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc) from None
+        return ServerInfo(self.kind, self.uri, self.db_name, str(version))
+
+    def reconnect(self) -> ServerInfo:
+        """Drop clients and (for Lite) restart a dead child, then open again."""
+        self.close_clients()
+        if self.lite is not None and not self.lite.running:
+            self.lite.stop()
+        return self.open()
+
+    def close_clients(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        # The async client is closed by ``aclose`` on its own loop; here we just drop it.
+        self._aclient = None
+        self._aclient_loop = None
+
+    def close(self) -> None:
+        """Close clients and stop the Lite child. Safe to call more than once."""
+        self.close_clients()
+        if self.lite is not None:
+            self.lite.stop()
+
+    async def aclose(self) -> None:
+        aclient, self._aclient = self._aclient, None
+        if aclient is not None:
+            with contextlib.suppress(Exception):
+                await aclient.close()
+        self._aclient_loop = None
+
+    # -- clients -------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from pymilvus import MilvusClient
+
+            quiet_pymilvus()
+            try:
+                self._client = MilvusClient(
+                    uri=self.endpoint, token=self._token or "", db_name=self.db_name,
+                    timeout=self.timeout,
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise translate(exc) from None
+        return self._client
+
+    @property
+    def aclient(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._aclient is not None and self._aclient_loop is not loop:
+            raise MilvusTuiError(
+                "The async Milvus client belongs to another event loop; "
+                "create one MilvusConnection per loop."
+            )
+        if self._aclient is None:
+            from pymilvus import AsyncMilvusClient
+
+            quiet_pymilvus()
+            self._aclient = AsyncMilvusClient(
+                uri=self.endpoint, token=self._token or "", db_name=self.db_name,
+                timeout=self.timeout,
+            )
+            self._aclient_loop = loop
+        return self._aclient
+
+    # -- running operations --------------------------------------------------------
+
+    def run(self, op: ops.Op[ops.T], ctx: ops.Context | None = None) -> ops.T:
+        return ops.run(self.client, op, ctx)
+
+    async def arun(self, op: ops.Op[ops.T], ctx: ops.Context | None = None) -> ops.T:
+        return await ops.arun(self.aclient, op, ctx, sync_client=self.client)
+
+    def __enter__(self) -> MilvusConnection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

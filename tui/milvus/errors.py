@@ -1,0 +1,164 @@
+"""Errors the data layer raises, each with a message a user can act on.
+
+pymilvus raises ``MilvusException`` with a numeric code and the server's text, and
+grpc raises its own errors when the server is gone. ``translate`` turns both into
+one of the classes below so the UI and the CLI can say what went wrong without
+knowing pymilvus. Secrets are scrubbed from every message that leaves this layer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+
+class MilvusTuiError(Exception):
+    """Base class: ``str(err)`` is a complete sentence fit to show a user."""
+
+    #: CLI exit code for this kind of error (scripts can branch on it).
+    exit_code = 1
+
+
+class InvalidInput(MilvusTuiError):
+    """The user typed something we can reject before asking the server."""
+
+    exit_code = 2
+
+
+class InvalidFilter(InvalidInput):
+    """A filter expression the server (or our own check) cannot parse."""
+
+
+class UnknownField(InvalidInput):
+    """A field name that the collection's schema does not have."""
+
+
+class AmbiguousField(InvalidInput):
+    """More than one field could be meant; the caller must choose one."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class NotFound(MilvusTuiError):
+    """A collection, database, entity or file that does not exist."""
+
+    exit_code = 3
+
+
+class NotLoaded(MilvusTuiError):
+    """The collection is released; loading it is a normal, one-key fix."""
+
+    exit_code = 4
+
+    def __init__(self, collection: str) -> None:
+        super().__init__(
+            f"Collection '{collection}' is not loaded. Load it first "
+            f"(press l in the app, or pass --load on the command line)."
+        )
+        self.collection = collection
+
+
+class ServerUnavailable(MilvusTuiError):
+    """The server cannot be reached, or went away mid-operation."""
+
+    exit_code = 5
+
+
+class DataDirInUse(MilvusTuiError):
+    """Another process holds the Milvus Lite data directory."""
+
+    exit_code = 5
+
+
+class NotSupported(MilvusTuiError):
+    """The server does not offer this feature (e.g. sparse vectors on Milvus 2.3)."""
+
+    exit_code = 6
+
+
+class OperationFailed(MilvusTuiError):
+    """The server refused an operation; the message carries its own words."""
+
+
+class Cancelled(MilvusTuiError):
+    """The user cancelled the operation before it finished."""
+
+    exit_code = 130
+
+
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a token or key so that ``scrub`` removes it from any message."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace every registered secret (and ``user:password`` tokens' parts) with ***."""
+    for secret in sorted({*_SECRETS, *secrets}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+        if ":" in secret:
+            for part in secret.split(":"):
+                if len(part) >= 4:
+                    text = text.replace(part, "***")
+    return text
+
+
+_UNAVAILABLE = re.compile(
+    r"UNAVAILABLE|failed to connect|Connection refused|connection reset|Socket closed|"
+    r"DEADLINE_EXCEEDED|Deadline Exceeded|Fail connecting to server|server unavailable",
+    re.IGNORECASE,
+)
+_NOT_LOADED = re.compile(r"not loaded|state 'released'|collection not loaded|call load\(\)", re.I)
+_NOT_FOUND = re.compile(r"collection not found|can't find collection|does not exist|not exist", re.I)
+_PARSE = re.compile(
+    r"unexpected (token|character)|cannot parse|parse|syntax|unterminated|invalid expression|"
+    r"expected literal|unknown escape|field .* not exist|not exist in schema|cannot be casted|"
+    r"comparisons between|type mismatch|invalid",
+    re.IGNORECASE,
+)
+_UNSUPPORTED = re.compile(r"UNIMPLEMENTED|not supported|unsupported|not implemented", re.I)
+
+
+def server_message(exc: BaseException) -> str:
+    """The server's own words from a pymilvus/grpc exception, without the wrapper noise."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, str) and message:
+        return scrub(message.strip())
+    details = getattr(exc, "details", None)
+    if callable(details):
+        try:
+            text = details()
+            if text:
+                return scrub(str(text).strip())
+        except Exception:  # grpc's details() can itself fail on a dead channel
+            pass
+    return scrub(str(exc).strip() or type(exc).__name__)
+
+
+def translate(exc: BaseException, *, collection: str | None = None, expr: str | None = None) -> MilvusTuiError:
+    """Map a pymilvus or grpc exception to a ``MilvusTuiError`` with the server's text."""
+    if isinstance(exc, MilvusTuiError):
+        return exc
+    text = server_message(exc)
+    code = getattr(exc, "code", None)
+    if _UNAVAILABLE.search(text) or _UNAVAILABLE.search(type(exc).__name__):
+        return ServerUnavailable(
+            f"The Milvus server is not answering ({text}). Check that it is running; "
+            f"press ctrl+r in the app to reconnect."
+        )
+    if collection and (code == 101 or _NOT_LOADED.search(text)):
+        return NotLoaded(collection)
+    if collection and code in (100, 4) or (collection and _NOT_FOUND.search(text) and "field" not in text.lower()):
+        return NotFound(f"Collection '{collection}' was not found: {text}")
+    if _UNSUPPORTED.search(text):
+        return NotSupported(f"Not supported by this server: {text}")
+    if expr is not None and (code in (6, 1100) or _PARSE.search(text)):
+        return InvalidFilter(f"The server rejected the filter expression: {text}")
+    if not text or text == "()":
+        text = f"{type(exc).__name__} (code {code}) with no message from the server"
+    return OperationFailed(f"Milvus refused the request: {text}")

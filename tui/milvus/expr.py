@@ -1,0 +1,124 @@
+"""Filter expressions: safe literals, key lists, and field-name checks.
+
+Expressions we build from data (selected primary keys, paging cursors) must be safe
+for any value, including strings holding quotes, brackets and backslashes, so every
+literal goes through ``literal``. Milvus Lite does not support ``filter_params``
+templates, so quoting is the portable way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import InvalidFilter, UnknownField
+
+# Milvus string literals use C-style escapes; these are the ones both the Go server
+# and Milvus Lite's parser accept.
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPE_RE = re.compile(r'[\\"\n\r\t]')
+
+
+def literal(value: Any) -> str:
+    """Render a Python value as a Milvus expression literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidFilter(f"{value!r} cannot appear in a filter expression")
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], value) + '"'
+    raise InvalidFilter(f"Cannot use a {type(value).__name__} value in a filter expression")
+
+
+def in_list(field: str, values: Iterable[Any]) -> str:
+    """``field in [v1, v2, ...]`` with every value safely quoted."""
+    return f"{field} in [{', '.join(literal(v) for v in values)}]"
+
+
+def conjoin(*parts: str | None) -> str:
+    """AND together the non-empty parts, each parenthesised so precedence is kept."""
+    kept = [p.strip() for p in parts if p and p.strip()]
+    if len(kept) <= 1:
+        return kept[0] if kept else ""
+    return " and ".join(f"({p})" for p in kept)
+
+
+_KEYWORDS = {
+    "and", "or", "not", "in", "like", "true", "false", "is", "null", "exists",
+    "AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE", "IS", "NULL", "EXISTS",
+}
+_TOKEN = re.compile(
+    r"""
+    (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<ident>\$?[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def referenced_fields(expr: str) -> list[str]:
+    """Field names an expression mentions (functions, keywords and strings excluded).
+
+    Only the outer name of ``meta["key"]`` counts: JSON keys are data, not schema.
+    """
+    names: list[str] = []
+    tokens = [(m.lastgroup, m.group(), m.end()) for m in _TOKEN.finditer(expr)]
+    for kind, text, end in tokens:
+        if kind != "ident" or text in _KEYWORDS:
+            continue
+        following = expr[end:].lstrip()[:1]
+        if following == "(":  # a function such as json_contains(...) or array_length(...)
+            continue
+        if text not in names:
+            names.append(text)
+    return names
+
+
+def check_balanced(expr: str) -> None:
+    """Reject unbalanced quotes and brackets with a message that points at the problem."""
+    stack: list[tuple[str, int]] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for match in _TOKEN.finditer(expr):
+        text = match.group()
+        if match.lastgroup == "string":
+            continue
+        if text in "\"'":
+            raise InvalidFilter(f"Unbalanced quote {text} at column {match.start() + 1} of the filter.")
+        if text in "([{":
+            stack.append((text, match.start()))
+        elif text in pairs:
+            if not stack or stack[-1][0] != pairs[text]:
+                raise InvalidFilter(f"Unexpected '{text}' at column {match.start() + 1} of the filter.")
+            stack.pop()
+    if stack:
+        opener, at = stack[-1]
+        raise InvalidFilter(f"'{opener}' at column {at + 1} of the filter is never closed.")
+
+
+def validate(expr: str, fields: Sequence[str], *, dynamic: bool) -> None:
+    """Check an expression against the schema before it reaches the server.
+
+    With the dynamic field enabled any name is a legal dynamic key, so unknown names
+    pass; without it they are certainly typos and we say which fields exist.
+    """
+    if "\x00" in expr:
+        raise InvalidFilter("The filter contains a NUL character.")
+    check_balanced(expr)
+    if dynamic:
+        return
+    known = set(fields) | {"$meta"}
+    for name in referenced_fields(expr):
+        if name not in known:
+            close = [f for f in fields if f.lower() == name.lower()]
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UnknownField(
+                f"Unknown field '{name}' in the filter.{hint} "
+                f"Fields of this collection: {', '.join(fields)}."
+            )

@@ -1,0 +1,191 @@
+"""One implementation, two ways to run it: the sans-IO operation driver.
+
+Every data-layer operation is written once, as a generator that *yields* requests
+(``Call`` a Milvus method, ``Embed`` some texts, run ``Blocking`` file I/O, report
+``Progress``) and receives their results. ``run`` drives it with the sync
+``MilvusClient`` (for thread workers and scripts); ``arun`` drives the same generator
+with ``AsyncMilvusClient`` on the running event loop. So the sync and async forms can
+never drift apart, and the timing panel compares like with like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from .errors import Cancelled, MilvusTuiError, translate
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Ask the driver to call ``client.<method>(**kwargs)``."""
+
+    method: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: context for error messages: the collection and filter involved, if any.
+    collection: str | None = None
+    expr: str | None = None
+    #: Milvus Lite's async server cannot create collections or indexes (UNIMPLEMENTED
+    #: AllocTimestamp), so such calls go to the sync client, in a thread, in async mode.
+    sync_only: bool = False
+
+
+@dataclass(frozen=True)
+class Embed:
+    """Ask the driver to embed texts with the operation's embedding model."""
+
+    texts: list[str]
+    query: bool = False
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """Run a blocking function (file I/O, fsync) off the event loop in async mode."""
+
+    fn: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait between polls (``time.sleep`` in sync mode, ``asyncio.sleep`` in async)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Report progress; ``total`` is None when it cannot be known."""
+
+    done: int
+    total: int | None
+    what: str = ""
+
+
+Op = Generator[Any, Any, T]
+ProgressCallback = Callable[[Progress], None]
+
+
+class Embedder(Protocol):
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+    def embed_query(self, text: str) -> list[float]: ...
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]: ...
+    async def aembed_query(self, text: str) -> list[float]: ...
+
+
+@dataclass
+class Context:
+    """What a driver needs besides the client: embeddings, progress and cancel hooks."""
+
+    embeddings: Embedder | None = None
+    on_progress: ProgressCallback | None = None
+    #: polled between steps in sync mode; async mode is cancelled by task cancellation.
+    is_cancelled: Callable[[], bool] | None = None
+
+
+def _no_embeddings() -> MilvusTuiError:
+    return MilvusTuiError("This operation needs an embedding model, and none is configured.")
+
+
+def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
+    """Drive ``op`` with a sync ``MilvusClient``."""
+    ctx = ctx or Context()
+    send: Any = None
+    while True:
+        if ctx.is_cancelled and ctx.is_cancelled():
+            op.close()
+            raise Cancelled("Cancelled.")
+        try:
+            request = op.send(send)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(request, Call):
+            try:
+                send = getattr(client, request.method)(**request.kwargs)
+            except Exception as exc:  # noqa: BLE001 - every pymilvus/grpc error is translated
+                send = None
+                _throw(op, translate(exc, collection=request.collection, expr=request.expr))
+        elif isinstance(request, Embed):
+            if ctx.embeddings is None:
+                _throw(op, _no_embeddings())
+            send = (
+                [ctx.embeddings.embed_query(request.texts[0])]
+                if request.query
+                else ctx.embeddings.embed_documents(request.texts)
+            )
+        elif isinstance(request, Blocking):
+            send = request.fn()
+        elif isinstance(request, Sleep):
+            send = time.sleep(request.seconds)
+        elif isinstance(request, Progress):
+            send = None
+            if ctx.on_progress:
+                ctx.on_progress(request)
+        else:  # pragma: no cover - a programming error in an operation
+            raise TypeError(f"unknown request {request!r}")
+
+
+async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client: Any = None) -> T:
+    """Drive ``op`` with an ``AsyncMilvusClient`` on the running loop."""
+    ctx = ctx or Context()
+    send: Any = None
+    while True:
+        try:
+            request = op.send(send)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(request, Call):
+            try:
+                if request.sync_only and sync_client is not None:
+                    method = getattr(sync_client, request.method)
+                    send = await asyncio.to_thread(method, **request.kwargs)
+                else:
+                    send = await getattr(aclient, request.method)(**request.kwargs)
+            except asyncio.CancelledError:
+                op.close()
+                raise
+            except Exception as exc:  # noqa: BLE001
+                send = None
+                _throw(op, translate(exc, collection=request.collection, expr=request.expr))
+        elif isinstance(request, Embed):
+            if ctx.embeddings is None:
+                _throw(op, _no_embeddings())
+            send = (
+                [await ctx.embeddings.aembed_query(request.texts[0])]
+                if request.query
+                else await ctx.embeddings.aembed_documents(request.texts)
+            )
+        elif isinstance(request, Blocking):
+            send = await asyncio.to_thread(request.fn)
+        elif isinstance(request, Sleep):
+            send = await asyncio.sleep(request.seconds)
+        elif isinstance(request, Progress):
+            send = None
+            if ctx.on_progress:
+                ctx.on_progress(request)
+        else:  # pragma: no cover
+            raise TypeError(f"unknown request {request!r}")
+
+
+def _throw(op: Op[Any], error: BaseException) -> None:
+    """Raise ``error`` inside the operation so it may clean up, then out of the driver."""
+    try:
+        op.throw(error)
+    except StopIteration:
+        pass
+    raise error
+
+
+class Timer:
+    """Wall-clock timing for a result's ``elapsed`` field."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start

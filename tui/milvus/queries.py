@@ -1,0 +1,416 @@
+"""Reading data: filter queries, primary-key paging, vector search, more-like-this.
+
+Paging never uses offsets: Milvus caps ``offset + limit`` at 16384, so we walk the
+collection with a primary-key cursor (``pk > last``), as Attu and pymilvus's own query
+iterator do. ``iterator=True`` asks the server for primary-key order (Milvus Lite only
+sorts when asked), and rows are sorted again here so correctness never depends on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import expr as exprs
+from .catalog import CollectionInfo, FieldInfo, require_loaded
+from .connection import MilvusConnection
+from .errors import InvalidInput, NotFound
+from .ops import Call, Context, Embed, Op, Timer
+
+#: Milvus's result window: offset + limit may not exceed this.
+MAX_WINDOW = 16384
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows from a filter, a page, or a search (then ``scores`` is set)."""
+
+    collection: str
+    kind: str  # "filter", "page", "search", "more_like_this"
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    elapsed: float
+    expr: str = ""
+    scores: list[float] | None = None
+    metric: str | None = None
+    mode: str = ""  # "sync" or "async", set by whoever ran it
+    page: int | None = None  # 0-based page number for kind == "page"
+    pages: int | None = None
+    total: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    def with_mode(self, mode: str) -> QueryResult:
+        return replace(self, mode=mode)
+
+
+def check_limit(value: int, what: str = "limit") -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"{what} must be a whole number, not {value!r}.")
+    if value < 1:
+        raise InvalidInput(f"{what} must be at least 1 (got {value}).")
+    if value > MAX_WINDOW:
+        raise InvalidInput(
+            f"{what} {value} is above Milvus's limit of {MAX_WINDOW}; page through the results "
+            f"or export them instead."
+        )
+    return value
+
+
+def check_consistency(level: str | None) -> str | None:
+    if level is None or level == "":
+        return None
+    for known in CONSISTENCY_LEVELS:
+        if level.lower() == known.lower():
+            return known
+    raise InvalidInput(f"Unknown consistency level '{level}'. Use one of: {', '.join(CONSISTENCY_LEVELS)}.")
+
+
+def resolve_output_fields(info: CollectionInfo, requested: list[str] | None) -> list[str]:
+    """Validate requested output fields; default to every field."""
+    if not requested or requested == ["*"]:
+        return ["*"]
+    known = set(info.field_names)
+    for name in requested:
+        if name != "*" and name not in known and not info.enable_dynamic_field:
+            raise InvalidInput(
+                f"Unknown output field '{name}'. Fields of '{info.name}': {', '.join(info.field_names)}."
+            )
+    pk = info.primary.name
+    return requested if pk in requested or "*" in requested else [pk, *requested]
+
+
+def validate_filter(info: CollectionInfo, expr: str) -> str:
+    expr = (expr or "").strip()
+    if expr:
+        exprs.validate(expr, info.field_names, dynamic=info.enable_dynamic_field)
+    return expr
+
+
+def columns_for(info: CollectionInfo, rows: list[dict[str, Any]], output_fields: list[str]) -> list[str]:
+    """Display columns: schema order first, then dynamic keys as they appear."""
+    if output_fields != ["*"]:
+        cols = [f for f in output_fields if f != "*"]
+    else:
+        cols = list(info.field_names)
+    for row in rows:
+        for key in row:
+            if key not in cols and key != "$meta":
+                cols.append(key)
+    return cols
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+# -- operations ------------------------------------------------------------------------
+
+
+def filter_query(info: CollectionInfo, expr: str, *, limit: int = 100, output_fields: list[str] | None = None,
+                 consistency_level: str | None = None, partition_names: list[str] | None = None) -> Op[QueryResult]:
+    """Rows matching a boolean expression (an empty expression matches everything)."""
+    require_loaded(info)
+    check_limit(limit)
+    expr = validate_filter(info, expr)
+    fields = resolve_output_fields(info, output_fields)
+    kwargs: dict[str, Any] = dict(collection_name=info.name, filter=expr, limit=limit, output_fields=fields)
+    if (level := check_consistency(consistency_level)):
+        kwargs["consistency_level"] = level
+    if partition_names:
+        kwargs["partition_names"] = partition_names
+    timer = Timer()
+    rows = yield Call("query", kwargs, collection=info.name, expr=expr)
+    rows = [dict(r) for r in rows]
+    return QueryResult(info.name, "filter", rows, columns_for(info, rows, fields), timer.elapsed, expr=expr)
+
+
+def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int = 50,
+               output_fields: list[str] | None = None, partition_names: list[str] | None = None,
+               consistency_level: str | None = None) -> Op[list[dict[str, Any]]]:
+    """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start)."""
+    pk = info.primary.name
+    fields = output_fields or ["*"]
+    where = exprs.conjoin(expr, None if cursor is None else f"{pk} > {exprs.literal(cursor)}")
+    kwargs: dict[str, Any] = dict(
+        collection_name=info.name, filter=where, limit=limit, output_fields=fields, iterator="True",
+    )
+    if partition_names:
+        kwargs["partition_names"] = partition_names
+    if (level := check_consistency(consistency_level)):
+        kwargs["consistency_level"] = level
+    rows = yield Call("query", kwargs, collection=info.name, expr=expr or None)
+    rows = sorted((dict(r) for r in rows), key=lambda r: _sort_key(r[pk]))
+    return rows[:limit]
+
+
+def scan_keys(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int = MAX_WINDOW,
+              partition_names: list[str] | None = None, consistency_level: str | None = None) -> Op[list[Any]]:
+    """Primary keys only, after ``cursor``: the cheap way to find page boundaries."""
+    rows = yield from rows_after(info, cursor, expr=expr, limit=min(limit, MAX_WINDOW),
+                                 output_fields=[info.primary.name], partition_names=partition_names,
+                                 consistency_level=consistency_level)
+    pk = info.primary.name
+    return [r[pk] for r in rows]
+
+
+@dataclass
+class Pager:
+    """Page forward and back through a whole collection or filter result.
+
+    ``boundaries[i]`` is the exclusive primary-key lower bound of page ``i``; jumping
+    ahead scans primary keys only (up to 16384 per request) to fill them in, so page
+    500 costs a few key scans once, then one query like any other page.
+    """
+
+    info: CollectionInfo
+    expr: str = ""
+    page_size: int = 50
+    output_fields: list[str] | None = None
+    partition_names: list[str] | None = None
+    boundaries: list[Any] = field(default_factory=lambda: [None])
+    total: int | None = None
+    #: True once a scan reached the end, so ``boundaries`` is complete.
+    exhausted: bool = False
+
+    def __post_init__(self) -> None:
+        require_loaded(self.info)
+        check_limit(self.page_size, "page size")
+        self.expr = validate_filter(self.info, self.expr)
+        self.output_fields = resolve_output_fields(self.info, self.output_fields)
+
+    @property
+    def pages(self) -> int | None:
+        if self.total is None:
+            return None
+        return max(1, math.ceil(self.total / self.page_size))
+
+    def _count(self) -> Op[int]:
+        kwargs: dict[str, Any] = dict(
+            collection_name=self.info.name, filter=self.expr, output_fields=["count(*)"],
+            consistency_level="Strong",
+        )
+        if self.partition_names:
+            kwargs["partition_names"] = self.partition_names
+        rows = yield Call("query", kwargs, collection=self.info.name, expr=self.expr or None)
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def _fill_boundaries(self, page: int) -> Op[None]:
+        """Scan keys until ``boundaries`` reaches ``page`` (or the data ends)."""
+        while len(self.boundaries) <= page and not self.exhausted:
+            keys = yield from scan_keys(self.info, self.boundaries[-1], expr=self.expr,
+                                        partition_names=self.partition_names)
+            full_pages = len(keys) // self.page_size
+            for j in range(1, full_pages + 1):
+                self.boundaries.append(keys[j * self.page_size - 1])
+            if len(keys) < MAX_WINDOW:
+                self.exhausted = True
+            if self.exhausted and len(self.boundaries) > 1 and len(keys) % self.page_size == 0:
+                self.boundaries.pop()  # the last boundary would open an empty page
+
+    def goto(self, page: int) -> Op[QueryResult]:
+        """Fetch page ``page`` (0-based; negative counts from the end, -1 = last)."""
+        timer = Timer()
+        if self.total is None or page < 0:
+            self.total = yield from self._count()
+        pages = self.pages or 1
+        if page < 0:
+            page = pages + page
+        page = max(0, min(page, pages - 1))
+        if page >= len(self.boundaries):
+            yield from self._fill_boundaries(page)
+            page = min(page, len(self.boundaries) - 1)
+        rows = yield from rows_after(self.info, self.boundaries[page], expr=self.expr, limit=self.page_size,
+                                     output_fields=self.output_fields, partition_names=self.partition_names)
+        if len(rows) == self.page_size and page + 1 == len(self.boundaries) and page + 1 < pages:
+            self.boundaries.append(rows[-1][self.info.primary.name])
+        return QueryResult(
+            self.info.name, "page", rows, columns_for(self.info, rows, self.output_fields or ["*"]),
+            timer.elapsed, expr=self.expr, page=page, pages=pages, total=self.total,
+        )
+
+
+def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str = "",
+           anns_field: str | None = None, output_fields: list[str] | None = None,
+           consistency_level: str | None = None, partition_names: list[str] | None = None,
+           kind: str = "search", mmr: tuple[int, float] | None = None, timer: Timer | None = None,
+           ) -> Op[QueryResult]:
+    """Vector search with scores; ``mmr=(fetch_k, lambda)`` re-ranks for diversity."""
+    require_loaded(info)
+    check_limit(k, "k")
+    expr = validate_filter(info, expr)
+    vfield = info.pick_vector_field(anns_field)
+    if vfield.dim and len(vector) != vfield.dim:
+        raise InvalidInput(
+            f"The query vector has {len(vector)} dimensions but field '{vfield.name}' holds "
+            f"{vfield.dim}-dimensional vectors."
+        )
+    fields = resolve_output_fields(info, output_fields)
+    limit = k
+    if mmr is not None:
+        limit = check_limit(mmr[0], "fetch_k")
+        if not 0.0 <= mmr[1] <= 1.0:
+            raise InvalidInput(f"MMR lambda must be between 0 and 1 (got {mmr[1]}).")
+        if fields != ["*"] and vfield.name not in fields:
+            fields = [*fields, vfield.name]
+    index = info.index_for(vfield.name)
+    metric = index.metric_type if index else None
+    kwargs: dict[str, Any] = dict(
+        collection_name=info.name, data=[vector], anns_field=vfield.name, limit=limit, filter=expr,
+        output_fields=fields,
+    )
+    if (level := check_consistency(consistency_level)):
+        kwargs["consistency_level"] = level
+    if partition_names:
+        kwargs["partition_names"] = partition_names
+    timer = timer or Timer()
+    result = yield Call("search", kwargs, collection=info.name, expr=expr)
+    hits = list(result[0]) if result else []
+    rows, scores = [], []
+    for hit in hits:
+        entity = dict(hit.get("entity") or {})
+        entity.setdefault(info.primary.name, hit.get("id", hit.get(info.primary.name)))
+        rows.append(entity)
+        scores.append(float(hit.get("distance", 0.0)))
+    if mmr is not None and rows:
+        rows, scores = _mmr(vector, rows, scores, vfield.name, k, mmr[1])
+    return QueryResult(info.name, kind, rows, columns_for(info, rows, fields), timer.elapsed, expr=expr,
+                       scores=scores, metric=metric)
+
+
+def _mmr(query: list[float], rows: list[dict[str, Any]], scores: list[float], vfield: str, k: int,
+         lambda_mult: float) -> tuple[list[dict[str, Any]], list[float]]:
+    import numpy as np
+    from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+    vectors = [r[vfield] for r in rows]
+    chosen = maximal_marginal_relevance(np.array(query, dtype=np.float32), vectors, lambda_mult=lambda_mult, k=k)
+    return [rows[i] for i in chosen], [scores[i] for i in chosen]
+
+
+def semantic_search(info: CollectionInfo, text: str, *, k: int = 10, expr: str = "",
+                    anns_field: str | None = None, output_fields: list[str] | None = None,
+                    consistency_level: str | None = None, partition_names: list[str] | None = None,
+                    mmr: tuple[int, float] | None = None, using: Any = None) -> Op[QueryResult]:
+    """Embed ``text`` with the operation's embedding model, then search.
+
+    ``using`` is the ``EmbeddingTag`` of the model in use; when the collection records a
+    different one, the result carries a warning (scores across models mean little).
+    """
+    if not text or not text.strip():
+        raise InvalidInput("Type some text to search for.")
+    require_loaded(info)
+    vfield = info.pick_vector_field(anns_field)
+    check_limit(k, "k")
+    timer = Timer()
+    vectors = yield Embed([text], query=True)
+    vector = [float(x) for x in vectors[0]]
+    if vfield.dim and len(vector) != vfield.dim:
+        from ..embeddings import check_dimension
+
+        check_dimension(vfield.dim, len(vector), vfield.name)
+    result = yield from search(info, vector, k=k, expr=expr, anns_field=vfield.name,
+                               output_fields=output_fields, consistency_level=consistency_level,
+                               partition_names=partition_names, mmr=mmr, timer=timer)
+    tag = info.embedding
+    if tag is not None and using is not None and (tag.provider, tag.model) != (using.provider, using.model):
+        result = replace(result, warnings=(
+            f"'{info.name}' was built with {tag.provider} · {tag.model}, but this search used "
+            f"{using.provider} · {using.model}; scores may not mean much.",
+        ))
+    return result
+
+
+def get_entities(info: CollectionInfo, keys: list[Any], output_fields: list[str] | None = None,
+                 consistency_level: str | None = "Strong") -> Op[list[dict[str, Any]]]:
+    """Whole entities by primary key (quoted safely, whatever the key holds)."""
+    if not keys:
+        return []
+    pk = info.primary.name
+    kwargs: dict[str, Any] = dict(
+        collection_name=info.name, filter=exprs.in_list(pk, keys), output_fields=output_fields or ["*"],
+        limit=len(keys),
+    )
+    if consistency_level:
+        kwargs["consistency_level"] = consistency_level
+    rows = yield Call("query", kwargs, collection=info.name)
+    return [dict(r) for r in rows]
+
+
+def more_like_this(info: CollectionInfo, key: Any, *, k: int = 10, expr: str = "", anns_field: str | None = None,
+                   output_fields: list[str] | None = None, consistency_level: str | None = None,
+                   partition_names: list[str] | None = None) -> Op[QueryResult]:
+    """Search with the stored vector of entity ``key``, leaving the entity itself out."""
+    require_loaded(info)
+    vfield = info.pick_vector_field(anns_field)
+    timer = Timer()
+    found = yield from get_entities(info, [key], [info.primary.name, vfield.name])
+    if not found:
+        raise NotFound(f"No entity with {info.primary.name} = {exprs.literal(key)} in '{info.name}'.")
+    vector = found[0][vfield.name]
+    if isinstance(vector, (bytes, bytearray, dict)):
+        raise InvalidInput(f"More like this needs a dense float vector; '{vfield.name}' is {vfield.dtype}.")
+    not_self = f"{info.primary.name} != {exprs.literal(key)}"
+    result = yield from search(info, [float(x) for x in vector], k=k, expr=exprs.conjoin(expr, not_self),
+                               anns_field=vfield.name, output_fields=output_fields,
+                               consistency_level=consistency_level, partition_names=partition_names,
+                               kind="more_like_this", timer=timer)
+    return replace(result, expr=expr)
+
+
+class Queries:
+    """Sync and async forms of the read operations on one connection."""
+
+    def __init__(self, conn: MilvusConnection, embeddings: Any = None) -> None:
+        self.conn = conn
+        self.embeddings = embeddings
+
+    def _ctx(self) -> Context:
+        return Context(embeddings=self.embeddings)
+
+    def filter(self, info: CollectionInfo, expr: str, **kw: Any) -> QueryResult:
+        return self.conn.run(filter_query(info, expr, **kw)).with_mode("sync")
+
+    async def afilter(self, info: CollectionInfo, expr: str, **kw: Any) -> QueryResult:
+        return (await self.conn.arun(filter_query(info, expr, **kw))).with_mode("async")
+
+    def page(self, pager: Pager, page: int) -> QueryResult:
+        return self.conn.run(pager.goto(page)).with_mode("sync")
+
+    async def apage(self, pager: Pager, page: int) -> QueryResult:
+        return (await self.conn.arun(pager.goto(page))).with_mode("async")
+
+    def search(self, info: CollectionInfo, vector: list[float], **kw: Any) -> QueryResult:
+        return self.conn.run(search(info, vector, **kw)).with_mode("sync")
+
+    async def asearch(self, info: CollectionInfo, vector: list[float], **kw: Any) -> QueryResult:
+        return (await self.conn.arun(search(info, vector, **kw))).with_mode("async")
+
+    def _tag(self) -> Any:
+        from .catalog import EmbeddingTag
+
+        e = self.embeddings
+        if e is None or not hasattr(e, "provider"):
+            return None
+        return EmbeddingTag(e.provider, e.model, 0)
+
+    def semantic_search(self, info: CollectionInfo, text: str, **kw: Any) -> QueryResult:
+        op = semantic_search(info, text, using=self._tag(), **kw)
+        return self.conn.run(op, self._ctx()).with_mode("sync")
+
+    async def asemantic_search(self, info: CollectionInfo, text: str, **kw: Any) -> QueryResult:
+        op = semantic_search(info, text, using=self._tag(), **kw)
+        return (await self.conn.arun(op, self._ctx())).with_mode("async")
+
+    def more_like_this(self, info: CollectionInfo, key: Any, **kw: Any) -> QueryResult:
+        return self.conn.run(more_like_this(info, key, **kw)).with_mode("sync")
+
+    async def amore_like_this(self, info: CollectionInfo, key: Any, **kw: Any) -> QueryResult:
+        return (await self.conn.arun(more_like_this(info, key, **kw))).with_mode("async")
+
+    def get(self, info: CollectionInfo, keys: list[Any]) -> list[dict[str, Any]]:
+        return self.conn.run(get_entities(info, keys))
+
+    async def aget(self, info: CollectionInfo, keys: list[Any]) -> list[dict[str, Any]]:
+        return await self.conn.arun(get_entities(info, keys))
