@@ -330,6 +330,15 @@ def release(collection: str) -> Op[str]:
     return "NotLoad"
 
 
+def drop(collection: str) -> Op[None]:
+    yield Call("drop_collection", {"collection_name": collection}, collection=collection)
+
+
+def exists(collection: str) -> Op[bool]:
+    found = yield Call("has_collection", {"collection_name": collection})
+    return bool(found)
+
+
 def require_loaded(info: CollectionInfo) -> None:
     if not info.loaded:
         raise NotLoaded(info.name)
@@ -376,6 +385,15 @@ class Catalog:
 
     async def aload(self, collection: str, ctx: ops.Context | None = None) -> str:
         return await self.conn.arun(load(collection), ctx)
+
+    def drop(self, collection: str) -> None:
+        self.conn.run(drop(collection))
+
+    def exists(self, collection: str) -> bool:
+        return self.conn.run(exists(collection))
+
+    async def aexists(self, collection: str) -> bool:
+        return await self.conn.arun(exists(collection))
 
     def release(self, collection: str) -> str:
         return self.conn.run(release(collection))
