@@ -1,0 +1,234 @@
+"""The OpenAI-compatible provider: langchain-openai's ``OpenAIEmbeddings`` behind our errors.
+
+Works with OpenAI and any server speaking ``/v1/embeddings`` (Azure-style proxies, Ollama,
+vLLM, LM Studio, TEI). Two things matter offline:
+
+* ``OpenAIEmbeddings`` downloads tiktoken's ``cl100k_base`` on first use when
+  ``check_embedding_ctx_length`` is on, and fails with no internet. We default it on only
+  for api.openai.com, where the tokenizer is right and the network is there anyway.
+* langchain_openai costs ~0.5 s to import, so it is imported on first use, not here.
+
+Every failure leaves as an ``EmbeddingError`` naming the endpoint and HTTP status, with
+the API key scrubbed out, and without the original exception attached as cause or context
+(its text and request objects can carry the key into logs and tracebacks).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from .base import OPENAI, EmbeddingError, EmbeddingSettings, ProviderEmbeddings, display_url, scrub
+
+if TYPE_CHECKING:
+    from langchain_openai import OpenAIEmbeddings
+
+T = TypeVar("T")
+
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Local servers ignore the key, but the openai client refuses to start without one.
+PLACEHOLDER_KEY = "not-needed"
+_RETRIED = {408, 409, 429}  # plus every 5xx: what the openai client retries by itself
+_HINTS = {
+    401: " Check the API key.",
+    403: " Check the API key's permissions.",
+    404: " Check the base URL (usually ends in /v1) and the model name.",
+    429: " The endpoint is rate limiting; try again later or lower the concurrency.",
+}
+
+
+def is_openai_url(url: str) -> bool:
+    """True for OpenAI's own API host (where tiktoken-based length checks are right)."""
+    return (urlsplit(url).hostname or "").lower() == "api.openai.com"
+
+
+class OpenAICompatibleEmbeddings(ProviderEmbeddings):
+    """``OpenAIEmbeddings`` with lazy construction, a cached dimension and clean errors."""
+
+    provider = OPENAI
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        self.model = settings.model or DEFAULT_OPENAI_MODEL
+        # Resolve the endpoint the way the clients would, so messages name the real one.
+        base = (
+            settings.base_url
+            or os.environ.get("OPENAI_BASE_URL")
+            or os.environ.get("OPENAI_API_BASE")
+            or OPENAI_BASE_URL
+        )
+        self.base_url = base.rstrip("/")
+        self.endpoint = display_url(self.base_url)
+        api_key = settings.api_key
+        if not api_key and (settings.base_url is None or is_openai_url(self.base_url)):
+            # The environment's key goes only where the environment (or OpenAI) points:
+            # an explicitly chosen other server must not receive the user's OpenAI key.
+            api_key = os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            if is_openai_url(self.base_url):
+                raise EmbeddingError(
+                    "OpenAI embeddings need an API key; set one, point base_url at a "
+                    "compatible server, or use the offline 'local' provider.",
+                    endpoint=self.endpoint,
+                )
+            api_key = PLACEHOLDER_KEY
+        self._api_key = api_key
+        self.check_ctx_length = (
+            settings.check_ctx_length
+            if settings.check_ctx_length is not None
+            else is_openai_url(self.base_url)
+        )
+        self.timeout = settings.timeout
+        self.max_retries = settings.max_retries
+        self._requested_dimensions = settings.dimensions
+        self._dim = settings.dimensions
+        self._client: OpenAIEmbeddings | None = None
+        self._lock = threading.Lock()
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def _get_client(self) -> OpenAIEmbeddings:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._call(self._build_client)
+        return self._client
+
+    def _build_client(self) -> OpenAIEmbeddings:
+        from langchain_openai import OpenAIEmbeddings
+
+        return OpenAIEmbeddings(
+            model=self.model,
+            base_url=self.base_url,
+            api_key=self._api_key,
+            dimensions=self._requested_dimensions,
+            check_embedding_ctx_length=self.check_ctx_length,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+
+    def warm_up(self) -> None:
+        self._get_client()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an EmbeddingError
+            err = self._translate(exc)
+        # Raised outside the handler so neither __cause__ nor __context__ keeps the original
+        # exception: its text and request/response objects can carry the key into logs.
+        raise err
+
+    async def _acall(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        try:
+            return await fn(*args)
+        except Exception as exc:  # noqa: BLE001 - CancelledError is a BaseException: passes
+            err = self._translate(exc)
+        raise err
+
+    def _translate(self, exc: Exception) -> EmbeddingError:
+        if isinstance(exc, EmbeddingError):
+            return exc
+        try:
+            import openai  # already imported by langchain_openai whenever we get here
+        except ImportError:  # so the failure is the missing package itself
+            return EmbeddingError(f"Cannot use OpenAI embeddings: {exc}", endpoint=self.endpoint)
+
+        where, status = self.endpoint, None
+        if isinstance(exc, openai.APITimeoutError):
+            message = (
+                f"Embedding endpoint {where} timed out after {self.timeout:g} s"
+                f"{self._retry_note()}."
+            )
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = str(exc.__cause__ or "") or exc.message
+            message = f"Cannot reach embedding endpoint {where}{self._retry_note()}: {cause}"
+        elif isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = ""
+            retried = self._retry_note() if status in _RETRIED or status >= 500 else ""
+            message = (
+                f"Embedding endpoint {where} returned HTTP {status} {phrase}{retried}: "
+                f"{_server_message(exc)}.{_HINTS.get(status, '')}"
+            )
+        else:
+            message = f"Embedding request to {where} failed: {type(exc).__name__}: {exc}"
+            if self.check_ctx_length:
+                # The usual culprit offline: tiktoken fetching its tokenizer file.
+                message += (
+                    " (check_ctx_length is on, which needs tiktoken's tokenizer download; "
+                    "turn it off for offline or non-OpenAI endpoints)"
+                )
+        return EmbeddingError(scrub(message, [self._api_key]), endpoint=where, status=status)
+
+    def _retry_note(self) -> str:
+        return f" (after {self.max_retries} retries)" if self.max_retries else ""
+
+    # -- embeddings ------------------------------------------------------------------------
+
+    def _remember_dim(self, vectors: list[list[float]]) -> list[list[float]]:
+        if self._dim is None and vectors:
+            self._dim = len(vectors[0])
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._call(self._get_client().embed_documents, list(texts))
+        return self._remember_dim(vectors)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = await self._acall(self._get_client().aembed_documents, list(texts))
+        return self._remember_dim(vectors)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed_documents([text]))[0]
+
+    # -- description -----------------------------------------------------------------------
+
+    def known_dimension(self) -> int | None:
+        return self._dim
+
+    def dimension(self) -> int:
+        # Only models like text-embedding-3 take `dimensions`; for the rest, ask once.
+        if self._dim is None:
+            self.embed_query("dimension probe")
+        assert self._dim is not None
+        return self._dim
+
+    async def adimension(self) -> int:
+        if self._dim is None:
+            await self.aembed_query("dimension probe")
+        assert self._dim is not None
+        return self._dim
+
+    def describe(self) -> str:
+        return f"{super().describe()} @ {self.endpoint}"
+
+
+def _server_message(exc: Any) -> str:
+    """The server's own error text (OpenAI puts it in body.error.message), kept short."""
+    body = exc.body
+    text: Any = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        text = inner.get("message") if isinstance(inner, dict) else inner
+        text = text or body.get("detail") or body.get("message")
+    elif body:
+        text = body
+    text = " ".join(str(text or exc.message or "no details").split()).rstrip(".")
+    return text if len(text) <= 300 else text[:297] + "..."
