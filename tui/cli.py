@@ -56,7 +56,7 @@ def _fail(message: str, code: int) -> None:
 
 
 @contextlib.contextmanager
-def _service(settings: Any, *, embeddings: bool = False) -> Iterator[Any]:
+def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False) -> Iterator[Any]:
     """Connect (starting embedded Lite if needed), yield a MilvusService, always clean up."""
     from .milvus import MilvusConnection, MilvusService
     from .milvus.errors import MilvusTuiError
@@ -79,7 +79,8 @@ def _service(settings: Any, *, embeddings: bool = False) -> Iterator[Any]:
             code = getattr(exc, "exit_code", 1)
             _fail(scrub(str(exc)) or type(exc).__name__, code if isinstance(code, int) else 1)
     finally:
-        conn.close()
+        if not keep_open:
+            conn.close()
 
 
 def _describe_loaded(svc: Any, collection: str, load: bool) -> Any:
@@ -147,10 +148,12 @@ def main(ctx: click.Context, collection: str | None, **flags: Any) -> None:
         _run_app(_settings(ctx))
 
 
-def _run_app(settings: Any) -> None:
+def _run_app(settings: Any, connection: Any = None) -> None:
     from .app import run_app
 
-    sys.exit(run_app(settings))
+    code = run_app(settings, connection)
+    if code:
+        sys.exit(code)
 
 
 @main.command()
@@ -163,17 +166,22 @@ def demo(ctx: click.Context, reset: bool, limit: int, no_open: bool) -> None:
     from .demo import DEMO_COLLECTION, seed_demo
 
     settings = _settings(ctx)
-    with _service(settings, embeddings=True) as svc:
+    with _service(settings, embeddings=True, keep_open=not no_open) as svc:
         click.echo(f"Seeding '{DEMO_COLLECTION}' with {svc.embeddings.describe()} …", err=True)
         report = seed_demo(svc, limit=limit, reset=reset)
         if report is None:
             click.echo(f"'{DEMO_COLLECTION}' already has data (use --reset to rebuild it).", err=True)
         else:
             click.echo(f"Inserted {report.inserted} documents in {report.elapsed:.1f} s.", err=True)
-    if not no_open:
-        from .config import with_overrides
+        if not no_open:
+            # Milvus Lite reports collections released after a restart; load the demo now and
+            # hand this very server to the app, so it opens on a ready collection.
+            if not svc.catalog.describe(DEMO_COLLECTION, with_count=False).loaded:
+                click.echo(f"Loading '{DEMO_COLLECTION}' …", err=True)
+                svc.catalog.load(DEMO_COLLECTION)
+            from .config import with_overrides
 
-        _run_app(with_overrides(settings, collection=settings.collection or DEMO_COLLECTION))
+            _run_app(with_overrides(settings, collection=settings.collection or DEMO_COLLECTION), svc.conn)
 
 
 @main.command()

@@ -1,0 +1,78 @@
+"""The delete confirmation: exact count, a sample, the backup path, typed confirmation."""
+
+from __future__ import annotations
+
+import json
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from ..milvus import DeletePreview
+from ..milvus.values import encode_row
+
+TYPED_CONFIRM_ABOVE = 100
+
+
+class ConfirmDeleteScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, preview: DeletePreview, backup_dir: str) -> None:
+        super().__init__()
+        self.preview = preview
+        self.backup_dir = backup_dir
+
+    @property
+    def needs_typing(self) -> bool:
+        return self.preview.count > TYPED_CONFIRM_ABOVE
+
+    def compose(self) -> ComposeResult:
+        p = self.preview
+        with Vertical(id="delete-box") as box:
+            box.border_title = "Delete entities"
+            what = f"matching  {p.expr}" if p.expr else "selected by you"
+            yield Label(f"Delete {p.count:,} entities from '{p.collection}' {what}?", id="delete-count")
+            yield Label("Sample (counted and captured at Strong consistency; only these keys will be deleted):",
+                        classes="dim")
+            sample = "\n".join(self._sample_line(r) for r in p.sample[:8]) or "(none)"
+            yield Static(sample, id="delete-sample")
+            yield Label(f"Backup (all fields and vectors) goes to {self.backup_dir}/ before anything is deleted.",
+                        id="delete-backup")
+            if self.needs_typing:
+                yield Label(f"More than {TYPED_CONFIRM_ABOVE} entities: type the collection name to confirm.")
+                yield Input(placeholder=p.collection, id="delete-typed")
+            with Horizontal(id="delete-buttons"):
+                yield Button("Cancel", id="delete-cancel")
+                yield Button(f"Delete {p.count:,}", variant="error", id="delete-confirm",
+                             disabled=self.needs_typing)
+
+    def _sample_line(self, row: dict) -> str:
+        data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
+        text = json.dumps(data, ensure_ascii=False)
+        return text if len(text) < 110 else text[:109] + "…"
+
+    def on_mount(self) -> None:
+        if self.needs_typing:
+            self.query_one("#delete-typed", Input).focus()
+        else:
+            self.query_one("#delete-cancel", Button).focus()
+
+    @on(Input.Changed, "#delete-typed")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#delete-confirm", Button).disabled = event.value != self.preview.collection
+
+    @on(Input.Submitted, "#delete-typed")
+    def _typed_submit(self, event: Input.Submitted) -> None:
+        if event.value == self.preview.collection:
+            self.dismiss(True)
+
+    @on(Button.Pressed, "#delete-confirm")
+    def _confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#delete-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,66 @@
+"""The detail view of one entity: every field, JSON pretty-printed, vectors on demand."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Label, Static
+
+from ..milvus.values import encode_row, summarize_vector
+
+
+class EntityScreen(ModalScreen[str | None]):
+    """Returns "similar" when the user asks for more like this, else None."""
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss(None)", "Close"),
+        Binding("v", "toggle_vectors", "Full vectors"),
+        Binding("c", "copy", "Copy JSON"),
+        Binding("m", "dismiss('similar')", "More like this"),
+    ]
+
+    def __init__(self, collection: str, row: dict[str, Any], vector_fields: set[str],
+                 score: float | None = None) -> None:
+        super().__init__()
+        self.collection = collection
+        self.row = row
+        self.vector_fields = vector_fields
+        self.score = score
+        self.full_vectors = False
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="entity-box") as box:
+            box.border_title = f"Entity in {self.collection}"
+            if self.score is not None:
+                yield Label(f"score {self.score:.4f}", id="entity-score")
+            yield Static(id="entity-json")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._render_json()
+
+    def as_json(self, full: bool = True) -> str:
+        data = encode_row(self.row)
+        if not full:
+            for name in self.vector_fields:
+                if name in self.row and self.row[name] is not None:
+                    data[name] = summarize_vector(self.row[name], width=8)
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+    def _render_json(self) -> None:
+        text = self.as_json(full=self.full_vectors)
+        self.query_one("#entity-json", Static).update(Syntax(text, "json", word_wrap=True, theme="ansi_dark"))
+
+    def action_toggle_vectors(self) -> None:
+        self.full_vectors = not self.full_vectors
+        self._render_json()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.as_json(full=True))
+        self.notify("Copied the entity as JSON to the clipboard.")

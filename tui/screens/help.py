@@ -1,0 +1,57 @@
+"""The help screen: what each key does, and the filter syntax in brief."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("/", "search by meaning (semantic search)"),
+    ("f", "filter with a Milvus expression"),
+    ("m", "more like this: search with the selected row's vector"),
+    ("enter", "open the selected entity (in the table) / run the query (in the input)"),
+    ("↑ ↓ in the input", "recall earlier queries for this connection"),
+    ("→ in the input", "accept the suggested field name"),
+    ("n / p", "next / previous page"),
+    ("g / G", "first / last page"),
+    ("space", "mark or unmark the selected row"),
+    ("d", "delete marked rows (or the selected row)"),
+    ("D", "delete everything matching the current filter"),
+    ("u", "undo the last delete (restore its backup)"),
+    ("e", "export the results or the whole filter to JSONL or CSV"),
+    ("l / R", "load / release the selected collection"),
+    ("r", "refresh collections and counts"),
+    ("x", "switch between async and sync (thread) execution"),
+    ("o", "show or hide query options"),
+    ("esc", "cancel what is running"),
+    ("ctrl+r", "reconnect (restarts the embedded server if it died)"),
+    ("ctrl+p", "command palette: collections, actions, themes"),
+    ("?", "this help"),
+    ("q", "quit"),
+]
+
+FILTERS = """Filter expressions (Milvus boolean expressions):
+  category == "function" and n_args > 2
+  module like "os.%"          name in ["io.open", "open"]
+  meta["package"] == "json"   json_contains(meta["bases"], "Exception")
+  modified >= "2023-01-01"    not (n_lines < 5)
+Strings use double quotes; combine with and / or / not."""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss(None)", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("does")
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "milvus-tui help"
+            yield Static(table)
+            yield Static(FILTERS, id="help-filters")

@@ -1,0 +1,661 @@
+"""The explorer screen: composes the panes and runs every Milvus call as a worker.
+
+Each operation is a data-layer generator (``tui.milvus.ops``). ``run_op`` runs it as an
+async worker on the app loop (async mode) or as a thread worker with the sync client
+(sync mode); either way the worker posts a typed message with the result, the mode and
+the elapsed time, or ``OperationFailed`` with a sentence for the user. Workers share
+exclusive groups, so a new query replaces a stale one, and esc cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label, ProgressBar
+from textual.worker import get_current_worker
+
+from .. import messages as msg
+from ..config import Settings
+from ..history import History
+from ..milvus import CollectionInfo, MilvusConnection, MilvusService, Pager, QueryResult
+from ..milvus import catalog as catalog_ops
+from ..milvus import cleanup as cleanup_ops
+from ..milvus import export as export_ops
+from ..milvus import queries as query_ops
+from ..milvus.errors import AmbiguousField, MilvusTuiError, scrub
+from ..milvus.ops import Context, Op, Progress
+from ..widgets.collections import CollectionsPane
+from ..widgets.query_bar import QueryBar
+from ..widgets.results import ResultsPane
+from ..widgets.status import StatusBar
+from .choice import ChoiceScreen
+from .delete import ConfirmDeleteScreen
+from .entity import EntityScreen
+from .export import ExportScreen
+from .help import HelpScreen
+
+WORK_GROUPS = ("query", "catalog", "cleanup", "export", "load")
+PAGE_SIZE = 50
+
+
+def _catalog_snapshot() -> Op[tuple[list[str], list[CollectionInfo]]]:
+    databases = yield from catalog_ops.list_databases()
+    infos = yield from catalog_ops.describe_all()
+    return databases, infos
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("slash", "mode('search')", "Search"),
+        Binding("f", "mode('filter')", "Filter"),
+        Binding("m", "similar", "More like this"),
+        Binding("n", "page('next')", "Next page"),
+        Binding("p", "page('prev')", "Prev page"),
+        Binding("g", "page('first')", "First", show=False),
+        Binding("G", "page('last')", "Last page"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("d", "delete_marked", "Delete"),
+        Binding("D", "delete_filter", "Delete filter", show=False),
+        Binding("u", "undo", "Undo delete"),
+        Binding("e", "export", "Export"),
+        Binding("l", "load", "Load"),
+        Binding("R", "release", "Release", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("x", "toggle_mode", "Sync/async"),
+        Binding("o", "toggle_options", "Options", show=False),
+        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("ctrl+r", "reconnect", "Reconnect", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, settings: Settings, connection: MilvusConnection | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.conn = connection or MilvusConnection(settings.uri, token=settings.token, db_name=settings.db_name,
+                                                   timeout=settings.timeout)
+        self.service = MilvusService(self.conn, None, settings.backup_dir, settings.audit_path)
+        self.info: CollectionInfo | None = None
+        self.pager: Pager | None = None
+        self.current_filter = ""
+        self.exec_mode = "async"
+        self.anns_fields: dict[str, str] = {}
+        self.last_delete: cleanup_ops.DeleteReport | None = None
+        self.running: dict[str, str] = {}
+        self.connected = False
+        from ..config import state_dir
+
+        self.history = History(state_dir() / "history.json", settings.history_key())
+
+    # -- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            yield CollectionsPane(id="collections")
+            with Vertical(id="main"):
+                yield QueryBar(id="query")
+                yield Label("", id="banner")
+                yield ResultsPane(id="results")
+                yield ProgressBar(id="op-progress", show_eta=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(QueryBar).history = self.history
+        self.query_one(ResultsPane).show_message("Connecting…")
+        self.query_one(StatusBar).running = f"starting {self.conn.kind}"
+        self.connect()
+
+    # -- running operations ------------------------------------------------------------
+
+    def run_op(self, what: str, make_op: Callable[[], Op[Any]], message: type[msg.Outcome], *,
+               group: str = "query", label: str | None = None) -> None:
+        """Run a data-layer operation as a worker in the current execution mode."""
+        if not self.connected:
+            self.notify("Not connected yet.", severity="warning")
+            return
+        mode = self.exec_mode
+        label = label or what
+        self._started(what, label)
+
+        def on_progress(p: Progress) -> None:
+            self.post_message(msg.ProgressUpdate(msg.ProgressInfo(what, p.done, p.total, p.what)))
+
+        def finish(result: Any, started: float) -> None:
+            if isinstance(result, QueryResult):
+                result = result.with_mode(mode)
+            self.post_message(message(what, result, mode, time.perf_counter() - started))
+
+        def fail(exc: BaseException, started: float) -> None:
+            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
+            kind = "cancelled" if type(exc).__name__ == "Cancelled" else "error"
+            self.post_message(msg.OperationFailed(what, scrub(text), kind, mode, time.perf_counter() - started))
+
+        embeddings = self.service.embeddings
+        if mode == "async":
+            async def run_async() -> None:
+                started = time.perf_counter()
+                try:
+                    result = await self.conn.arun(make_op(), Context(embeddings, on_progress))
+                except asyncio.CancelledError:
+                    self.post_message(msg.OperationFailed(what, "Cancelled.", "cancelled", mode))
+                    raise
+                except Exception as exc:  # noqa: BLE001 - shown to the user, app carries on
+                    fail(exc, started)
+                else:
+                    finish(result, started)
+
+            self.run_worker(run_async(), name=what, group=group, exclusive=True, exit_on_error=False)
+        else:
+            def run_sync() -> None:
+                worker = get_current_worker()
+                started = time.perf_counter()
+                ctx = Context(embeddings, on_progress, lambda: worker.is_cancelled)
+                try:
+                    result = self.conn.run(make_op(), ctx)
+                except Exception as exc:  # noqa: BLE001
+                    fail(exc, started)
+                else:
+                    finish(result, started)
+
+            self.run_worker(run_sync, name=what, group=group, exclusive=True, exit_on_error=False, thread=True)
+
+    def _started(self, what: str, label: str) -> None:
+        self.running[what] = label
+        self._show_running()
+
+    def _finished(self, what: str) -> None:
+        self.running.pop(what, None)
+        self._show_running()
+        if not any(w in self.running for w in ("delete", "restore", "export", "load", "preview")):
+            self.query_one("#op-progress", ProgressBar).remove_class("visible")
+
+    def _show_running(self) -> None:
+        self.query_one(StatusBar).running = ", ".join(self.running.values())
+
+    def _record(self, event: msg.Outcome | msg.OperationFailed) -> None:
+        status = self.query_one(StatusBar)
+        ms = event.elapsed * 1000
+        outcome = "failed" if isinstance(event, msg.OperationFailed) else "ok"
+        status.last = f"last: {event.what} {ms:,.0f} ms {event.mode}" + ("" if outcome == "ok" else f" ({outcome})")
+        self._finished(event.what)
+
+    # -- connection --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def connect(self) -> None:
+        started = time.perf_counter()
+        try:
+            info = self.conn.open()
+        except Exception as exc:  # noqa: BLE001
+            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
+            self.post_message(msg.OperationFailed("connect", scrub(text)))
+            return
+        self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+
+    @work(thread=True, exclusive=True, group="embeddings", exit_on_error=False)
+    def load_embeddings(self) -> None:
+        started = time.perf_counter()
+        try:
+            from ..embeddings import make_embeddings
+
+            model = make_embeddings(self.settings.embedding_settings())
+            description = model.describe()
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(msg.OperationFailed("embeddings", scrub(f"Embedding model unavailable: {exc}")))
+            return
+        self.post_message(msg.EmbeddingsReady("embeddings", (model, description), "sync",
+                                              time.perf_counter() - started))
+
+    @on(msg.Connected)
+    def _connected(self, event: msg.Connected) -> None:
+        self.connected = True
+        info = event.result
+        kind = "Lite (embedded)" if self.conn.lite is not None else info.kind
+        self.query_one(StatusBar).connection = f"{kind} {self.conn.uri} · db {info.db_name} · {info.version}"
+        self._finished("connect")
+        self.query_one(StatusBar).running = ""
+        self.refresh_catalog()
+        if self.service.embeddings is None:
+            self.load_embeddings()
+
+    @on(msg.EmbeddingsReady)
+    def _embeddings_ready(self, event: msg.EmbeddingsReady) -> None:
+        model, description = event.result
+        self.service.set_embeddings(model)
+        self.query_one(StatusBar).embeddings = description
+
+    def refresh_catalog(self) -> None:
+        self.run_op("catalog", _catalog_snapshot, msg.CatalogRefreshed, group="catalog",
+                    label="reading collections")
+
+    @on(msg.CatalogRefreshed)
+    def _catalog(self, event: msg.CatalogRefreshed) -> None:
+        self._record(event)
+        databases, infos = event.result
+        pane = self.query_one(CollectionsPane)
+        wanted = self.info.name if self.info else self.settings.collection
+        names = [i.name for i in infos]
+        if wanted not in names:
+            wanted = names[0] if names else None
+        pane.show_catalog(self.conn.db_name, databases, infos, wanted)
+        if wanted and (self.info is None or self.info.name != wanted):
+            self.open_collection(next(i for i in infos if i.name == wanted))
+        elif wanted and self.info is not None:
+            self._set_info(next(i for i in infos if i.name == wanted))
+        elif not names:
+            self.query_one(ResultsPane).show_message(
+                "No collections in this database. Try `milvus-tui demo` to seed one, or `milvus-tui ingest`."
+            )
+
+    # -- collections -------------------------------------------------------------------
+
+    @on(CollectionsPane.Selected)
+    def _collection_selected(self, event: CollectionsPane.Selected) -> None:
+        info = self.query_one(CollectionsPane).infos.get(event.name)
+        if info is not None and (self.info is None or info.name != self.info.name):
+            self.current_filter = ""
+            self.query_one(ResultsPane).clear_marks()
+            self.open_collection(info)
+
+    def _set_info(self, info: CollectionInfo) -> None:
+        self.info = info
+        self.query_one(CollectionsPane).update_collection(info)
+        self.query_one(QueryBar).set_fields(info.field_names, list(info.partitions))
+        self.query_one(ResultsPane).set_schema(info.primary.name, {f.name for f in info.vector_fields})
+        banner = self.query_one("#banner", Label)
+        if info.loaded:
+            banner.update("")
+            banner.remove_class("visible")
+        else:
+            banner.update(f"Collection '{info.name}' is not loaded (released). Press l to load it.")
+            banner.add_class("visible")
+        results = self.query_one(ResultsPane)
+        results.border_title = f"Results · {info.name}"
+
+    def open_collection(self, info: CollectionInfo) -> None:
+        self._set_info(info)
+        if info.loaded:
+            self.browse()
+        else:
+            self.query_one(ResultsPane).show_message(f"'{info.name}' is released: press l to load it.")
+
+    def browse(self, page: int = 0) -> None:
+        if self.info is None or not self.info.loaded:
+            return
+        try:
+            options = self.query_one(QueryBar).options()
+            self.pager = Pager(self.info, expr=self.current_filter, page_size=PAGE_SIZE,
+                               output_fields=options.output_fields,
+                               partition_names=[options.partition] if options.partition else None)
+        except (MilvusTuiError, ValueError) as exc:
+            self.query_one(QueryBar).show_error(str(exc))
+            return
+        self._goto(page)
+
+    def _goto(self, page: int) -> None:
+        pager = self.pager
+        if pager is None:
+            return
+        self.query_one(ResultsPane).set_loading(f"loading page {page + 1 if page >= 0 else 'last'}…")
+        self.run_op("page", lambda: pager.goto(page), msg.ResultsReady, label="paging")
+
+    @on(msg.ResultsReady)
+    def _results(self, event: msg.ResultsReady) -> None:
+        self._record(event)
+        self.query_one(ResultsPane).show_result(event.result)
+
+    # -- query bar ---------------------------------------------------------------------
+
+    @on(QueryBar.ExecModeChanged)
+    def _exec_mode(self, event: QueryBar.ExecModeChanged) -> None:
+        self.exec_mode = event.mode
+        self.query_one(StatusBar).mode = event.mode
+
+    @on(QueryBar.Submitted)
+    def _query(self, event: QueryBar.Submitted) -> None:
+        info = self.info
+        if info is None:
+            self.query_one(QueryBar).show_error("Select a collection first.")
+            return
+        if not info.loaded:
+            self.query_one(QueryBar).show_error(f"'{info.name}' is not loaded. Press l to load it.")
+            return
+        if event.mode == "filter":
+            self.current_filter = event.text.strip()
+            self.browse()
+            return
+        anns = self._anns_field(info, lambda: self._query(event))
+        if anns is None:
+            return
+        o = event.options
+        parts = [o.partition] if o.partition else None
+        if event.mode == "search":
+            if self.service.embeddings is None:
+                self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
+                return
+            text = event.text
+            using = self.service.queries._tag()
+            self.query_one(ResultsPane).set_loading(f"searching for {text!r}…")
+            self.run_op("search", lambda: query_ops.semantic_search(
+                info, text, k=o.k, expr=self.current_filter, anns_field=anns, output_fields=o.output_fields,
+                consistency_level=o.consistency_level, partition_names=parts, mmr=o.mmr, using=using,
+            ), msg.ResultsReady, label="searching")
+        else:
+            self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts)
+
+    def _anns_field(self, info: CollectionInfo, retry: Callable[[], None]) -> str | None:
+        try:
+            return info.pick_vector_field(self.anns_fields.get(info.name)).name
+        except AmbiguousField as exc:
+            def chosen(name: str | None) -> None:
+                if name:
+                    self.anns_fields[info.name] = name
+                    retry()
+
+            self.app.push_screen(ChoiceScreen(str(exc), exc.candidates), chosen)
+        except MilvusTuiError as exc:
+            self.query_one(QueryBar).show_error(str(exc))
+        return None
+
+    def _similar(self, info: CollectionInfo, anns: str, expr: str, k: int, fields: list[str] | None,
+                 consistency: str | None, parts: list[str] | None) -> None:
+        row = self.query_one(ResultsPane).current_row()
+        if row is None:
+            self.query_one(QueryBar).show_error("Select a row in the results first.")
+            return
+        key = row[info.primary.name]
+        where = expr.strip() or self.current_filter
+        self.query_one(ResultsPane).set_loading(f"finding entities like {key!r}…")
+        self.run_op("more like this", lambda: query_ops.more_like_this(
+            info, key, k=k, expr=where, anns_field=anns, output_fields=fields, consistency_level=consistency,
+            partition_names=parts,
+        ), msg.ResultsReady, label="more like this")
+
+    # -- errors and progress -----------------------------------------------------------
+
+    @on(msg.OperationFailed)
+    def _failed(self, event: msg.OperationFailed) -> None:
+        self._record(event)
+        results = self.query_one(ResultsPane)
+        if results.result is not None:
+            results.show_result(results.result)  # drop the loading line, keep the old rows
+        if event.kind == "cancelled":
+            self.notify(f"{event.what}: cancelled.", severity="warning")
+            return
+        if event.what == "connect":
+            self.query_one(StatusBar).connection = "not connected"
+            results.show_message(f"Could not connect: {event.error}\nPress ctrl+r to try again.")
+        if event.what in ("search", "page", "more like this", "filter"):
+            self.query_one(QueryBar).show_error(event.error)
+        self.notify(event.error, title=f"{event.what} failed", severity="error", timeout=8)
+
+    @on(msg.ProgressUpdate)
+    def _progress(self, event: msg.ProgressUpdate) -> None:
+        bar = self.query_one("#op-progress", ProgressBar)
+        bar.add_class("visible")
+        bar.update(total=event.info.total, progress=event.info.done)
+        self.running[event.info.what] = f"{event.info.label} {event.info.done:,}" + (
+            f"/{event.info.total:,}" if event.info.total else "")
+        self._show_running()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_mode(self, mode: str) -> None:
+        self.query_one(QueryBar).set_mode(mode)
+
+    def action_similar(self) -> None:
+        if self.info is None:
+            return
+        anns = self._anns_field(self.info, self.action_similar)
+        if anns is None:
+            return
+        options = self.query_one(QueryBar).options()
+        self._similar(self.info, anns, "", options.k, options.output_fields, options.consistency_level,
+                      [options.partition] if options.partition else None)
+
+    def action_page(self, where: str) -> None:
+        results = self.query_one(ResultsPane).result
+        if self.pager is None or results is None or results.kind != "page":
+            self.browse()
+            return
+        current = results.page or 0
+        target = {"next": current + 1, "prev": max(0, current - 1), "first": 0, "last": -1}[where]
+        if where == "next" and results.pages is not None and target >= results.pages:
+            self.notify("This is the last page.")
+            return
+        self._goto(target)
+
+    def action_mark(self) -> None:
+        self.query_one(ResultsPane).toggle_mark()
+
+    def action_delete_marked(self) -> None:
+        results = self.query_one(ResultsPane)
+        info = self.info
+        if info is None:
+            return
+        keys = list(results.marked)
+        if not keys:
+            row = results.current_row()
+            if row is None:
+                self.notify("Mark rows with space, or select one, then press d.", severity="warning")
+                return
+            keys = [row[info.primary.name]]
+        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, keys=keys), msg.DeletePreviewed,
+                    group="cleanup", label="preparing delete")
+
+    def action_delete_filter(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        expr = self.current_filter
+        if not expr:
+            self.notify("Apply a filter first (f), then D deletes everything it matches.", severity="warning")
+            return
+        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, expr=expr), msg.DeletePreviewed,
+                    group="cleanup", label="counting matches")
+
+    @on(msg.DeletePreviewed)
+    def _previewed(self, event: msg.DeletePreviewed) -> None:
+        self._record(event)
+        preview: cleanup_ops.DeletePreview = event.result
+        if preview.count == 0:
+            self.notify("Nothing matches, so nothing would be deleted.")
+            return
+        info = self.info
+        if info is None or info.name != preview.collection:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                self.notify("Delete cancelled; nothing was deleted.")
+                return
+            server = f"{self.conn.uri} db={self.conn.db_name}"
+            self.run_op("delete", lambda: cleanup_ops.execute_delete(
+                info, preview, backup_dir=self.settings.backup_dir, audit_path=self.settings.audit_path,
+                server=server,
+            ), msg.DeleteDone, group="cleanup", label="deleting")
+
+        self.app.push_screen(ConfirmDeleteScreen(preview, str(self.settings.backup_dir)), confirmed)
+
+    @on(msg.DeleteDone)
+    def _deleted(self, event: msg.DeleteDone) -> None:
+        self._record(event)
+        report: cleanup_ops.DeleteReport = event.result
+        self.last_delete = report
+        self.query_one(ResultsPane).marked.clear()
+        self.notify(f"Deleted {report.deleted:,} entities from '{report.collection}'. "
+                    f"Backup: {report.backup_path}. Press u to undo.", timeout=10)
+        self._after_write(report.collection)
+
+    def _after_write(self, collection: str) -> None:
+        """Counts refresh at Strong consistency, and the current page reloads."""
+        self.run_op("describe", lambda: catalog_ops.describe(collection), msg.CollectionDescribed,
+                    group="catalog", label="recounting")
+
+    @on(msg.CollectionDescribed)
+    def _described(self, event: msg.CollectionDescribed) -> None:
+        self._record(event)
+        info: CollectionInfo = event.result
+        self.query_one(CollectionsPane).update_collection(info)
+        if self.info is not None and info.name == self.info.name:
+            was_loaded = self.info.loaded
+            self._set_info(info)
+            results = self.query_one(ResultsPane).result
+            if info.loaded and (not was_loaded or results is None or results.kind == "page"):
+                self.browse(results.page or 0 if results is not None and results.kind == "page" else 0)
+
+    def action_undo(self) -> None:
+        report = self.last_delete
+        if report is None or not report.backup_path:
+            self.notify("There is no delete to undo in this session.", severity="warning")
+            return
+        path = Path(report.backup_path)
+        self.run_op("restore", lambda: cleanup_ops.restore(path), msg.RestoreDone, group="cleanup",
+                    label="restoring")
+
+    @on(msg.RestoreDone)
+    def _restored(self, event: msg.RestoreDone) -> None:
+        self._record(event)
+        report: cleanup_ops.RestoreReport = event.result
+        self.last_delete = None
+        cleanup_ops.append_audit(self.settings.audit_path, {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "restore", "collection": report.collection,
+            "restored": report.restored, "backup": report.backup_path,
+        })
+        self.notify(f"Restored {report.restored:,} entities into '{report.collection}'.")
+        self._after_write(report.collection)
+
+    def action_export(self) -> None:
+        info = self.info
+        if info is None or not info.loaded:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        scope = self.current_filter or f"the whole collection '{info.name}'"
+        default = str(Path.cwd() / f"{info.name}-{stamp}.jsonl")
+
+        def chosen(request: Any) -> None:
+            if request is None:
+                return
+            results = self.query_one(ResultsPane).result
+            if not request.whole:
+                rows = results.rows if results else []
+                columns = results.columns if results else info.field_names
+                self.run_op("export", lambda: _write_rows_op(request.path, rows, columns, request.fmt, info.name),
+                            msg.ExportDone, group="export", label="exporting")
+                return
+            expr = self.current_filter
+            fields = self.query_one(QueryBar).options().output_fields
+            total = self.pager.total if self.pager else None
+            self.run_op("export", lambda: export_ops.export(info, request.path, expr=expr, fmt=request.fmt,
+                                                            output_fields=fields, total=total),
+                        msg.ExportDone, group="export", label="exporting")
+
+        self.app.push_screen(ExportScreen(default, scope), chosen)
+
+    @on(msg.ExportDone)
+    def _exported(self, event: msg.ExportDone) -> None:
+        self._record(event)
+        report = event.result
+        self.notify(f"Exported {report.rows:,} entities to {report.path}.", timeout=8)
+
+    def action_load(self) -> None:
+        name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
+        if not name:
+            return
+        self.run_op("load", lambda: catalog_ops.load(name), msg.CollectionLoaded, group="load",
+                    label=f"loading {name}")
+
+    @on(msg.CollectionLoaded)
+    def _loaded(self, event: msg.CollectionLoaded) -> None:
+        self._record(event)
+        self.notify(f"Loaded in {event.elapsed:.1f} s.")
+        name = event.what.removeprefix("load ")
+        collection = self.info.name if self.info else name
+        self._after_write(collection)
+
+    def action_release(self) -> None:
+        name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
+        if not name:
+            return
+        self.run_op("release", lambda: _release_then_describe(name), msg.CollectionDescribed, group="load",
+                    label=f"releasing {name}")
+
+    def action_refresh(self) -> None:
+        self.refresh_catalog()
+
+    def action_toggle_mode(self) -> None:
+        from textual.widgets import Select
+
+        select = self.query_one("#exec-mode", Select)
+        select.value = "sync" if self.exec_mode == "async" else "async"
+
+    def action_toggle_options(self) -> None:
+        self.query_one("#options-row").toggle_class("hidden")
+
+    def action_cancel(self) -> None:
+        cancelled = 0
+        for worker in self.workers:
+            if worker.group in WORK_GROUPS and worker.is_running:
+                worker.cancel()
+                cancelled += 1
+        if not cancelled:
+            self.query_one(QueryBar).show_error("")
+
+    def action_reconnect(self) -> None:
+        self.connected = False
+        self.query_one(StatusBar).connection = "reconnecting…"
+        self.reconnect()
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def reconnect(self) -> None:
+        started = time.perf_counter()
+        try:
+            info = self.conn.reconnect()
+        except Exception as exc:  # noqa: BLE001
+            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
+            self.post_message(msg.OperationFailed("connect", scrub(text)))
+            return
+        self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        results = self.query_one(ResultsPane)
+        row = results.current_row()
+        info = self.info
+        if row is None or info is None or results.result is None:
+            return
+        index = results.table.cursor_row
+        score = results.result.scores[index] if results.result.scores else None
+
+        def closed(action: str | None) -> None:
+            if action == "similar":
+                self.action_similar()
+
+        self.app.push_screen(EntityScreen(info.name, row, {f.name for f in info.vector_fields}, score), closed)
+
+
+def _release_then_describe(name: str) -> Op[CollectionInfo]:
+    yield from catalog_ops.release(name)
+    info = yield from catalog_ops.describe(name)
+    return info
+
+
+def _write_rows_op(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str,
+                   collection: str) -> Op[export_ops.ExportReport]:
+    from ..milvus.ops import Blocking, Timer
+
+    timer = Timer()
+    count = yield Blocking(lambda: export_ops.write_rows(path, rows, columns, fmt))
+    return export_ops.ExportReport(collection, str(path), count, timer.elapsed)

@@ -1,0 +1,100 @@
+"""The collections pane: database → collection → fields, indexes and partitions."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from ..milvus import CollectionInfo
+
+BADGES = {
+    "Loaded": ("● loaded", "green"),
+    "Loading": ("◐ loading", "yellow"),
+    "NotLoad": ("○ released", "red"),
+}
+
+
+def collection_label(info: CollectionInfo) -> Text:
+    label = Text(info.name, style="bold")
+    if info.row_count is not None:
+        label.append(f"  {info.row_count:,}", style="cyan")
+        if not info.count_exact:
+            label.append("~", style="dim")
+    badge, style = BADGES.get(info.load_state, (info.load_state, "dim"))
+    label.append(f"  {badge}", style=style)
+    return label
+
+
+class CollectionsPane(Tree[str]):
+    """Selecting a collection node posts ``CollectionsPane.Selected``."""
+
+    BORDER_TITLE = "Collections"
+
+    class Selected(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("databases", **kwargs)  # type: ignore[arg-type]
+        self.show_root = False
+        self.guide_depth = 2
+        self.infos: dict[str, CollectionInfo] = {}
+
+    def show_catalog(self, db_name: str, databases: list[str], infos: list[CollectionInfo],
+                     selected: str | None) -> None:
+        self.clear()
+        self.infos = {i.name: i for i in infos}
+        db = self.root.add(Text.assemble(("⛁ ", "dim"), (db_name, "bold")), data=None, expand=True)
+        for other in databases:
+            if other != db_name:
+                db_node = self.root.add_leaf(Text.assemble(("⛁ ", "dim"), (other, "dim")), data=None)
+                db_node.allow_expand = False
+        if not infos:
+            db.add_leaf(Text("(no collections)", style="dim italic"))
+        for info in infos:
+            node = db.add(collection_label(info), data=info.name, expand=False)
+            self._add_details(node, info)
+            if info.name == selected:
+                self.call_after_refresh(self._select_node, node)
+
+    def _select_node(self, node: TreeNode[str]) -> None:
+        self.move_cursor(node)
+
+    def _add_details(self, node: TreeNode[str], info: CollectionInfo) -> None:
+        fields = node.add(Text(f"fields ({len(info.fields)})", style="dim"), data=info.name)
+        for f in info.fields:
+            fields.add_leaf(Text.assemble((f.name, "bold" if f.is_primary else ""), ("  " + f.summary(), "dim")),
+                            data=info.name)
+        if info.enable_dynamic_field:
+            fields.add_leaf(Text.assemble(("$meta", "italic"), ("  dynamic field", "dim")), data=info.name)
+        indexes = node.add(Text(f"indexes ({len(info.indexes)})", style="dim"), data=info.name)
+        for index in info.indexes:
+            params = " ".join(f"{k}={v}" for k, v in index.params.items())
+            indexes.add_leaf(Text.assemble((index.field, "bold"),
+                                           (f"  {index.index_type} {index.metric_type or ''} {params}", "dim")),
+                             data=info.name)
+        parts = node.add(Text(f"partitions ({len(info.partitions)})", style="dim"), data=info.name)
+        for p in info.partitions:
+            parts.add_leaf(p, data=info.name)
+
+    def update_collection(self, info: CollectionInfo) -> None:
+        self.infos[info.name] = info
+        for node in self._collection_nodes():
+            if node.data == info.name:
+                node.set_label(collection_label(info))
+
+    def _collection_nodes(self) -> list[TreeNode[str]]:
+        return [child for db in self.root.children for child in db.children if child.data]
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        if event.node.data:
+            event.stop()
+            self.post_message(self.Selected(event.node.data))
+
+    @property
+    def current(self) -> str | None:
+        node = self.cursor_node
+        return node.data if node is not None else None

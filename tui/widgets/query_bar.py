@@ -1,0 +1,179 @@
+"""The query bar: search, filter and more-like-this, with options and history.
+
+Filter mode completes field names as you type (accept with →); up/down recall this
+connection's history for the current mode.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select
+
+from ..history import History
+
+MODES = [("Search", "search"), ("Filter", "filter"), ("More like this", "similar")]
+PLACEHOLDERS = {
+    "search": "Search by meaning, e.g. how do I read a file line by line   (enter to run)",
+    "filter": 'Filter expression, e.g. category == "function" and n_args > 2   (→ completes fields)',
+    "similar": "Optional filter for entities like the selected row, then enter",
+}
+CONSISTENCY = [("default consistency", ""), ("Strong", "Strong"), ("Bounded", "Bounded"),
+               ("Session", "Session"), ("Eventually", "Eventually")]
+_LAST_WORD = re.compile(r"([A-Za-z_$][A-Za-z0-9_]*)$")
+
+
+class FieldSuggester(Suggester):
+    """Completes the identifier being typed with one of the collection's field names."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.fields: list[str] = []
+
+    async def get_suggestion(self, value: str) -> str | None:
+        match = _LAST_WORD.search(value)
+        if not match or value.count('"') % 2:  # inside a string literal: no completion
+            return None
+        word = match.group(1)
+        for name in self.fields:
+            if name.startswith(word) and name != word:
+                return value + name[len(word):]
+        return None
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    k: int
+    output_fields: list[str] | None
+    consistency_level: str | None
+    partition: str | None
+    mmr: tuple[int, float] | None
+
+
+class HistoryInput(Input):
+    BINDINGS = [
+        Binding("up", "history(-1)", "Older", show=False),
+        Binding("down", "history(1)", "Newer", show=False),
+    ]
+
+    def action_history(self, direction: int) -> None:
+        bar = self.query_ancestor(QueryBar)
+        bar.recall(direction)
+
+
+class QueryBar(Widget):
+    """Posts ``QueryBar.Submitted`` when the user presses enter."""
+
+    class Submitted(Message):
+        def __init__(self, mode: str, text: str, options: QueryOptions) -> None:
+            super().__init__()
+            self.mode = mode
+            self.text = text
+            self.options = options
+
+    class ExecModeChanged(Message):
+        def __init__(self, mode: str) -> None:
+            super().__init__()
+            self.mode = mode
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.suggester = FieldSuggester()
+        self.history: History | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="query-row"):
+            yield Select(MODES, value="search", allow_blank=False, id="query-mode")
+            yield HistoryInput(placeholder=PLACEHOLDERS["search"], id="query-input", suggester=self.suggester)
+            yield Input("10", id="query-k", type="integer", tooltip="k: how many search results")
+            yield Select([("async", "async"), ("sync (thread)", "sync")], value="async", allow_blank=False,
+                         id="exec-mode", tooltip="Run Milvus calls with the async client, or the sync client in a thread")
+        with Horizontal(id="options-row", classes="hidden"):
+            yield Input(placeholder="output fields (comma-separated; default all)", id="query-fields")
+            yield Select(CONSISTENCY, value="", allow_blank=False, id="query-consistency")
+            yield Select([("all partitions", "")], value="", allow_blank=False, id="query-partition")
+            yield Checkbox("MMR", id="query-mmr", tooltip="Max-marginal-relevance: diverse results")
+            yield Input("40", id="query-fetch-k", type="integer", tooltip="MMR fetch_k")
+            yield Input("0.5", id="query-lambda", type="number", tooltip="MMR lambda (0 diverse … 1 relevant)")
+        yield Label("", id="query-error")
+
+    @property
+    def mode(self) -> str:
+        return str(self.query_one("#query-mode", Select).value)
+
+    @property
+    def input(self) -> Input:
+        return self.query_one("#query-input", Input)
+
+    def set_mode(self, mode: str) -> None:
+        self.query_one("#query-mode", Select).value = mode
+        self.input.focus()
+
+    def set_fields(self, fields: list[str], partitions: list[str]) -> None:
+        self.suggester.fields = sorted(fields, key=str.lower)
+        select = self.query_one("#query-partition", Select)
+        select.set_options([("all partitions", ""), *[(p, p) for p in partitions]])
+        select.value = ""
+
+    def show_error(self, message: str) -> None:
+        label = self.query_one("#query-error", Label)
+        label.update(message)
+        label.set_class(bool(message), "visible")
+
+    @on(Select.Changed, "#query-mode")
+    def _mode_changed(self, event: Select.Changed) -> None:
+        self.input.placeholder = PLACEHOLDERS.get(str(event.value), "")
+        self.input.suggester = self.suggester if event.value in ("filter", "similar") else None
+        self.show_error("")
+
+    @on(Select.Changed, "#exec-mode")
+    def _exec_changed(self, event: Select.Changed) -> None:
+        self.post_message(self.ExecModeChanged(str(event.value)))
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            options = self.options()
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_error("")
+        text = self.input.value
+        if self.history is not None:
+            self.history.add(self.mode, text)
+        self.post_message(self.Submitted(self.mode, text, options))
+
+    def options(self) -> QueryOptions:
+        def number(selector: str, cast: type, what: str) -> int | float:
+            raw = self.query_one(selector, Input).value.strip()
+            try:
+                return cast(raw)
+            except ValueError:
+                raise ValueError(f"{what} must be a number, not {raw!r}.") from None
+
+        k = int(number("#query-k", int, "k"))
+        fields_text = self.query_one("#query-fields", Input).value
+        fields = [f.strip() for f in fields_text.split(",") if f.strip()] or None
+        consistency = str(self.query_one("#query-consistency", Select).value) or None
+        partition = str(self.query_one("#query-partition", Select).value) or None
+        mmr = None
+        if self.query_one("#query-mmr", Checkbox).value:
+            mmr = (int(number("#query-fetch-k", int, "fetch_k")), float(number("#query-lambda", float, "lambda")))
+        return QueryOptions(k, fields, consistency, partition, mmr)
+
+    def recall(self, direction: int) -> None:
+        if self.history is None:
+            return
+        text = self.history.older(self.mode) if direction < 0 else self.history.newer(self.mode)
+        if text is not None:
+            self.input.value = text
+            self.input.cursor_position = len(text)

@@ -1,0 +1,145 @@
+"""The results pane: a table of entities with paging, scores and row marks.
+
+While the next page loads, the old rows stay and the title line says what is coming.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label
+
+from ..milvus import QueryResult
+from ..milvus.values import encode_row, summarize_vector
+
+CELL_WIDTH = 48
+
+
+def cell(value: Any, *, is_vector: bool = False) -> str | Text:
+    if value is None:
+        return Text("∅", style="dim")
+    if is_vector or isinstance(value, (bytes, bytearray)):
+        return Text(summarize_vector(value), style="dim")
+    if isinstance(value, (dict, list)):
+        text = json.dumps(encode_row({"v": value})["v"], ensure_ascii=False)
+    else:
+        text = str(value)
+    text = text.replace("\n", " ⏎ ")
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+class ResultsPane(Vertical):
+    BORDER_TITLE = "Results"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.result: QueryResult | None = None
+        self.marked: set[Any] = set()
+        self.pk_field: str = "id"
+        self.vector_fields: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Label("Select a collection on the left.", id="results-title")
+        table: DataTable[Any] = DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
+        yield table
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#results-table", DataTable)
+
+    def set_schema(self, pk_field: str, vector_fields: set[str]) -> None:
+        if pk_field != self.pk_field:
+            self.marked.clear()
+        self.pk_field = pk_field
+        self.vector_fields = vector_fields
+
+    def set_loading(self, text: str) -> None:
+        title = self.query_one("#results-title", Label)
+        title.update(Text.assemble(("⟳ ", "bold yellow"), (text, "yellow"), "   ", self._summary()))
+        self.add_class("loading")
+
+    def show_message(self, text: str) -> None:
+        self.remove_class("loading")
+        self.query_one("#results-title", Label).update(text)
+
+    def _summary(self) -> Text:
+        r = self.result
+        if r is None:
+            return Text("")
+        parts: list[tuple[str, str] | str] = []
+        if r.kind == "page" and r.pages is not None:
+            parts.append((f"page {r.page + 1 if r.page is not None else 1} of {r.pages:,}", "bold"))
+            parts.append(f" · {r.total:,} entities" + (f" matching {r.expr}" if r.expr else ""))
+        elif r.kind in ("search", "more_like_this"):
+            label = "more like this" if r.kind == "more_like_this" else "search"
+            parts.append((f"{label}: {len(r.rows)} hits", "bold"))
+            if r.metric:
+                parts.append(f" · {r.metric}")
+            if r.expr:
+                parts.append(f" · filter {r.expr}")
+        else:
+            parts.append((f"filter: {len(r.rows)} rows", "bold"))
+            if r.expr:
+                parts.append(f" · {r.expr}")
+        parts.append((f" · {r.elapsed * 1000:.0f} ms {r.mode}", "dim"))
+        if self.marked:
+            parts.append((f" · {len(self.marked)} marked", "bold magenta"))
+        return Text.assemble(*parts)
+
+    def show_result(self, result: QueryResult) -> None:
+        self.result = result
+        self.remove_class("loading")
+        title = self._summary()
+        for warning in result.warnings:
+            title.append(f"  ⚠ {warning}", style="yellow")
+        self.query_one("#results-title", Label).update(title)
+        table = self.table
+        table.clear(columns=True)
+        table.add_column("", key="_mark", width=1)
+        if result.scores is not None:
+            table.add_column("score", key="_score")
+        # Vectors go last: their summaries matter least when the table is narrow.
+        columns = [c for c in result.columns if c not in self.vector_fields]
+        columns += [c for c in result.columns if c in self.vector_fields]
+        for col in columns:
+            table.add_column(col, key=col)
+        for i, row in enumerate(result.rows):
+            cells: list[Any] = [self._mark_cell(row)]
+            if result.scores is not None:
+                cells.append(Text(f"{result.scores[i]:.4f}", style="cyan"))
+            cells.extend(cell(row.get(c), is_vector=c in self.vector_fields) for c in columns)
+            table.add_row(*cells, key=str(i))
+
+    def _mark_cell(self, row: dict[str, Any]) -> Text:
+        return Text("●", style="bold magenta") if row.get(self.pk_field) in self.marked else Text(" ")
+
+    def current_row(self) -> dict[str, Any] | None:
+        if self.result is None or not self.result.rows:
+            return None
+        index = self.table.cursor_row
+        if 0 <= index < len(self.result.rows):
+            return self.result.rows[index]
+        return None
+
+    def toggle_mark(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        key = row.get(self.pk_field)
+        if key in self.marked:
+            self.marked.discard(key)
+        else:
+            self.marked.add(key)
+        index = self.table.cursor_row
+        self.table.update_cell(str(index), "_mark", self._mark_cell(row))
+        self.table.move_cursor(row=min(index + 1, self.table.row_count - 1))
+        self.query_one("#results-title", Label).update(self._summary())
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        if self.result is not None:
+            self.show_result(self.result)
