@@ -1,0 +1,106 @@
+"""Shared fixtures: one real Milvus Lite child server per test session, real embeddings.
+
+The server is started with the app's own ``LiteServer`` (a ``milvus-lite server`` child on
+a free loopback port). Tests connect to it by URL, so each test can own a fresh
+``MilvusConnection`` (the async client binds to the test's own event loop).
+``MILVUS_TUI_HOME`` points config, history, backups and the audit log at a temp dir.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus.lite import LiteServer
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tui_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("MILVUS_TUI_HOME")
+    os.environ["MILVUS_TUI_HOME"] = str(home)
+    # Tests must never pick up a developer's real keys or servers.
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MILVUS_URI", "MILVUS_TOKEN", "MILVUS_DB_NAME",
+                "MILVUS_TUI_EMBEDDING_MODEL", "MILVUS_TUI_EMBEDDING_PROVIDER"):
+        os.environ.pop(var, None)
+    yield home
+    if old is None:
+        os.environ.pop("MILVUS_TUI_HOME", None)
+    else:
+        os.environ["MILVUS_TUI_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def lite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
+    server = LiteServer(tmp_path_factory.mktemp("lite") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(lite_server: LiteServer) -> str:
+    return lite_server.uri
+
+
+@pytest.fixture(scope="session")
+def embeddings():  # noqa: ANN201
+    from tui.embeddings import EmbeddingSettings, make_embeddings
+
+    model = make_embeddings(EmbeddingSettings(provider="local"))
+    model.embed_query("warm up")
+    return model
+
+
+@pytest.fixture
+def conn(milvus_uri: str) -> Iterator[MilvusConnection]:
+    connection = MilvusConnection(milvus_uri)
+    connection.open()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def service(conn: MilvusConnection, embeddings, tmp_path: Path) -> MilvusService:  # noqa: ANN001
+    return MilvusService(conn, embeddings, tmp_path / "backups", tmp_path / "audit.jsonl")
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture(scope="session")
+def docs_collection(lite_server: LiteServer, embeddings) -> str:  # noqa: ANN001
+    """A read-only collection of 600 stdlib docstrings with the demo schema, loaded."""
+    from tui.demo import DEMO_FIELDS, stdlib_documents
+
+    name = unique_name("docs")
+    connection = MilvusConnection(lite_server.uri)
+    connection.open()
+    try:
+        svc = MilvusService(connection, embeddings, Path("/nonexistent"), Path("/nonexistent"))
+        svc.ingest.ingest(name, list(stdlib_documents(600)), extra=DEMO_FIELDS, auto_id=False)
+    finally:
+        connection.close()
+    return name
+
+
+@pytest.fixture
+def scratch_collection(service: MilvusService) -> Iterator[str]:
+    """A writable collection of 250 documents (ids 1..250), dropped afterwards."""
+    from tui.demo import DEMO_FIELDS, stdlib_documents
+
+    name = unique_name("scratch")
+    service.ingest.ingest(name, list(stdlib_documents(250)), extra=DEMO_FIELDS, auto_id=False)
+    yield name
+    try:
+        service.catalog.drop(name)
+    except Exception:
+        pass
