@@ -38,6 +38,13 @@ class MilvusTuiApp(App[int]):
     def on_mount(self) -> None:
         self.push_screen(self.main)
 
+    def on_ready(self) -> None:
+        # With pymilvus, grpc and langchain loaded, a full garbage collection pauses the
+        # process for 100+ ms. Freezing what startup allocated keeps those pauses short.
+        import gc
+
+        gc.freeze()
+
     def _ui_state(self) -> dict:
         try:
             return json.loads((state_dir() / "ui.json").read_text())

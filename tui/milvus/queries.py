@@ -88,6 +88,19 @@ def validate_filter(info: CollectionInfo, expr: str) -> str:
     return expr
 
 
+def dynamic_warnings(info: CollectionInfo, expr: str) -> tuple[str, ...]:
+    """Names a filter reads from the dynamic field: legal, but often a typo."""
+    if not expr or not info.enable_dynamic_field:
+        return ()
+    known = set(info.field_names) | {"$meta"}
+    unknown = [n for n in exprs.referenced_fields(expr) if n not in known]
+    if not unknown:
+        return ()
+    names = ", ".join(f"'{n}'" for n in unknown)
+    return (f"{names} {'is' if len(unknown) == 1 else 'are'} not in the schema; matched against the "
+            f"dynamic field, where a typo silently matches nothing.",)
+
+
 def columns_for(info: CollectionInfo, rows: list[dict[str, Any]], output_fields: list[str]) -> list[str]:
     """Display columns: schema order first, then dynamic keys as they appear."""
     if output_fields != ["*"]:
@@ -123,7 +136,8 @@ def filter_query(info: CollectionInfo, expr: str, *, limit: int = 100, output_fi
     timer = Timer()
     rows = yield Call("query", kwargs, collection=info.name, expr=expr)
     rows = [dict(r) for r in rows]
-    return QueryResult(info.name, "filter", rows, columns_for(info, rows, fields), timer.elapsed, expr=expr)
+    return QueryResult(info.name, "filter", rows, columns_for(info, rows, fields), timer.elapsed, expr=expr,
+                       warnings=dynamic_warnings(info, expr))
 
 
 def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int = 50,
@@ -228,6 +242,7 @@ class Pager:
         return QueryResult(
             self.info.name, "page", rows, columns_for(self.info, rows, self.output_fields or ["*"]),
             timer.elapsed, expr=self.expr, page=page, pages=pages, total=self.total,
+            warnings=dynamic_warnings(self.info, self.expr),
         )
 
 

@@ -91,6 +91,8 @@ class MainScreen(Screen[None]):
         self.last_delete: cleanup_ops.DeleteReport | None = None
         self.running: dict[str, str] = {}
         self.connected = False
+        self._focus_results = False
+        self._deleting: tuple[Any, ...] = ()
         from ..config import state_dir
 
         self.history = History(state_dir() / "history.json", settings.history_key())
@@ -311,7 +313,12 @@ class MainScreen(Screen[None]):
     @on(msg.ResultsReady)
     def _results(self, event: msg.ResultsReady) -> None:
         self._record(event)
-        self.query_one(ResultsPane).show_result(event.result)
+        results = self.query_one(ResultsPane)
+        results.show_result(event.result)
+        if self._focus_results:
+            # After a query the next keys are usually n/p/enter/space: hand focus to the table.
+            self._focus_results = False
+            results.table.focus()
 
     # -- query bar ---------------------------------------------------------------------
 
@@ -329,6 +336,7 @@ class MainScreen(Screen[None]):
         if not info.loaded:
             self.query_one(QueryBar).show_error(f"'{info.name}' is not loaded. Press l to load it.")
             return
+        self._focus_results = True
         if event.mode == "filter":
             self.current_filter = event.text.strip()
             self.browse()
@@ -479,6 +487,7 @@ class MainScreen(Screen[None]):
                 self.notify("Delete cancelled; nothing was deleted.")
                 return
             server = f"{self.conn.uri} db={self.conn.db_name}"
+            self._deleting = preview.keys
             self.run_op("delete", lambda: cleanup_ops.execute_delete(
                 info, preview, backup_dir=self.settings.backup_dir, audit_path=self.settings.audit_path,
                 server=server,
@@ -491,7 +500,11 @@ class MainScreen(Screen[None]):
         self._record(event)
         report: cleanup_ops.DeleteReport = event.result
         self.last_delete = report
-        self.query_one(ResultsPane).marked.clear()
+        results = self.query_one(ResultsPane)
+        if results.result is not None and results.result.kind != "page":
+            results.drop_keys(set(self._deleting))
+        else:
+            results.marked.clear()
         self.notify(f"Deleted {report.deleted:,} entities from '{report.collection}'. "
                     f"Backup: {report.backup_path}. Press u to undo.", timeout=10)
         self._after_write(report.collection)

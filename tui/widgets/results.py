@@ -139,6 +139,18 @@ class ResultsPane(Vertical):
         self.table.move_cursor(row=min(index + 1, self.table.row_count - 1))
         self.query_one("#results-title", Label).update(self._summary())
 
+    def drop_keys(self, keys: set) -> None:
+        """Remove deleted entities from the rows on screen (search results are not re-run)."""
+        from dataclasses import replace
+
+        self.marked -= keys
+        r = self.result
+        if r is None:
+            return
+        keep = [i for i, row in enumerate(r.rows) if row.get(self.pk_field) not in keys]
+        scores = [r.scores[i] for i in keep] if r.scores is not None else None
+        self.show_result(replace(r, rows=[r.rows[i] for i in keep], scores=scores))
+
     def clear_marks(self) -> None:
         self.marked.clear()
         if self.result is not None:
