@@ -416,3 +416,91 @@ def release(ctx: click.Context, collection: str) -> None:
     with _service(_settings(ctx)) as svc:
         svc.catalog.release(collection)
     click.echo(f"'{collection}' is released.")
+
+
+def _csv_list(value: str, cast: Any = str) -> tuple[Any, ...]:
+    try:
+        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        _fail(f"Cannot read the list {value!r}.", 2)
+        raise
+
+
+@main.command()
+@click.option("--ops", default="add,search,delete", show_default=True,
+              help="Comma-separated: add, search, search_by_vector, mmr, filter, get_pks, delete, upsert.")
+@click.option("--n", "ns", default="10,100", show_default=True, help="Comma-separated operation counts.")
+@click.option("--concurrency", default="unbounded", show_default=True,
+              help="Async concurrency limit: a number, or 'unbounded' (as in the seed tutorial).")
+@click.option("--modes", default="async,sync,batched", show_default=True,
+              help="Comma-separated: async, sync (thread), batched, blocking (sync on the event loop).")
+@click.option("--corpus", default=500, show_default=True, help="Documents loaded for read operations.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table.")
+@click.pass_context
+def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, corpus: int, as_json: bool,
+          markdown: bool) -> None:
+    """Time the same operations sync, async and batched on a scratch collection."""
+    import asyncio
+
+    from .timing import BenchConfig, run_bench, to_json, to_markdown
+    from .timing.engine import connection_args_for
+
+    limit = None if concurrency.lower() in ("unbounded", "none", "0") else _csv_list(concurrency, int)[0]
+    config = BenchConfig(ops=_csv_list(ops), ns=_csv_list(ns, int), modes=_csv_list(modes), concurrency=limit,
+                         corpus=corpus)
+    try:
+        config.validate()
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    settings = _settings(ctx)
+    with _service(settings, embeddings=True) as svc:
+        def progress(op: str, mode: str, done: int, total: int) -> None:
+            if not as_json and sys.stderr.isatty():
+                click.echo(f"\r{op} {mode}: {done}/{total}   ", nl=False, err=True)
+
+        run = asyncio.run(run_bench(config, connection_args_for(svc.conn), svc.embeddings, progress=progress))
+    if as_json:
+        click.echo(to_json(run.results, scratch_collection=run.scratch, scratch_dropped=run.dropped,
+                           embeddings=svc.embeddings.describe(), server=svc.conn.kind))
+        return
+    if markdown:
+        click.echo(to_markdown(run.results))
+        return
+    _print_bench(run)
+
+
+def _print_bench(run: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .timing import OPERATIONS
+
+    console = Console()
+    summary = Table(title="Sync vs async (wall time, seconds) — shaped like the seed tutorial's table")
+    for col in ("operation", "N", "sync", "async", "batched", "speedup async/sync"):
+        summary.add_column(col, justify="right" if col != "operation" else "left")
+    keyed = {(r.op, r.n, r.mode): r for r in run.results}
+    for op in run.config.ops:
+        for n in run.config.ns:
+            cells = []
+            for mode in ("sync", "async", "batched"):
+                r = keyed.get((op, n, mode))
+                cells.append("—" if r is None or r.note == "no batched form" else f"{r.wall_s:.3f}")
+            a = keyed.get((op, n, "async"))
+            speed = f"{a.speedup:.1f}x" if a is not None and a.speedup else "—"
+            summary.add_row(OPERATIONS[op][0], str(n), *cells, speed)
+    console.print(summary)
+    detail = Table(title="Every run")
+    for col in ("operation", "N", "mode", "wall s", "ops/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+                "loop lag p99/max ms"):
+        detail.add_column(col, justify="right" if col not in ("operation", "mode") else "left")
+    for r in run.results:
+        if r.note == "no batched form":
+            continue
+        mode = r.mode + (f" ≤{r.concurrency}" if r.concurrency else "")
+        detail.add_row(r.op, str(r.n), mode, f"{r.wall_s:.3f}", f"{r.ops_per_s:.1f}",
+                       f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}", str(r.errors),
+                       f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}")
+    console.print(detail)
+    console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")

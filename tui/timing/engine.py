@@ -1,0 +1,459 @@
+"""Sync versus async, measured honestly.
+
+For each operation and N, the engine runs the same N operations in each chosen mode, one
+mode after another, on the same scratch collection:
+
+- ``async``: langchain-milvus's ``a``-methods gathered on the running loop, with an
+  optional concurrency limit (the seeds' method was unbounded);
+- ``sync``: the plain methods one after another in a worker thread (the loop stays free);
+- ``batched``: one call with all N items, where the operation has such a call;
+- ``blocking``: the plain methods called *on the event loop* — a demonstration of what
+  not to do; the loop monitor reports the freeze it causes.
+
+Every run records wall time, ops/s, per-operation latency percentiles, errors, and the
+event loop's lag measured by a heartbeat task on the same loop. Write operations only
+touch a scratch collection (``milvus_tui_bench_…``) that is dropped afterwards, even on
+error or cancel. langchain-milvus swallows errors (``delete`` returns False,
+``search_by_metadata`` returns []), so a False return counts as an error here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCRATCH_PREFIX = "milvus_tui_bench_"
+
+#: operation key -> (label, has a batched form)
+OPERATIONS: dict[str, tuple[str, bool]] = {
+    "add": ("add documents", True),
+    "search": ("similarity search (text)", True),
+    "search_by_vector": ("search by vector", True),
+    "mmr": ("max-marginal-relevance search", False),
+    "filter": ("filter query (search_by_metadata)", False),
+    "get_pks": ("get primary keys", True),
+    "delete": ("delete by expression", True),
+    "upsert": ("upsert", True),
+}
+MODES: dict[str, str] = {
+    "async": "async (gathered on the loop)",
+    "sync": "sync (in a thread)",
+    "batched": "batched (one call)",
+    "blocking": "sync on the event loop (demonstration: freezes the UI)",
+}
+QUERIES = [
+    "how do I read a file line by line", "parse command line arguments", "compress data with gzip",
+    "format a date as a string", "run a subprocess and capture output", "open a network socket",
+    "sort a list of dictionaries", "generate a random number", "read environment variables",
+    "compute a hash of bytes", "serialize objects to JSON", "match text with regular expressions",
+]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (the same definition as numpy's default)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return float(ordered[0])
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+class LoopMonitor:
+    """A heartbeat on the event loop: how late each 10 ms tick wakes up is the loop's lag."""
+
+    def __init__(self, interval: float = 0.010) -> None:
+        self.interval = interval
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        while True:
+            self._last = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            self.lags.append(max(0.0, time.perf_counter() - self._last - self.interval))
+
+    def start(self) -> None:
+        self.lags = []
+        self._last = time.perf_counter()
+        self._task = asyncio.get_running_loop().create_task(self._beat())
+
+    async def stop(self) -> tuple[float, float]:
+        """Stop and return (p99, max) lag in milliseconds."""
+        # A stall still in progress (the blocking mode just returned) has no tick yet:
+        # count the time since the last heartbeat as one more lag sample.
+        pending = time.perf_counter() - self._last - self.interval
+        if pending > 0:
+            self.lags.append(pending)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        lags = self.lags or [0.0]
+        return percentile(lags, 99) * 1000, max(lags) * 1000
+
+
+@dataclass
+class RunResult:
+    op: str
+    n: int
+    mode: str
+    concurrency: int | None
+    wall_s: float
+    ops_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    ok: int
+    lag_p99_ms: float
+    lag_max_ms: float
+    speedup: float | None = None  # sync (thread) wall time / this run's wall time
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    ops: tuple[str, ...] = ("add", "search", "delete")
+    ns: tuple[int, ...] = (10, 100)
+    modes: tuple[str, ...] = ("async", "sync", "batched")
+    concurrency: int | None = None  # None = unbounded, as in the seeds
+    corpus: int = 500  # documents loaded into the scratch collection for read operations
+    k: int = 4
+
+    def validate(self) -> None:
+        for op in self.ops:
+            if op not in OPERATIONS:
+                raise ValueError(f"Unknown operation '{op}'. Choose from: {', '.join(OPERATIONS)}.")
+        for mode in self.modes:
+            if mode not in MODES:
+                raise ValueError(f"Unknown mode '{mode}'. Choose from: {', '.join(MODES)}.")
+        for n in self.ns:
+            if n < 1 or n > 100_000:
+                raise ValueError(f"N must be between 1 and 100000 (got {n}).")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError("The concurrency limit must be at least 1 (or unbounded).")
+
+
+ProgressFn = Callable[[str, str, int, int], None]  # op, mode, done, total
+
+
+@dataclass
+class BenchRun:
+    """Everything one call to ``run_bench`` produced."""
+
+    config: BenchConfig
+    results: list[RunResult] = field(default_factory=list)
+    scratch: str = ""
+    dropped: bool = False
+    started: float = field(default_factory=time.time)
+
+
+class _Cancel:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise asyncio.CancelledError()
+
+
+def _texts(n: int, offset: int = 0) -> list[str]:
+    from ..demo import stdlib_documents
+
+    docs = [d.text for d in stdlib_documents(min(n + offset, 6000))][offset:]
+    while len(docs) < n:  # more than the stdlib has: repeat with a suffix so texts stay distinct
+        docs.append(f"{docs[len(docs) % max(1, len(docs))]} #{len(docs)}")
+    return docs[:n]
+
+
+class _Scratch:
+    """The scratch collection and its langchain-milvus store, created on the running loop."""
+
+    def __init__(self, connection_args: dict[str, Any], embeddings: Any) -> None:
+        from langchain_milvus import Milvus
+
+        self.name = SCRATCH_PREFIX + uuid.uuid4().hex[:10]
+        self.store = Milvus(
+            embedding_function=embeddings, collection_name=self.name, connection_args=connection_args,
+            auto_id=True, enable_dynamic_field=True, consistency_level="Strong",
+            index_params={"index_type": "AUTOINDEX", "metric_type": "COSINE"},
+        )
+        self.embeddings = embeddings
+
+    def fill(self, texts: list[str], tag: str) -> list[Any]:
+        """Insert with one batched call (sync: Milvus Lite's async server cannot create collections)."""
+        ids = self.store.add_texts(texts, metadatas=[{"tag": f"{tag}{i}", "group": tag} for i in range(len(texts))])
+        self.store.client.flush(self.name)
+        return ids
+
+    def drop(self) -> bool:
+        try:
+            client = self.store.client
+            if client.has_collection(self.name):
+                client.drop_collection(self.name)
+            return True
+        except Exception:  # noqa: BLE001 - reported as "not dropped"
+            return False
+
+
+def _expect(result: Any) -> Any:
+    """langchain-milvus reports some failures as False; never count those as success."""
+    if result is False:
+        raise RuntimeError("the operation returned False (langchain-milvus swallowed an error)")
+    return result
+
+
+async def _async_op(scratch: _Scratch, op: str, i: int, ctx: dict[str, Any], k: int) -> Any:
+    s = scratch.store
+    if op == "add":
+        return await s.aadd_texts([ctx["texts"][i]], metadatas=[{"tag": f"add{i}", "group": "add"}])
+    if op == "search":
+        return await s.asimilarity_search(ctx["queries"][i], k=k)
+    if op == "search_by_vector":
+        return await s.asimilarity_search_by_vector(ctx["vectors"][i], k=k)
+    if op == "mmr":
+        return await s.amax_marginal_relevance_search(ctx["queries"][i], k=k, fetch_k=4 * k)
+    if op == "filter":
+        return await _asearch_by_metadata(scratch, f'tag == "c{i % ctx["corpus"]}"')
+    if op == "get_pks":
+        return _expect(await s.aget_pks(f'tag == "c{i % ctx["corpus"]}"'))
+    if op == "delete":
+        return _expect(await s.adelete(expr=f'tag == "{ctx["delete_tag"]}{i}"'))
+    if op == "upsert":
+        return await s.aupsert(ids=[ctx["pks"][i]], documents=[ctx["docs"][i]])
+    raise ValueError(op)
+
+
+async def _asearch_by_metadata(scratch: _Scratch, expr: str) -> Any:
+    """langchain-milvus 0.4 has no async ``search_by_metadata``; this is its async twin,
+    the same query through the store's own async client."""
+    store = scratch.store
+    method = getattr(store, "asearch_by_metadata", None)
+    if method is not None:
+        return await method(expr, limit=10)
+    return await store.aclient.query(scratch.name, filter=expr, limit=10, output_fields=[store._text_field, "tag"])
+
+
+def _sync_op(scratch: _Scratch, op: str, i: int, ctx: dict[str, Any], k: int) -> Any:
+    s = scratch.store
+    if op == "add":
+        return s.add_texts([ctx["texts"][i]], metadatas=[{"tag": f"add{i}", "group": "add"}])
+    if op == "search":
+        return s.similarity_search(ctx["queries"][i], k=k)
+    if op == "search_by_vector":
+        return s.similarity_search_by_vector(ctx["vectors"][i], k=k)
+    if op == "mmr":
+        return s.max_marginal_relevance_search(ctx["queries"][i], k=k, fetch_k=4 * k)
+    if op == "filter":
+        return s.search_by_metadata(f'tag == "c{i % ctx["corpus"]}"', limit=10)
+    if op == "get_pks":
+        return _expect(s.get_pks(f'tag == "c{i % ctx["corpus"]}"'))
+    if op == "delete":
+        return _expect(s.delete(expr=f'tag == "{ctx["delete_tag"]}{i}"'))
+    if op == "upsert":
+        return s.upsert(ids=[ctx["pks"][i]], documents=[ctx["docs"][i]])
+    raise ValueError(op)
+
+
+def _batched_op(scratch: _Scratch, op: str, n: int, ctx: dict[str, Any], k: int) -> Any:
+    s = scratch.store
+    if op == "add":
+        return s.add_texts(ctx["texts"][:n], metadatas=[{"tag": f"add{i}", "group": "add"} for i in range(n)])
+    if op in ("search", "search_by_vector"):
+        # One embedding call for all queries, then one search request with N vectors.
+        vectors = ctx["vectors"][:n] if op == "search_by_vector" else s.embeddings.embed_documents(ctx["queries"][:n])
+        return s.client.search(scratch.name, data=vectors, limit=k, anns_field=s._vector_field
+                               if isinstance(s._vector_field, str) else s._vector_field[0],
+                               output_fields=[s._text_field])
+    if op == "get_pks":
+        tags = ", ".join(f'"c{i % ctx["corpus"]}"' for i in range(n))
+        return _expect(s.get_pks(f"tag in [{tags}]"))
+    if op == "delete":
+        tags = ", ".join(f'"{ctx["delete_tag"]}{i}"' for i in range(n))
+        return _expect(s.delete(expr=f"tag in [{tags}]"))
+    if op == "upsert":
+        return s.upsert(ids=ctx["pks"][:n], documents=ctx["docs"][:n])
+    raise ValueError(op)
+
+
+async def _prepare(scratch: _Scratch, op: str, n: int, mode: str, ctx: dict[str, Any], config: BenchConfig) -> None:
+    """Per-run setup that is not timed: rows to delete, documents to upsert, query vectors."""
+    from langchain_core.documents import Document
+
+    ctx["queries"] = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" ({i})") for i in range(n)]
+    if op == "add":
+        ctx["texts"] = _texts(n, offset=config.corpus)
+    elif op == "search_by_vector":
+        ctx["vectors"] = await asyncio.to_thread(scratch.embeddings.embed_documents, ctx["queries"])
+    elif op == "delete":
+        tag = f"del_{mode}_"
+        ctx["delete_tag"] = tag
+        texts = _texts(n, offset=config.corpus)
+        await asyncio.to_thread(lambda: (scratch.store.add_texts(
+            texts, metadatas=[{"tag": f"{tag}{i}", "group": tag} for i in range(n)]),
+            scratch.store.client.flush(scratch.name)))
+    elif op == "upsert":
+        pks = ctx["corpus_pks"]
+        ctx["pks"] = [pks[i % len(pks)] for i in range(n)]
+        ctx["docs"] = [Document(page_content=f"upserted {mode} {i}", metadata={"tag": f"c{i % ctx['corpus']}",
+                                                                                 "group": "c"}) for i in range(n)]
+        if n > len(pks):
+            ctx["pks"] = pks[:n]
+            ctx["docs"] = ctx["docs"][: len(ctx["pks"])]
+
+
+async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Scratch, ctx: dict[str, Any],
+                   progress: ProgressFn, cancel: _Cancel) -> RunResult:
+    latencies: list[float] = []
+    errors = 0
+    done = 0
+    monitor = LoopMonitor()
+    count = len(ctx.get("pks", [])) if op == "upsert" else n
+
+    def tick() -> None:
+        progress(op, mode, done, count)
+
+    monitor.start()
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    note = ""
+    try:
+        if mode == "async":
+            limit = asyncio.Semaphore(config.concurrency) if config.concurrency else None
+
+            async def one(i: int) -> None:
+                nonlocal errors, done
+                if limit is not None:
+                    await limit.acquire()
+                t0 = time.perf_counter()
+                try:
+                    await _async_op(scratch, op, i, ctx, config.k)
+                    latencies.append(time.perf_counter() - t0)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - counted, shown as errors
+                    errors += 1
+                finally:
+                    if limit is not None:
+                        limit.release()
+                    done += 1
+                    tick()
+
+            tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
+            try:
+                await asyncio.gather(*tasks)
+            except asyncio.CancelledError:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        elif mode in ("sync", "blocking"):
+            def loop_body() -> None:
+                nonlocal errors, done
+                for i in range(count):
+                    cancel.check()
+                    t0 = time.perf_counter()
+                    try:
+                        _sync_op(scratch, op, i, ctx, config.k)
+                        latencies.append(time.perf_counter() - t0)
+                    except Exception:  # noqa: BLE001
+                        errors += 1
+                    done += 1
+                    if mode == "sync":
+                        tick()
+
+            if mode == "sync":
+                await asyncio.to_thread(loop_body)
+            else:
+                loop_body()  # on purpose: this blocks the event loop
+                tick()
+                note = "blocked the event loop on purpose"
+        elif mode == "batched":
+            if not OPERATIONS[op][1]:
+                note = "no batched form"
+                await monitor.stop()
+                return RunResult(op, n, mode, None, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, 0.0, note=note)
+            t0 = time.perf_counter()
+            try:
+                await asyncio.to_thread(_batched_op, scratch, op, count, ctx, config.k)
+                latencies = [time.perf_counter() - t0]
+            except Exception:  # noqa: BLE001
+                errors += count
+            done = count
+            tick()
+    finally:
+        wall = time.perf_counter() - started
+        lag_p99, lag_max = await monitor.stop()
+    ok = count - errors if mode != "batched" else (count if latencies else 0)
+    return RunResult(
+        op=op, n=count, mode=mode, concurrency=config.concurrency if mode == "async" else None,
+        wall_s=wall, ops_per_s=(ok / wall) if wall > 0 else 0.0,
+        p50_ms=percentile(latencies, 50) * 1000, p95_ms=percentile(latencies, 95) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000, errors=errors, ok=ok,
+        lag_p99_ms=lag_p99, lag_max_ms=lag_max, note=note,
+    )
+
+
+async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embeddings: Any, *,
+                    progress: ProgressFn | None = None, on_result: Callable[[RunResult], None] | None = None,
+                    cancel_event: threading.Event | None = None) -> BenchRun:
+    """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store."""
+    config.validate()
+    cancel = _Cancel()
+    if cancel_event is not None:
+        cancel.event = cancel_event
+    report = progress or (lambda *a: None)
+    run = BenchRun(config)
+    # langchain_milvus takes a second to import: never on the loop.
+    await asyncio.to_thread(importlib.import_module, "langchain_milvus")
+    scratch = _Scratch(connection_args, embeddings)  # on the loop its async client will use
+    run.scratch = scratch.name
+    try:
+        corpus_texts = _texts(config.corpus)
+        corpus_pks = await asyncio.to_thread(
+            lambda: scratch.fill(corpus_texts, "c"))
+        ctx: dict[str, Any] = {"corpus": config.corpus, "corpus_pks": corpus_pks}
+        for op in config.ops:
+            for n in config.ns:
+                by_mode: dict[str, RunResult] = {}
+                for mode in config.modes:
+                    cancel.check()
+                    await _prepare(scratch, op, n, mode, ctx, config)
+                    result = await _measure(op, n, mode, config, scratch, ctx, report, cancel)
+                    by_mode[mode] = result
+                    run.results.append(result)
+                    if on_result:
+                        on_result(result)
+                sync = by_mode.get("sync")
+                for result in by_mode.values():
+                    if sync is not None and sync.wall_s > 0 and result.wall_s > 0:
+                        result.speedup = sync.wall_s / result.wall_s
+    finally:
+        # Dropped even on error or cancel; shielded so a second cancel cannot skip it.
+        run.dropped = await asyncio.shield(asyncio.to_thread(scratch.drop))
+    return run
+
+
+def connection_args_for(conn: Any) -> dict[str, Any]:
+    """langchain-milvus connection arguments for a ``MilvusConnection`` (its live endpoint)."""
+    args: dict[str, Any] = {"uri": conn.endpoint, "db_name": conn.db_name}
+    token = getattr(conn, "_token", None)
+    if token:
+        args["token"] = token
+    return args
+
