@@ -73,6 +73,7 @@ class MilvusTuiApp(App[int]):
             ("Export results", "Export the results or the whole filter to JSONL/CSV", main.action_export),
             ("Undo last delete", "Restore the backup of the last delete", main.action_undo),
             ("Toggle sync/async", "Switch how Milvus calls run", main.action_toggle_mode),
+            ("Timing panel", "Run operations sync, async and batched and compare", main.action_timing),
             ("Reconnect", "Reconnect (restart the embedded server if needed)", main.action_reconnect),
             ("Help", "Key bindings and filter syntax", main.action_help),
         ]

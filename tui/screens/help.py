@@ -26,6 +26,7 @@ KEYS = [
     ("l / R", "load / release the selected collection"),
     ("r", "refresh collections and counts"),
     ("x", "switch between async and sync (thread) execution"),
+    ("t", "timing panel: sync vs async vs batched, side by side (ctrl+g runs, f2 back)"),
     ("o", "show or hide query options"),
     ("esc", "cancel what is running"),
     ("ctrl+r", "reconnect (restarts the embedded server if it died)"),

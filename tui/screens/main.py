@@ -74,6 +74,7 @@ class MainScreen(Screen[None]):
         Binding("o", "toggle_options", "Options", show=False),
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
+        Binding("t", "timing", "Timing"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -93,6 +94,8 @@ class MainScreen(Screen[None]):
         self.connected = False
         self._focus_results = False
         self._deleting: tuple[Any, ...] = ()
+        #: every finished operation, for the timing panel's log of what ran by hand.
+        self.op_log: list[dict[str, Any]] = []
         from ..config import state_dir
 
         self.history = History(state_dir() / "history.json", settings.history_key())
@@ -188,6 +191,8 @@ class MainScreen(Screen[None]):
         ms = event.elapsed * 1000
         outcome = "failed" if isinstance(event, msg.OperationFailed) else "ok"
         status.last = f"last: {event.what} {ms:,.0f} ms {event.mode}" + ("" if outcome == "ok" else f" ({outcome})")
+        self.op_log.append({"time": time.strftime("%H:%M:%S"), "what": event.what, "mode": event.mode, "ms": ms,
+                            "outcome": outcome})
         self._finished(event.what)
 
     # -- connection --------------------------------------------------------------------
@@ -639,6 +644,18 @@ class MainScreen(Screen[None]):
             self.post_message(msg.OperationFailed("connect", scrub(text)))
             return
         self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+
+    def action_timing(self) -> None:
+        from .timing import TimingScreen
+
+        screen = self.app.timing if hasattr(self.app, "timing") else None
+        if screen is None:
+            screen = TimingScreen()
+            self.app.timing = screen  # type: ignore[attr-defined]
+            self.app.push_screen(screen)
+        else:
+            self.app.push_screen(screen)
+            screen.refresh_log()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

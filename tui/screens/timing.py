@@ -1,0 +1,291 @@
+"""The timing panel: run the same operations async, sync, batched and blocking, and compare.
+
+The bench runs as one async worker on the app loop. Async operations are gathered right
+there, sync ones run in a thread, and the "sync on the event loop" demonstration blocks
+this very loop on purpose; the engine's heartbeat (a task on the app loop) reports how
+long the UI stalled in each mode. Queries run by hand in the explorer appear in the log
+below, with their mode and latency.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, ProgressBar, Select, Static
+
+from ..timing import MODES, OPERATIONS, BenchConfig, RunResult, to_csv, to_json, to_markdown
+
+MODE_ORDER = ("async", "sync", "batched", "blocking")
+MODE_LABELS = {
+    "async": "async",
+    "sync": "sync (thread)",
+    "batched": "batched",
+    "blocking": "sync on loop (demo)",
+}
+MODE_STYLES = {"async": "cyan", "sync": "magenta", "batched": "green", "blocking": "red"}
+
+
+class BenchProgress(Message):
+    def __init__(self, op: str, mode: str, done: int, total: int) -> None:
+        super().__init__()
+        self.op, self.mode, self.done, self.total = op, mode, done, total
+
+
+class BenchResult(Message):
+    def __init__(self, result: RunResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class BenchFinished(Message):
+    def __init__(self, scratch: str, dropped: bool, error: str = "", cancelled: bool = False) -> None:
+        super().__init__()
+        self.scratch, self.dropped, self.error, self.cancelled = scratch, dropped, error, cancelled
+
+
+def bar_chart(results: list[RunResult], width: int = 50) -> Text:
+    """Wall time and worst loop stall per mode, as horizontal bars on one scale each."""
+    text = Text()
+    shown = [r for r in results if r.note != "no batched form"]
+    if not shown:
+        return Text("Run a benchmark to see the modes side by side.", style="dim")
+    first = shown[0]
+    text.append(f"{OPERATIONS[first.op][0]}, N = {first.n}\n", style="bold")
+    longest = max(r.wall_s for r in shown) or 1.0
+    worst = max(r.lag_max_ms for r in shown) or 1.0
+    for r in shown:
+        style = MODE_STYLES.get(r.mode, "white")
+        label = f"{MODE_LABELS.get(r.mode, r.mode):<20}"
+        text.append(label)
+        text.append("█" * max(1, round(width * r.wall_s / longest)), style=style)
+        speed = f"  {r.speedup:.1f}x" if r.speedup else ""
+        text.append(f" {r.wall_s:.3f} s{speed}\n")
+    text.append("UI stall (max loop lag)\n", style="bold")
+    for r in shown:
+        style = "red" if r.lag_max_ms > 50 else "yellow" if r.lag_max_ms > 16 else "green"
+        text.append(f"{MODE_LABELS.get(r.mode, r.mode):<20}")
+        text.append("█" * max(1, round(width * r.lag_max_ms / worst)), style=style)
+        text.append(f" {r.lag_max_ms:.0f} ms\n")
+    return text
+
+
+class TimingScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+g", "run", "Run"),
+        Binding("escape", "cancel_or_close", "Cancel / back"),
+        Binding("ctrl+e", "export", "Export history"),
+        Binding("f2", "close", "Back to explorer"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[RunResult] = []
+        self.current: list[RunResult] = []
+        self.cancel_event = threading.Event()
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="timing"):
+            yield Label("Timing — the same operations, sync and async, measured side by side", id="timing-title")
+            with Horizontal(classes="timing-row"):
+                yield Label("operation", classes="timing-label")
+                yield Select([(label, key) for key, (label, _) in OPERATIONS.items()], value="search",
+                             allow_blank=False, id="bench-op")
+                yield Label("N", classes="timing-label")
+                yield Select([("10", 10), ("100", 100), ("1000", 1000), ("custom", 0)], value=100,
+                             allow_blank=False, id="bench-n")
+                yield Input("250", id="bench-n-custom", type="integer", classes="hidden")
+                yield Label("async concurrency", classes="timing-label")
+                yield Select([("unbounded (as the seeds)", 0), ("8", 8), ("32", 32), ("128", 128)], value=0,
+                             allow_blank=False, id="bench-concurrency")
+            with Horizontal(classes="timing-row"):
+                yield Checkbox("async", True, id="mode-async")
+                yield Checkbox("sync (thread)", True, id="mode-sync")
+                yield Checkbox("batched", True, id="mode-batched")
+                yield Checkbox("sync on the event loop — demonstration: freezes the UI", False, id="mode-blocking")
+                yield Button("Run", variant="primary", id="bench-run")
+                yield Button("Cancel", variant="error", id="bench-cancel", disabled=True)
+            with Vertical(id="bench-progress"):
+                for mode in MODE_ORDER:
+                    with Horizontal(classes="progress-row", id=f"row-{mode}"):
+                        yield Label(MODE_LABELS[mode], classes="progress-label")
+                        yield ProgressBar(id=f"progress-{mode}", show_eta=False)
+            yield Static(bar_chart([]), id="bench-chart")
+            yield Label("Run history (this session) — ctrl+e exports JSON, CSV and Markdown", classes="section")
+            yield DataTable(id="bench-history", zebra_stripes=True, cursor_type="row")
+            yield Label("Explorer queries (mode and latency of what you ran by hand)", classes="section")
+            yield DataTable(id="bench-log", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        history = self.query_one("#bench-history", DataTable)
+        history.add_columns("operation", "N", "mode", "wall s", "ops/s", "p50 ms", "p95 ms", "p99 ms",
+                            "speedup", "errors", "UI lag p99 / max ms")
+        log = self.query_one("#bench-log", DataTable)
+        log.add_columns("time", "operation", "mode", "latency ms", "outcome")
+        self.refresh_log()
+
+    # -- the explorer's log ------------------------------------------------------------
+
+    def refresh_log(self) -> None:
+        log = self.query_one("#bench-log", DataTable)
+        log.clear()
+        for entry in reversed(getattr(self.app.main, "op_log", [])[-200:]):  # type: ignore[attr-defined]
+            log.add_row(entry["time"], entry["what"], entry["mode"], f"{entry['ms']:,.1f}", entry["outcome"])
+
+    # -- configuration -----------------------------------------------------------------
+
+    @on(Select.Changed, "#bench-n")
+    def _n_changed(self, event: Select.Changed) -> None:
+        self.query_one("#bench-n-custom").set_class(event.value != 0, "hidden")
+
+    def config(self) -> BenchConfig:
+        op = str(self.query_one("#bench-op", Select).value)
+        n = int(self.query_one("#bench-n", Select).value)  # type: ignore[arg-type]
+        if n == 0:
+            raw = self.query_one("#bench-n-custom", Input).value.strip()
+            if not raw.isdigit() or int(raw) < 1:
+                raise ValueError(f"N must be a positive whole number, not {raw!r}.")
+            n = int(raw)
+        concurrency = int(self.query_one("#bench-concurrency", Select).value) or None  # type: ignore[arg-type]
+        modes = tuple(m for m in MODE_ORDER if self.query_one(f"#mode-{m}", Checkbox).value)
+        if not modes:
+            raise ValueError("Choose at least one mode.")
+        return BenchConfig(ops=(op,), ns=(n,), modes=modes, concurrency=concurrency, corpus=max(200, min(n, 2000)))
+
+    # -- running -----------------------------------------------------------------------
+
+    @on(Button.Pressed, "#bench-run")
+    def action_run(self) -> None:
+        if self.running:
+            return
+        main = self.app.main  # type: ignore[attr-defined]
+        if not main.connected or main.service.embeddings is None:
+            self.notify("Still connecting or loading the embedding model; try again in a moment.",
+                        severity="warning")
+            return
+        try:
+            config = self.config()
+            config.validate()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.current = []
+        for mode in MODE_ORDER:
+            bar = self.query_one(f"#progress-{mode}", ProgressBar)
+            bar.update(total=None, progress=0)
+            self.query_one(f"#row-{mode}").set_class(mode not in config.modes, "hidden")
+        self.running = True
+        self.cancel_event = threading.Event()
+        self.query_one("#bench-run", Button).disabled = True
+        self.query_one("#bench-cancel", Button).disabled = False
+        self.query_one("#timing-title", Label).update(
+            Text(f"Running {OPERATIONS[config.ops[0]][0]} × {config.ns[0]} …", style="bold yellow"))
+        self.run_bench(config)
+
+    @work(exclusive=True, group="bench", exit_on_error=False)
+    async def run_bench(self, config: BenchConfig) -> None:
+        from ..timing import run_bench
+        from ..timing.engine import connection_args_for
+
+        main = self.app.main  # type: ignore[attr-defined]
+        scratch = ""
+        try:
+            run = await run_bench(
+                config, connection_args_for(main.conn), main.service.embeddings,
+                progress=lambda op, mode, done, total: self.post_message(BenchProgress(op, mode, done, total)),
+                on_result=lambda r: self.post_message(BenchResult(r)), cancel_event=self.cancel_event,
+            )
+            scratch = run.scratch
+            self.post_message(BenchFinished(run.scratch, run.dropped))
+        except BaseException as exc:  # noqa: BLE001 - cancel and errors both end the run visibly
+            cancelled = type(exc).__name__ == "CancelledError"
+            from ..milvus.errors import scrub
+
+            self.post_message(BenchFinished(scratch, True, "" if cancelled else scrub(f"{type(exc).__name__}: {exc}"),
+                                            cancelled))
+            if cancelled:
+                raise
+
+    @on(BenchProgress)
+    def _progress(self, event: BenchProgress) -> None:
+        self.query_one(f"#progress-{event.mode}", ProgressBar).update(total=event.total, progress=event.done)
+
+    @on(BenchResult)
+    def _result(self, event: BenchResult) -> None:
+        r = event.result
+        self.current.append(r)
+        sync = next((x for x in self.current if x.mode == "sync"), None)
+        for x in self.current:  # speedups relative to sync, as soon as sync has run
+            if sync is not None and sync.wall_s > 0 and x.wall_s > 0:
+                x.speedup = sync.wall_s / x.wall_s
+        self.query_one(f"#progress-{r.mode}", ProgressBar).update(total=max(r.n, 1), progress=max(r.n, 1))
+        self.query_one("#bench-chart", Static).update(bar_chart(self.current))
+        if r.mode == "blocking":
+            self.notify(f"The demonstration blocked the UI for {r.lag_max_ms:,.0f} ms.", severity="warning")
+
+    @on(BenchFinished)
+    def _finished(self, event: BenchFinished) -> None:
+        self.running = False
+        self.query_one("#bench-run", Button).disabled = False
+        self.query_one("#bench-cancel", Button).disabled = True
+        self.history.extend(self.current)
+        table = self.query_one("#bench-history", DataTable)
+        for r in self.current:
+            if r.note == "no batched form":
+                table.add_row(OPERATIONS[r.op][0], str(r.n), r.mode, "—", "—", "—", "—", "—", "—", "—",
+                              "no batched form")
+                continue
+            mode = MODE_LABELS[r.mode] + (f" ≤{r.concurrency}" if r.concurrency else "")
+            table.add_row(OPERATIONS[r.op][0], str(r.n), mode, f"{r.wall_s:.3f}", f"{r.ops_per_s:,.1f}",
+                          f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}",
+                          f"{r.speedup:.1f}x" if r.speedup else "—", str(r.errors),
+                          f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}")
+        title = self.query_one("#timing-title", Label)
+        dropped = f"scratch collection {event.scratch} dropped" if event.dropped else \
+            f"scratch collection {event.scratch} could NOT be dropped"
+        if event.cancelled:
+            title.update(Text(f"Cancelled; {dropped}.", style="bold yellow"))
+        elif event.error:
+            title.update(Text(f"Failed: {event.error}", style="bold red"))
+            self.notify(event.error, severity="error", title="bench failed")
+        else:
+            title.update(Text(f"Done; {dropped}.", style="bold green"))
+
+    @on(Button.Pressed, "#bench-cancel")
+    def action_cancel(self) -> None:
+        self.cancel_event.set()  # stops the thread run at its next operation
+        self.workers.cancel_group(self, "bench")
+
+    def action_cancel_or_close(self) -> None:
+        if self.running:
+            self.action_cancel()
+        else:
+            self.action_close()
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+    def action_export(self) -> None:
+        if not self.history:
+            self.notify("Nothing to export yet: run a benchmark first.", severity="warning")
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path.cwd() / f"milvus-tui-bench-{stamp}"
+        written = []
+        for suffix, text in ((".json", to_json(self.history)), (".csv", to_csv(self.history)),
+                             (".md", to_markdown(self.history))):
+            path = base.with_suffix(suffix)
+            path.write_text(text, encoding="utf-8")
+            written.append(path.name)
+        self.notify(f"Exported {', '.join(written)} to {base.parent}.")
