@@ -41,6 +41,7 @@ OPERATIONS: dict[str, tuple[str, bool]] = {
     "delete": ("delete by expression", True),
     "upsert": ("upsert", True),
 }
+WRITE_OPS = {"add", "delete", "upsert"}
 MODES: dict[str, str] = {
     "async": "async (gathered on the loop)",
     "sync": "sync (in a thread)",
@@ -435,6 +436,10 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
                     cancel.check()
                     await _prepare(scratch, op, n, mode, ctx, config)
                     result = await _measure(op, n, mode, config, scratch, ctx, report, cancel)
+                    if op in WRITE_OPS:
+                        # Untimed: Milvus Lite searches unflushed rows slowly, which would
+                        # penalise whichever run happens to come next.
+                        await asyncio.to_thread(scratch.store.client.flush, scratch.name)
                     by_mode[mode] = result
                     run.results.append(result)
                     if on_result:

@@ -1,0 +1,109 @@
+"""Sync vs async, under two conditions that exist on this machine, in one run.
+
+1. embedded Milvus Lite (child process) + the bundled local embedding model;
+2. the same, but embeddings come from a local OpenAI-compatible HTTP server (another
+   process) that answers after a fixed 100 ms, the way a remote embedding API does —
+   the seed tutorial's network-bound conditions, reproduced offline.
+
+For each condition: add and search, N = 100, in async (unbounded and bounded), sync
+(thread) and batched modes. Prints Markdown tables with speedups measured side by side.
+
+    .venv/bin/python benchmarks/bench_async.py [--n 100] [--latency 0.1] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tui.embeddings import EmbeddingSettings, make_embeddings  # noqa: E402
+from tui.milvus.lite import LiteServer  # noqa: E402
+from tui.timing import BenchConfig, run_bench, to_markdown  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_embedding_server(latency: float, dim: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.embedding_server", "--port", str(port), "--latency", str(latency),
+         "--dim", str(dim), "--semantic"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"http://127.0.0.1:{port}/v1"
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("embedding server did not start")
+
+
+async def condition(name: str, uri: str, embeddings, args) -> list:  # noqa: ANN001
+    results = []
+    for concurrency in (None, args.concurrency):
+        modes = ("async", "sync", "batched") if concurrency is None else ("async",)
+        config = BenchConfig(ops=("add", "search"), ns=(args.n,), modes=modes, concurrency=concurrency,
+                             corpus=args.corpus)
+        run = await run_bench(config, {"uri": uri}, embeddings)
+        results.extend(run.results)
+    # Speedups of the bounded async runs are relative to the sync run of the same op.
+    sync = {r.op: r for r in results if r.mode == "sync"}
+    for r in results:
+        if r.op in sync and r.wall_s:
+            r.speedup = sync[r.op].wall_s / r.wall_s
+    print(f"\n### Condition {name}\n")
+    print(to_markdown(results))
+    for r in results:
+        if r.mode == "async":
+            ideal = min(r.concurrency or r.n, r.n)
+            print(f"- {r.op} async ≤{r.concurrency or 'unbounded'}: speedup {r.speedup:.1f}x; "
+                  f"ideal for this limit {ideal}x; {r.speedup / ideal:.0%} of ideal")
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--corpus", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = LiteServer(Path(tmp) / "data")
+        server.start()
+        proc = None
+        try:
+            local = make_embeddings(EmbeddingSettings(provider="local"))
+            local.embed_query("warm up")
+            print(f"Machine: {os.cpu_count()} cores; Milvus Lite child at {server.uri}")
+            await condition("1: embedded Milvus Lite + local model", server.uri, local, args)
+            proc, base_url = start_embedding_server(args.latency, 256)
+            remote = make_embeddings(EmbeddingSettings(provider="openai", base_url=base_url, api_key="bench",
+                                                       model="bench-embedding", dimensions=256, max_retries=0))
+            remote.embed_query("warm up")
+            await condition(f"2: embeddings from an HTTP endpoint with {args.latency * 1000:.0f} ms latency",
+                            server.uri, remote, args)
+        finally:
+            if proc is not None:
+                proc.terminate()
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
