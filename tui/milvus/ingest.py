@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +53,21 @@ class IngestReport:
     skipped_keys: tuple[str, ...] = ()
 
 
+# Plain decimal numbers only. Python's int()/float() also accept "nan", "inf", "1_000"
+# and "007", which turned a CSV name "Nan" into NaN (stored as null) and zip code
+# "02134" into 2134; those stay strings.
+_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def _number(value: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
+    text = value.strip()
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return number
     return value
 
 
