@@ -1,0 +1,328 @@
+"""Safe deletes against the real server: preview, backup, delete exactly the previewed keys,
+audit, restore (idempotent). Sync and async forms."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient
+
+from tests.conftest import unique_name
+from tui.milvus import MilvusService
+from tui.milvus.catalog import CollectionInfo
+from tui.milvus.cleanup import BACKUP_FORMAT, DeletePreview, execute_delete
+from tui.milvus.errors import InvalidFilter, InvalidInput, NotFound, UnknownField
+from tui.milvus.ops import Context, Progress
+
+MODE = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+async def cleanup(service: MilvusService, mode: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    if mode == "sync":
+        return getattr(service.cleanup, method)(*args, **kwargs)
+    return await getattr(service.cleanup, "a" + method)(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
+    client = MilvusClient(uri=milvus_uri)
+    yield client
+    client.close()
+
+
+def entities(client: MilvusClient, collection: str, expr: str = "", pk: str = "id") -> dict[Any, dict[str, Any]]:
+    """Every entity (all fields, vectors included) by primary key, straight from pymilvus."""
+    rows = client.query(collection, filter=expr, output_fields=["*"], limit=16384, consistency_level="Strong")
+    return {r[pk]: dict(r) for r in rows}
+
+
+def count(client: MilvusClient, collection: str, expr: str = "") -> int:
+    rows = client.query(collection, filter=expr, output_fields=["count(*)"], consistency_level="Strong")
+    return int(rows[0]["count(*)"])
+
+
+def assert_same_entities(before: dict[Any, dict[str, Any]], after: dict[Any, dict[str, Any]]) -> None:
+    assert sorted(before) == sorted(after)
+    for key, row in before.items():
+        other = after[key]
+        assert set(row) == set(other), key
+        for field, value in row.items():
+            if field == "vector":
+                a = np.asarray(value, dtype=np.float32)
+                b = np.asarray(other[field], dtype=np.float32)
+                assert a.shape == b.shape == (256,)
+                assert np.array_equal(a, b), f"vector of {key} changed"
+            else:
+                assert other[field] == value, (key, field)
+
+
+def audit_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@MODE
+async def test_preview_captures_exact_keys_at_strong(service: MilvusService, scratch_collection: str,
+                                                     raw_client: MilvusClient, mode: str) -> None:
+    info = service.catalog.describe(scratch_collection)
+    expr = 'category == "method" and n_args >= 1'
+    truth = sorted(entities(raw_client, scratch_collection, expr))
+    assert 10 < len(truth) < 250
+    preview = await cleanup(service, mode, "preview", info, expr=expr)
+    assert isinstance(preview, DeletePreview)
+    assert sorted(preview.keys) == truth and preview.count == len(truth)
+    assert preview.expr == expr and preview.pk_field == "id" and preview.collection == scratch_collection
+    assert 0 < len(preview.sample) <= 10
+    assert all(r["category"] == "method" and r["n_args"] >= 1 for r in preview.sample)
+    assert all(len(r["vector"]) == 256 for r in preview.sample)  # the sample holds whole entities
+    # A preview changes nothing.
+    assert count(raw_client, scratch_collection) == 250
+
+
+@MODE
+async def test_delete_backs_up_deletes_audits_and_restore_is_identical(
+        service: MilvusService, scratch_collection: str, raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
+    name = scratch_collection
+    info = service.catalog.describe(name)
+    expr = 'category == "class" or n_lines > 20'
+    originals = entities(raw_client, name)
+    doomed = entities(raw_client, name, expr)
+    assert 5 < len(doomed) < 250
+
+    preview = await cleanup(service, mode, "preview", info, expr=expr)
+    events: list[Progress] = []
+    report = await cleanup(service, mode, "delete", info, preview, ctx=Context(on_progress=events.append))
+    assert report.requested == report.backed_up == report.deleted == len(doomed)
+    assert report.status == "done"
+    assert any(e.what == "backing up" for e in events) and events[-1] == Progress(len(doomed), len(doomed), "deleting")
+
+    # The backup: private, a header, then exactly one line per deleted entity, vectors included.
+    backup = Path(report.backup_path)
+    assert backup.parent == tmp_path / "backups"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    lines = backup.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    assert header["format"] == BACKUP_FORMAT
+    assert (header["collection"], header["filter"], header["count"], header["primary_key"]) == (
+        name, expr, len(doomed), "id")
+    body = [json.loads(line) for line in lines[1:]]
+    assert len(body) == len(doomed)
+    assert sorted(r["id"] for r in body) == sorted(doomed)
+    assert all(len(r["vector"]) == 256 and isinstance(r["meta"], dict) for r in body)
+
+    # The rows are gone, the others untouched.
+    assert count(raw_client, name, expr) == 0
+    assert count(raw_client, name) == 250 - len(doomed)
+    # The audit log says what happened and where the backup is.
+    record = audit_records(tmp_path / "audit.jsonl")[-1]
+    assert record["action"] == "delete" and record["status"] == "done"
+    assert (record["collection"], record["filter"], record["previewed"], record["deleted"]) == (
+        name, expr, len(doomed), len(doomed))
+    assert record["backup"] == str(backup)
+
+    # Restore brings back exactly what was there, to float32 precision.
+    restored = await cleanup(service, mode, "restore", backup)
+    assert restored.restored == len(doomed) and restored.collection == name
+    assert_same_entities(originals, entities(raw_client, name))
+    # Twice is harmless: upsert, not insert.
+    again = await cleanup(service, mode, "restore", backup)
+    assert again.restored == len(doomed)
+    assert count(raw_client, name) == 250
+    assert_same_entities(originals, entities(raw_client, name))
+    restores = [r for r in audit_records(tmp_path / "audit.jsonl") if r["action"] == "restore"]
+    assert len(restores) == 2 and restores[-1]["restored"] == len(doomed)
+
+
+@MODE
+async def test_rows_matching_after_the_preview_are_not_deleted(
+        service: MilvusService, scratch_collection: str, raw_client: MilvusClient, embeddings, mode: str) -> None:  # noqa: ANN001
+    name = scratch_collection
+    info = service.catalog.describe(name)
+    expr = "n_args >= 3"
+    preview = await cleanup(service, mode, "preview", info, expr=expr)
+    assert preview.count > 0
+    vector = [float(x) for x in embeddings.embed_query("late arrival")]
+    late = [{"id": 10_000 + i, "text": f"late {i}", "vector": vector, "category": "function", "module": "late",
+             "name": f"late.f{i}", "n_lines": 1, "n_args": 9, "modified": "2026-01-01", "meta": {}}
+            for i in range(5)]
+    raw_client.insert(name, late)
+    assert count(raw_client, name, expr) == preview.count + 5  # the filter now matches more ...
+    report = await cleanup(service, mode, "delete", info, preview)
+    assert report.deleted == preview.count
+    # ... but only the previewed keys were deleted.
+    assert sorted(entities(raw_client, name, expr)) == [10_000 + i for i in range(5)]
+    assert count(raw_client, name) == 250 - preview.count + 5
+
+
+@MODE
+@pytest.mark.parametrize("expr", ["", "   ", None])
+async def test_empty_filter_is_refused(service: MilvusService, docs_collection: str, expr: str | None,
+                                       mode: str) -> None:
+    info = service.catalog.describe(docs_collection)
+    with pytest.raises(InvalidFilter) as err:
+        await cleanup(service, mode, "preview", info, expr=expr)
+    assert "empty filter would match every entity" in str(err.value)
+    assert "id >= 0" in str(err.value)
+    with pytest.raises(InvalidInput, match="No entities are selected"):
+        await cleanup(service, mode, "preview", info, keys=[])
+
+
+@MODE
+@pytest.mark.parametrize("expr, error", [
+    ("n_args >>> 3", InvalidFilter),  # the server rejects it
+    ("(n_args > 3", InvalidFilter),  # we reject it
+])
+async def test_failed_preview_means_no_delete(service: MilvusService, scratch_collection: str,
+                                              raw_client: MilvusClient, tmp_path: Path, expr: str,
+                                              error: type, mode: str) -> None:
+    info = service.catalog.describe(scratch_collection)
+    with pytest.raises(error):
+        preview = await cleanup(service, mode, "preview", info, expr=expr)
+        await cleanup(service, mode, "delete", info, preview)  # never reached
+    assert count(raw_client, scratch_collection) == 250
+    assert not (tmp_path / "backups").exists()
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+@MODE
+async def test_delete_by_keys_ignores_missing_keys(service: MilvusService, scratch_collection: str,
+                                                   raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
+    name = scratch_collection
+    info = service.catalog.describe(name)
+    keys = [3, 4, 5, 4, 999_999, -7, 250, 251]
+    preview = await cleanup(service, mode, "preview", info, keys=keys)
+    assert preview.keys == (3, 4, 5, 250)  # de-duplicated, in order, only existing ones
+    assert preview.expr == ""
+    report = await cleanup(service, mode, "delete", info, preview)
+    assert report.deleted == report.backed_up == 4
+    assert count(raw_client, name) == 246
+    assert count(raw_client, name, "id in [3, 4, 5, 250]") == 0
+    backup_lines = Path(report.backup_path).read_text().splitlines()
+    assert len(backup_lines) == 1 + 4
+
+
+@MODE
+async def test_unknown_field_in_delete_filter(service: MilvusService, raw_client: MilvusClient,
+                                              mode: str) -> None:
+    name = unique_name("strictdel")
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("vec", index_type="AUTOINDEX", metric_type="L2")
+    raw_client.create_collection(name, schema=schema, index_params=index)
+    try:
+        raw_client.insert(name, [{"id": i, "vec": [1.0, float(i)]} for i in range(5)])
+        raw_client.flush(name)
+        info = service.catalog.describe(name)
+        with pytest.raises(UnknownField):
+            await cleanup(service, mode, "preview", info, expr="idd > 1")
+        assert count(raw_client, name) == 5
+    finally:
+        raw_client.drop_collection(name)
+
+
+QUOTED_KEYS = ['he said "hi"', "it's", "back\\slash", 'x") or ("1"=="1', "[1]", "plain", "tab\there", "ünï"]
+
+
+@pytest.fixture
+def quoted_keys_collection(raw_client: MilvusClient) -> Iterator[str]:
+    name = unique_name("quotedpk")
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=256)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+    raw_client.create_collection(name, schema=schema, index_params=index)
+    rows = [{"pk": k, "vector": [float(i + 1) / (j + 1) for j in range(256)], "extra": {"i": i}}
+            for i, k in enumerate(QUOTED_KEYS)]
+    raw_client.insert(name, rows)
+    raw_client.flush(name)
+    yield name
+    raw_client.drop_collection(name)
+
+
+@MODE
+async def test_quoted_varchar_keys_delete_exactly_those_rows(service: MilvusService, quoted_keys_collection: str,
+                                                             raw_client: MilvusClient, mode: str) -> None:
+    name = quoted_keys_collection
+    info = service.catalog.describe(name)
+    before = {r["pk"]: r for r in raw_client.query(name, filter='pk != ""', output_fields=["*"],
+                                                      consistency_level="Strong")}
+    chosen = ['he said "hi"', 'x") or ("1"=="1', "back\\slash", "not a key"]
+    preview = await cleanup(service, mode, "preview", info, keys=chosen)
+    assert sorted(preview.keys) == sorted(chosen[:3])
+    report = await cleanup(service, mode, "delete", info, preview)
+    assert report.deleted == 3
+    left = sorted(r["pk"] for r in raw_client.query(name, filter='pk != ""', output_fields=["pk"],
+                                                     consistency_level="Strong"))
+    assert left == sorted(set(QUOTED_KEYS) - set(chosen))
+    # The backup keeps the keys (and the dynamic field) byte for byte, and restores them.
+    await cleanup(service, mode, "restore", Path(report.backup_path))
+    after = {r["pk"]: r for r in raw_client.query(name, filter='pk != ""', output_fields=["*"],
+                                                     consistency_level="Strong")}
+    assert sorted(after) == sorted(QUOTED_KEYS)
+    for key in chosen[:3]:
+        assert after[key]["extra"] == before[key]["extra"]
+        assert np.array_equal(np.float32(after[key]["vector"]), np.float32(before[key]["vector"]))
+
+
+def test_batched_delete_with_progress(service: MilvusService, scratch_collection: str,
+                                      raw_client: MilvusClient, tmp_path: Path) -> None:
+    info: CollectionInfo = service.catalog.describe(scratch_collection)
+    preview = service.cleanup.preview(info, expr="id <= 100")
+    assert preview.count == 100
+    events: list[Progress] = []
+    report = service.conn.run(
+        execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=tmp_path / "a.jsonl", batch_size=7),
+        Context(on_progress=events.append),
+    )
+    assert report.deleted == 100
+    deleting = [e.done for e in events if e.what == "deleting"]
+    assert deleting == [min(7 * i, 100) for i in range(1, 16)]  # 15 batches of at most 7
+    assert count(raw_client, scratch_collection) == 150
+    assert len(Path(report.backup_path).read_text().splitlines()) == 101
+
+
+async def test_delete_without_backup_and_wrong_collection(service: MilvusService, scratch_collection: str,
+                                                          docs_collection: str, raw_client: MilvusClient,
+                                                          tmp_path: Path) -> None:
+    info = service.catalog.describe(scratch_collection)
+    preview = service.cleanup.preview(info, keys=[1, 2])
+    other = service.catalog.describe(docs_collection)
+    with pytest.raises(InvalidInput, match="another collection"):
+        service.cleanup.delete(other, preview)
+    assert count(raw_client, docs_collection) == 600
+    report = await service.cleanup.adelete(info, preview, backup=False)
+    assert report.backup_path is None and report.deleted == 2
+    assert not (tmp_path / "backups").exists()
+    assert audit_records(tmp_path / "audit.jsonl")[-1]["backup"] is None
+
+
+async def test_restore_rejects_non_backups(service: MilvusService, tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        service.cleanup.restore(tmp_path / "nope.jsonl")
+    bogus = tmp_path / "bogus.jsonl"
+    bogus.write_text('{"id": 1}\n')
+    with pytest.raises(InvalidInput, match="not a milvus-tui backup"):
+        await service.cleanup.arestore(bogus)
+    bogus.write_text("not json at all\n")
+    with pytest.raises(InvalidInput, match="not a milvus-tui backup"):
+        service.cleanup.restore(bogus)
+
+
+def test_two_deletes_in_the_same_second_get_distinct_backups(service: MilvusService, scratch_collection: str) -> None:
+    info = service.catalog.describe(scratch_collection)
+    first = service.cleanup.preview(info, keys=[10])
+    second = service.cleanup.preview(info, keys=[11])
+    second = DeletePreview(**{**second.__dict__, "taken_at": first.taken_at})
+    a = service.cleanup.delete(info, first)
+    b = service.cleanup.delete(info, second)
+    assert a.backup_path != b.backup_path
+    assert json.loads(Path(a.backup_path).read_text().splitlines()[1])["id"] == 10
+    assert json.loads(Path(b.backup_path).read_text().splitlines()[1])["id"] == 11
