@@ -189,8 +189,6 @@ async def test_bad_filter_shows_server_message_then_a_good_one_works(milvus_uri:
         assert query_error(app) == ""
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a rejected filter stays in MainScreen.current_filter and poisons "
-                                       "the next search (tui/screens/main.py _query)")
 async def test_search_after_a_rejected_filter_works(milvus_uri: str, docs_collection: str) -> None:
     app = make_app(milvus_uri, docs_collection)
     async with app.run_test(size=SIZE) as pilot:
@@ -248,8 +246,6 @@ async def test_load_a_released_collection(milvus_uri: str, scratch_collection: s
         assert tree.infos[scratch_collection].loaded
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _loaded describes the open collection, not the one loaded "
-                                       "(tui/screens/main.py _loaded)")
 async def test_load_the_highlighted_collection_updates_its_badge(milvus_uri: str, docs_collection: str,
                                                                  scratch_collection: str,
                                                                  service: MilvusService) -> None:
@@ -495,10 +491,6 @@ async def test_sync_mode_search_reports_sync(milvus_uri: str, docs_collection: s
         assert page.mode == "async" and status(app).last.endswith(" async")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a worker replaced by a newer one in its exclusive group posts "
-                                       "OperationFailed('cancelled'), which clears the new one's running/"
-                                       "loading state and shows a 'cancelled' warning (tui/screens/main.py "
-                                       "run_op/_failed)")
 async def test_a_new_query_replaces_a_running_one_quietly(milvus_uri: str, docs_collection: str) -> None:
     with EmbeddingServer(dim=256, latency=1.0) as srv:
         app = make_app(milvus_uri, docs_collection, embedding_provider="openai", base_url=srv.base_url,
@@ -563,9 +555,6 @@ async def test_filter_history_survives_a_restart(milvus_uri: str, docs_collectio
         assert query_input(app).value == ""
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: History._cursor is shared by all modes and only reset by add(), "
-                                       "so up in a second mode starts from the first mode's position "
-                                       "(tui/history.py _step)")
 async def test_history_up_in_another_mode_starts_at_its_newest_entry(milvus_uri: str,
                                                                      docs_collection: str) -> None:
     app = make_app(milvus_uri, docs_collection)

@@ -85,8 +85,9 @@ class MilvusTuiApp(App[int]):
             worker.cancel()
         self.exit(0)
 
-    def on_unmount(self) -> None:
-        # Stop the Lite child on the way out, however the app ends.
+    async def on_unmount(self) -> None:
+        # Close the async client on its own loop, then stop the Lite child, however the app ends.
+        await self.main.conn.aclose()
         self.main.conn.close()
 
 

@@ -19,7 +19,8 @@ class History:
         self.path = path
         self.key = key
         self.entries: list[dict[str, str]] = self._read().get(key, [])
-        self._cursor: int | None = None
+        #: per mode: how far back up/down has gone (None = at the newest, not browsing).
+        self._cursors: dict[str, int | None] = {}
 
     def _read(self) -> dict[str, list[dict[str, str]]]:
         try:
@@ -35,7 +36,7 @@ class History:
         entry = {"mode": mode, "text": text}
         self.entries = [e for e in self.entries if e != entry] + [entry]
         self.entries = self.entries[-MAX_ENTRIES:]
-        self._cursor = None
+        self._cursors.clear()
         data = self._read()
         data[self.key] = self.entries
         try:
@@ -53,7 +54,12 @@ class History:
         texts = [e["text"] for e in self.entries if e["mode"] == mode]
         if not texts:
             return None
-        if self._cursor is None:
-            self._cursor = len(texts)
-        self._cursor = max(0, min(len(texts), self._cursor + direction))
-        return texts[self._cursor] if self._cursor < len(texts) else ""
+        cursor = self._cursors.get(mode)
+        if cursor is None:
+            cursor = len(texts)
+        cursor = max(0, min(len(texts), cursor + direction))
+        self._cursors[mode] = cursor
+        return texts[cursor] if cursor < len(texts) else ""
+
+    def reset(self) -> None:
+        self._cursors.clear()

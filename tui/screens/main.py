@@ -59,9 +59,9 @@ class MainScreen(Screen[None]):
         Binding("f", "mode('filter')", "Filter"),
         Binding("m", "similar", "More like this"),
         Binding("n", "page('next')", "Next page"),
-        Binding("p", "page('prev')", "Prev page"),
+        Binding("p", "page('prev')", "Prev page", show=False),
         Binding("g", "page('first')", "First", show=False),
-        Binding("G", "page('last')", "Last page"),
+        Binding("G", "page('last')", "Last page", show=False),
         Binding("space", "mark", "Mark", show=False),
         Binding("d", "delete_marked", "Delete"),
         Binding("D", "delete_filter", "Delete filter", show=False),
@@ -94,6 +94,10 @@ class MainScreen(Screen[None]):
         self.connected = False
         self._focus_results = False
         self._deleting: tuple[Any, ...] = ()
+        #: the newest worker (token, what) per group; other workers' messages are ignored.
+        self._current: dict[str, tuple[object, str]] = {}
+        #: a pager whose first page has not arrived yet; it replaces ``pager`` when it does.
+        self._pending_pager: Pager | None = None
         #: every finished operation, for the timing panel's log of what ran by hand.
         self.op_log: list[dict[str, Any]] = []
         from ..config import state_dir
@@ -129,7 +133,13 @@ class MainScreen(Screen[None]):
             return
         mode = self.exec_mode
         label = label or what
+        token = object()
+        self._current[group] = (token, what)
         self._started(what, label)
+
+        def tagged(message_: Any) -> Any:
+            message_.token, message_.group = token, group
+            return message_
 
         def on_progress(p: Progress) -> None:
             self.post_message(msg.ProgressUpdate(msg.ProgressInfo(what, p.done, p.total, p.what)))
@@ -137,12 +147,13 @@ class MainScreen(Screen[None]):
         def finish(result: Any, started: float) -> None:
             if isinstance(result, QueryResult):
                 result = result.with_mode(mode)
-            self.post_message(message(what, result, mode, time.perf_counter() - started))
+            self.post_message(tagged(message(what, result, mode, time.perf_counter() - started)))
 
         def fail(exc: BaseException, started: float) -> None:
             text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
             kind = "cancelled" if type(exc).__name__ == "Cancelled" else "error"
-            self.post_message(msg.OperationFailed(what, scrub(text), kind, mode, time.perf_counter() - started))
+            self.post_message(tagged(msg.OperationFailed(what, scrub(text), kind, mode,
+                                                         time.perf_counter() - started)))
 
         embeddings = self.service.embeddings
         if mode == "async":
@@ -151,7 +162,7 @@ class MainScreen(Screen[None]):
                 try:
                     result = await self.conn.arun(make_op(), Context(embeddings, on_progress))
                 except asyncio.CancelledError:
-                    self.post_message(msg.OperationFailed(what, "Cancelled.", "cancelled", mode))
+                    self.post_message(tagged(msg.OperationFailed(what, "Cancelled.", "cancelled", mode)))
                     raise
                 except Exception as exc:  # noqa: BLE001 - shown to the user, app carries on
                     fail(exc, started)
@@ -185,6 +196,11 @@ class MainScreen(Screen[None]):
 
     def _show_running(self) -> None:
         self.query_one(StatusBar).running = ", ".join(self.running.values())
+
+    def _fresh(self, event: msg.Outcome | msg.OperationFailed) -> bool:
+        """False for a message from a worker that a newer one in its group replaced."""
+        token = getattr(event, "token", None)
+        return token is None or self._current.get(getattr(event, "group", ""), (None, ""))[0] is token
 
     def _record(self, event: msg.Outcome | msg.OperationFailed) -> None:
         status = self.query_one(StatusBar)
@@ -246,6 +262,8 @@ class MainScreen(Screen[None]):
 
     @on(msg.CatalogRefreshed)
     def _catalog(self, event: msg.CatalogRefreshed) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
         databases, infos = event.result
         pane = self.query_one(CollectionsPane)
@@ -295,21 +313,27 @@ class MainScreen(Screen[None]):
         else:
             self.query_one(ResultsPane).show_message(f"'{info.name}' is released: press l to load it.")
 
-    def browse(self, page: int = 0) -> None:
+    def browse(self, page: int = 0, expr: str | None = None) -> None:
+        """Page through the collection (or ``expr``, default the current filter) from scratch.
+
+        The new pager replaces the current one only when its first page arrives, so a
+        filter the server rejects leaves the previous filter, pager and rows in place.
+        """
         if self.info is None or not self.info.loaded:
             return
         try:
             options = self.query_one(QueryBar).options()
-            self.pager = Pager(self.info, expr=self.current_filter, page_size=PAGE_SIZE,
-                               output_fields=options.output_fields,
-                               partition_names=[options.partition] if options.partition else None)
+            pager = Pager(self.info, expr=self.current_filter if expr is None else expr, page_size=PAGE_SIZE,
+                          output_fields=options.output_fields,
+                          partition_names=[options.partition] if options.partition else None)
         except (MilvusTuiError, ValueError) as exc:
             self.query_one(QueryBar).show_error(str(exc))
             return
-        self._goto(page)
+        self._pending_pager = pager
+        self._goto(page, pager)
 
-    def _goto(self, page: int) -> None:
-        pager = self.pager
+    def _goto(self, page: int, pager: Pager | None = None) -> None:
+        pager = pager or self.pager
         if pager is None:
             return
         self.query_one(ResultsPane).set_loading(f"loading page {page + 1 if page >= 0 else 'last'}…")
@@ -317,7 +341,12 @@ class MainScreen(Screen[None]):
 
     @on(msg.ResultsReady)
     def _results(self, event: msg.ResultsReady) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
+        if event.result.kind == "page" and self._pending_pager is not None:
+            self.pager, self._pending_pager = self._pending_pager, None
+            self.current_filter = self.pager.expr
         results = self.query_one(ResultsPane)
         results.show_result(event.result)
         if self._focus_results:
@@ -343,8 +372,7 @@ class MainScreen(Screen[None]):
             return
         self._focus_results = True
         if event.mode == "filter":
-            self.current_filter = event.text.strip()
-            self.browse()
+            self.browse(expr=event.text.strip())
             return
         anns = self._anns_field(info, lambda: self._query(event))
         if anns is None:
@@ -397,13 +425,16 @@ class MainScreen(Screen[None]):
 
     @on(msg.OperationFailed)
     def _failed(self, event: msg.OperationFailed) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
+        if event.what == "page":
+            self._pending_pager = None
         results = self.query_one(ResultsPane)
         if results.result is not None:
             results.show_result(results.result)  # drop the loading line, keep the old rows
         if event.kind == "cancelled":
-            self.notify(f"{event.what}: cancelled.", severity="warning")
-            return
+            return  # replaced by a newer worker of its group; esc is handled in action_cancel
         if event.what == "connect":
             self.query_one(StatusBar).connection = "not connected"
             results.show_message(f"Could not connect: {event.error}\nPress ctrl+r to try again.")
@@ -478,6 +509,8 @@ class MainScreen(Screen[None]):
 
     @on(msg.DeletePreviewed)
     def _previewed(self, event: msg.DeletePreviewed) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
         preview: cleanup_ops.DeletePreview = event.result
         if preview.count == 0:
@@ -502,6 +535,8 @@ class MainScreen(Screen[None]):
 
     @on(msg.DeleteDone)
     def _deleted(self, event: msg.DeleteDone) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
         report: cleanup_ops.DeleteReport = event.result
         self.last_delete = report
@@ -520,7 +555,9 @@ class MainScreen(Screen[None]):
                     group="catalog", label="recounting")
 
     @on(msg.CollectionDescribed)
-    def _described(self, event: msg.CollectionDescribed) -> None:
+    def _described(self, event: msg.CollectionDescribed | msg.CollectionLoaded) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
         info: CollectionInfo = event.result
         self.query_one(CollectionsPane).update_collection(info)
@@ -542,6 +579,8 @@ class MainScreen(Screen[None]):
 
     @on(msg.RestoreDone)
     def _restored(self, event: msg.RestoreDone) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
         report: cleanup_ops.RestoreReport = event.result
         self.last_delete = None
@@ -582,6 +621,8 @@ class MainScreen(Screen[None]):
 
     @on(msg.ExportDone)
     def _exported(self, event: msg.ExportDone) -> None:
+        if not self._fresh(event):
+            return
         self._record(event)
         report = event.result
         self.notify(f"Exported {report.rows:,} entities to {report.path}.", timeout=8)
@@ -590,16 +631,16 @@ class MainScreen(Screen[None]):
         name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
         if not name:
             return
-        self.run_op("load", lambda: catalog_ops.load(name), msg.CollectionLoaded, group="load",
+        self.run_op("load", lambda: _load_then_describe(name), msg.CollectionLoaded, group="load",
                     label=f"loading {name}")
 
     @on(msg.CollectionLoaded)
     def _loaded(self, event: msg.CollectionLoaded) -> None:
-        self._record(event)
-        self.notify(f"Loaded in {event.elapsed:.1f} s.")
-        name = event.what.removeprefix("load ")
-        collection = self.info.name if self.info else name
-        self._after_write(collection)
+        if not self._fresh(event):
+            return
+        info: CollectionInfo = event.result
+        self.notify(f"Loaded '{info.name}' in {event.elapsed:.1f} s.")
+        self._described(event)
 
     def action_release(self) -> None:
         name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
@@ -621,13 +662,28 @@ class MainScreen(Screen[None]):
         self.query_one("#options-row").toggle_class("hidden")
 
     def action_cancel(self) -> None:
-        cancelled = 0
+        """Cancel running work and say so at once.
+
+        A thread worker only stops at its next step (a sync call cannot be interrupted),
+        so its group's token is dropped here: whatever it posts later is ignored.
+        """
+        cancelled: list[str] = []
         for worker in self.workers:
             if worker.group in WORK_GROUPS and worker.is_running:
                 worker.cancel()
-                cancelled += 1
+                _, what = self._current.pop(worker.group, (None, worker.name))
+                cancelled.append(what)
+                self.running.pop(what, None)
         if not cancelled:
             self.query_one(QueryBar).show_error("")
+            return
+        self._pending_pager = None
+        self._show_running()
+        self.query_one("#op-progress", ProgressBar).remove_class("visible")
+        results = self.query_one(ResultsPane)
+        if results.result is not None:
+            results.show_result(results.result)
+        self.notify(f"{', '.join(cancelled)} cancelled.", severity="warning")
 
     def action_reconnect(self) -> None:
         self.connected = False
@@ -674,6 +730,12 @@ class MainScreen(Screen[None]):
                 self.action_similar()
 
         self.app.push_screen(EntityScreen(info.name, row, {f.name for f in info.vector_fields}, score), closed)
+
+
+def _load_then_describe(name: str) -> Op[CollectionInfo]:
+    yield from catalog_ops.load(name)
+    info = yield from catalog_ops.describe(name)
+    return info
 
 
 def _release_then_describe(name: str) -> Op[CollectionInfo]:

@@ -132,6 +132,8 @@ class QueryBar(Widget):
     def _mode_changed(self, event: Select.Changed) -> None:
         self.input.placeholder = PLACEHOLDERS.get(str(event.value), "")
         self.input.suggester = self.suggester if event.value in ("filter", "similar") else None
+        if self.history is not None:
+            self.history.reset()
         self.show_error("")
 
     @on(Select.Changed, "#exec-mode")
