@@ -326,3 +326,41 @@ def test_two_deletes_in_the_same_second_get_distinct_backups(service: MilvusServ
     assert a.backup_path != b.backup_path
     assert json.loads(Path(a.backup_path).read_text().splitlines()[1])["id"] == 10
     assert json.loads(Path(b.backup_path).read_text().splitlines()[1])["id"] == 11
+
+
+@MODE
+async def test_cancelled_delete_is_audited_as_cancelled(service: MilvusService, scratch_collection: str,
+                                                        raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
+    """Cancelling between batches stops the delete; the backup is complete and the audit
+    record says how far it got, so the rest can be restored or finished knowingly."""
+    import asyncio
+
+    from tui.milvus.errors import Cancelled
+
+    info = service.catalog.describe(scratch_collection)
+    preview = service.cleanup.preview(info, expr="id <= 100")
+    audit = tmp_path / "audit-cancel.jsonl"
+    op = execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=audit, batch_size=7)
+    stop = {"now": False}
+    task: asyncio.Future | None = None
+
+    def on_progress(p: Progress) -> None:
+        if p.what == "deleting" and p.done >= 14:
+            stop["now"] = True
+            if task is not None:
+                task.cancel()
+
+    if mode == "sync":
+        with pytest.raises(Cancelled):
+            service.conn.run(op, Context(on_progress=on_progress, is_cancelled=lambda: stop["now"]))
+    else:
+        task = asyncio.ensure_future(service.conn.arun(op, Context(on_progress=on_progress)))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    record = audit_records(audit)[-1]
+    assert record["status"] == "cancelled"
+    assert record["previewed"] == record["backed_up"] == 100
+    assert record["deleted"] == 14
+    assert count(raw_client, scratch_collection) == 250 - 14
+    backup = Path(record["backup"])
+    assert len(backup.read_text().splitlines()) == 1 + 100  # every previewed entity is safe

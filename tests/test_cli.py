@@ -219,3 +219,30 @@ def test_embedded_default_starts_and_stops_its_own_lite(home: Path) -> None:
     second = cli("collections", "--json", uri=str(data_dir), home=home)
     assert ok_json(second)["collections"] == []
     assert lite_pids_for(data_dir.resolve()) == []
+
+
+def test_profile_from_the_config_file(milvus_uri: str, docs_collection: str, home: Path) -> None:
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'default_profile = "session"\n[profiles.session]\nuri = "{milvus_uri}"\n'
+                      f'[profiles.elsewhere]\nuri = "http://127.0.0.1:9"\n')
+    data = ok_json(cli("collections", "--json", home=home))  # no --uri: the default profile's
+    assert docs_collection in {c["name"] for c in data["collections"]}
+    # A flag beats the profile ...
+    assert_clean_error(cli("--uri", "http://127.0.0.1:9", "collections", home=home, timeout=60), 5)
+    # ... and an unknown profile is a usage error naming the known ones.
+    assert_clean_error(cli("--profile", "nope", "collections", home=home), 2, "No profile 'nope'",
+                       "elsewhere, session")
+
+
+def test_demo_seeds_once_then_reports_existing_data(home: Path) -> None:
+    data_dir = home / "demo-data"
+    first = cli("demo", "--no-open", "--limit", "40", uri=str(data_dir), home=home)
+    assert first.returncode == 0, first.stderr
+    assert "Inserted 40 documents" in first.stderr
+    listing = ok_json(cli("collections", "--json", uri=str(data_dir), home=home))
+    demo = {c["name"]: c for c in listing["collections"]}["python_docs"]
+    assert demo["row_count"] == 40
+    again = cli("demo", "--no-open", "--limit", "40", uri=str(data_dir), home=home)
+    assert again.returncode == 0 and "already has data" in again.stderr
+    assert lite_pids_for(data_dir.resolve()) == []

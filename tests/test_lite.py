@@ -7,6 +7,7 @@ just our own bookkeeping, to prove the child is gone.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -245,3 +246,29 @@ def test_lite_child_exits_when_parent_is_sigkilled(tmp_path: Path) -> None:
             parent.wait(5)
         if child_pid is not None and pid_alive(child_pid):
             os.kill(child_pid, signal.SIGKILL)
+
+
+def test_async_client_is_bound_to_one_loop(lite_server: LiteServer) -> None:
+    conn = MilvusConnection(lite_server.uri)
+    conn.open()
+    try:
+        catalog = Catalog(conn)
+        assert "default" in asyncio.run(catalog.alist_databases())
+        # A second loop must get a clear error, not grpc's "Event loop is closed".
+        with pytest.raises(MilvusTuiError, match="another event loop"):
+            asyncio.run(catalog.alist_databases())
+        # The sync client is unaffected, and dropping the clients allows a new loop.
+        assert "default" in catalog.list_databases()
+        conn.close_clients()
+        assert "default" in asyncio.run(catalog.alist_databases())
+    finally:
+        conn.close()
+
+
+def test_unknown_database_is_refused_on_open(lite_server: LiteServer) -> None:
+    conn = MilvusConnection(lite_server.uri, db_name="no_such_db")
+    try:
+        with pytest.raises(MilvusTuiError, match="Database 'no_such_db' does not exist"):
+            conn.open()
+    finally:
+        conn.close()

@@ -429,3 +429,36 @@ def test_search_op_issues_one_search_call(docs_info: CollectionInfo) -> None:
     assert request.kwargs["limit"] == 4 and request.kwargs["anns_field"] == "vector"
     assert request.kwargs["filter"] == "n_args > 1" and request.kwargs["consistency_level"] == "Bounded"
     assert request.kwargs["output_fields"] == ["id", "name"]
+
+
+def test_search_warns_when_the_collection_was_built_by_another_model(service: MilvusService,
+                                                                     docs_info: CollectionInfo,
+                                                                     embeddings) -> None:  # noqa: ANN001
+    from tui.milvus.catalog import EmbeddingTag
+    from tui.milvus.ops import Context
+
+    ctx = Context(embeddings=embeddings)
+    same = service.conn.run(q.semantic_search(docs_info, "sockets", k=2,
+                                              using=EmbeddingTag(embeddings.provider, embeddings.model, 0)), ctx)
+    assert same.warnings == ()
+    other = service.conn.run(q.semantic_search(docs_info, "sockets", k=2,
+                                               using=EmbeddingTag("openai", "text-embedding-3-small", 0)), ctx)
+    assert len(other.rows) == 2
+    (warning,) = other.warnings
+    assert embeddings.model in warning and "text-embedding-3-small" in warning
+
+
+def test_server_errors_are_filter_errors_only_when_there_is_a_filter() -> None:
+    """search/filter_query pass the user's expression, "" when there is none; a refusal
+    then must not be reported as "the server rejected the filter expression"."""
+    from pymilvus.exceptions import MilvusException
+
+    from tui.milvus.errors import OperationFailed, translate
+
+    refusal = MilvusException(code=1100, message="invalid parameter: topk out of range")
+    with_filter = translate(refusal, collection="c", expr="n_args > 1")
+    assert isinstance(with_filter, InvalidFilter) and "topk out of range" in str(with_filter)
+    for no_filter in ("", None):
+        error = translate(refusal, collection="c", expr=no_filter)
+        assert isinstance(error, OperationFailed) and not isinstance(error, InvalidFilter)
+        assert "filter" not in str(error) and "topk out of range" in str(error)

@@ -118,7 +118,7 @@ _NOT_FOUND = re.compile(r"collection not found|can't find collection|does not ex
 _PARSE = re.compile(
     r"unexpected (token|character)|cannot parse|parse|syntax|unterminated|invalid expression|"
     r"expected literal|unknown escape|field .* not exist|not exist in schema|cannot be casted|"
-    r"comparisons between|type mismatch|invalid",
+    r"comparisons between|type mismatch|invalid|no kernel matching|int too large|recursion depth",
     re.IGNORECASE,
 )
 _UNSUPPORTED = re.compile(r"UNIMPLEMENTED|not supported|unsupported|not implemented", re.I)
@@ -157,7 +157,7 @@ def translate(exc: BaseException, *, collection: str | None = None, expr: str | 
         return NotFound(f"Collection '{collection}' was not found: {text}")
     if _UNSUPPORTED.search(text):
         return NotSupported(f"Not supported by this server: {text}")
-    if expr is not None and (code in (6, 1100) or _PARSE.search(text)):
+    if expr and (code in (6, 1100) or _PARSE.search(text)):  # "" is no filter at all
         return InvalidFilter(f"The server rejected the filter expression: {text}")
     if not text or text == "()":
         text = f"{type(exc).__name__} (code {code}) with no message from the server"
