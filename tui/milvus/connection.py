@@ -97,9 +97,29 @@ class MilvusConnection:
     def reconnect(self) -> ServerInfo:
         """Drop clients and (for Lite) restart a dead child, then open again."""
         self.close_clients()
-        if self.lite is not None and not self.lite.running:
+        if self.lite is not None and self.lite.running:
+            # A child killed a moment ago still looks alive until the kernel reaps it, and a
+            # hung one never stops looking alive: when ours does not answer, restart it.
+            try:
+                return self.open()
+            except ServerUnavailable:
+                self.close_clients()
+                self.lite.stop()
+        elif self.lite is not None:
             self.lite.stop()
         return self.open()
+
+    def use_database(self, db_name: str) -> ServerInfo:
+        """Switch to another database on the same server (the Lite child keeps running)."""
+        previous = self.db_name
+        self.close_clients()
+        self.db_name = db_name or "default"
+        try:
+            return self.open()
+        except MilvusTuiError:
+            self.close_clients()
+            self.db_name = previous
+            raise
 
     def close_clients(self) -> None:
         client, self._client = self._client, None

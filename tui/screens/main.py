@@ -291,6 +291,27 @@ class MainScreen(Screen[None]):
             self.query_one(ResultsPane).clear_marks()
             self.open_collection(info)
 
+    @on(CollectionsPane.DatabaseSelected)
+    def _database_selected(self, event: CollectionsPane.DatabaseSelected) -> None:
+        self.connected = False
+        self.info = None
+        self.pager = None
+        self.current_filter = ""
+        self.query_one(StatusBar).connection = f"switching to database {event.name}…"
+        self.query_one(ResultsPane).show_message(f"Opening database '{event.name}'…")
+        self.switch_database(event.name)
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def switch_database(self, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            info = self.conn.use_database(name)
+        except Exception as exc:  # noqa: BLE001
+            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
+            self.post_message(msg.OperationFailed("connect", scrub(text)))
+            return
+        self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+
     def _set_info(self, info: CollectionInfo) -> None:
         self.info = info
         self.query_one(CollectionsPane).update_collection(info)

@@ -9,6 +9,8 @@ from textual.widgets.tree import TreeNode
 
 from ..milvus import CollectionInfo
 
+DB_PREFIX = "\x00db:"  # node data for a database node (cannot clash with a collection name)
+
 BADGES = {
     "Loaded": ("● loaded", "green"),
     "Loading": ("◐ loading", "yellow"),
@@ -37,6 +39,11 @@ class CollectionsPane(Tree[str]):
             super().__init__()
             self.name = name
 
+    class DatabaseSelected(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__("databases", **kwargs)  # type: ignore[arg-type]
         self.show_root = False
@@ -50,8 +57,8 @@ class CollectionsPane(Tree[str]):
         db = self.root.add(Text.assemble(("⛁ ", "dim"), (db_name, "bold")), data=None, expand=True)
         for other in databases:
             if other != db_name:
-                db_node = self.root.add_leaf(Text.assemble(("⛁ ", "dim"), (other, "dim")), data=None)
-                db_node.allow_expand = False
+                self.root.add_leaf(Text.assemble(("⛁ ", "dim"), (other, "dim"), ("  enter to open", "dim italic")),
+                                   data=DB_PREFIX + other)
         if not infos:
             db.add_leaf(Text("(no collections)", style="dim italic"))
         for info in infos:
@@ -87,14 +94,22 @@ class CollectionsPane(Tree[str]):
                 node.set_label(collection_label(info))
 
     def _collection_nodes(self) -> list[TreeNode[str]]:
-        return [child for db in self.root.children for child in db.children if child.data]
+        return [child for db in self.root.children for child in db.children
+                if child.data and not child.data.startswith(DB_PREFIX)]
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
-        if event.node.data:
+        data = event.node.data
+        if data and data.startswith(DB_PREFIX):
             event.stop()
-            self.post_message(self.Selected(event.node.data))
+            self.post_message(self.DatabaseSelected(data.removeprefix(DB_PREFIX)))
+        elif data:
+            event.stop()
+            self.post_message(self.Selected(data))
 
     @property
     def current(self) -> str | None:
+        """The collection under the cursor (or owning the field/index node under it)."""
         node = self.cursor_node
-        return node.data if node is not None else None
+        if node is None or not node.data or node.data.startswith(DB_PREFIX):
+            return None
+        return node.data
