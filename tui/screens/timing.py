@@ -128,6 +128,10 @@ class TimingScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The explorer keeps this screen (app.timing) and pushes it again with its history:
+        # Textual removes a popped screen unless it is installed, and a removed one is empty.
+        if not self.app.is_screen_installed(self):
+            self.app.install_screen(self, name=f"timing-{id(self)}")
         history = self.query_one("#bench-history", DataTable)
         history.add_columns("operation", "N", "mode", "wall s", "ops/s", "p50 ms", "p95 ms", "p99 ms",
                             "speedup", "errors", "UI lag p99 / max ms")

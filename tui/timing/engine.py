@@ -20,6 +20,7 @@ error or cancel. langchain-milvus swallows errors (``delete`` returns False,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import threading
 import time
@@ -165,12 +166,34 @@ class BenchRun:
 
 
 class _Cancel:
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self.event = event or threading.Event()  # the caller's: set it to cancel the run
+        # Set by run_bench when it ends: a cancelled task stops awaiting its thread, not the
+        # thread, so a thread-mode loop would otherwise run every remaining operation.
+        self.ended = threading.Event()
 
     def check(self) -> None:
-        if self.event.is_set():
+        if self.event.is_set() or self.ended.is_set():
             raise asyncio.CancelledError()
+
+
+def _complete(future: concurrent.futures.Future[Any], fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn`` in this thread and settle ``future`` with its outcome."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the future
+        future.set_exception(exc)
+
+
+def _drop_after(scratch: _Scratch, fill: concurrent.futures.Future[Any] | None) -> bool:
+    """Drop the scratch collection once the fill's thread is done: the fill embeds first and
+    creates the collection after, so a drop during a cancelled fill would come too early."""
+    if fill is not None:
+        fill.cancel()  # not started yet: it never will
+        concurrent.futures.wait([fill])
+    return scratch.drop()
 
 
 def _texts(n: int, offset: int = 0) -> list[str]:
@@ -415,19 +438,21 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
                     cancel_event: threading.Event | None = None) -> BenchRun:
     """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store."""
     config.validate()
-    cancel = _Cancel()
-    if cancel_event is not None:
-        cancel.event = cancel_event
+    cancel = _Cancel(cancel_event)
     report = progress or (lambda *a: None)
     run = BenchRun(config)
     # langchain_milvus takes a second to import: never on the loop.
     await asyncio.to_thread(importlib.import_module, "langchain_milvus")
     scratch = _Scratch(connection_args, embeddings)  # on the loop its async client will use
     run.scratch = scratch.name
+    fill: concurrent.futures.Future[list[Any]] | None = None
     try:
         corpus_texts = _texts(config.corpus)
-        corpus_pks = await asyncio.to_thread(
-            lambda: scratch.fill(corpus_texts, "c"))
+        # Its own thread and future (not to_thread), so the drop below can wait for it.
+        fill = concurrent.futures.Future()
+        threading.Thread(target=_complete, args=(fill, scratch.fill, corpus_texts, "c"), daemon=True,
+                         name="bench-fill").start()
+        corpus_pks = await asyncio.wrap_future(fill)
         ctx: dict[str, Any] = {"corpus": config.corpus, "corpus_pks": corpus_pks}
         for op in config.ops:
             for n in config.ns:
@@ -449,8 +474,9 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
                     if sync is not None and sync.wall_s > 0 and result.wall_s > 0:
                         result.speedup = sync.wall_s / result.wall_s
     finally:
+        cancel.ended.set()  # a thread-mode loop still running stops at its next operation
         # Dropped even on error or cancel; shielded so a second cancel cannot skip it.
-        run.dropped = await asyncio.shield(asyncio.to_thread(scratch.drop))
+        run.dropped = await asyncio.shield(asyncio.to_thread(_drop_after, scratch, fill))
     return run
 
 
