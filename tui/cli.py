@@ -51,8 +51,16 @@ def _settings(ctx: click.Context, **flags: Any) -> Any:
 
 
 def _fail(message: str, code: int) -> None:
-    click.secho(f"Error: {message}", fg="red", err=True)
+    click.secho(f"Error: {_printable(message)}", fg="red", err=True)
     sys.exit(code)
+
+
+def _printable(text: str) -> str:
+    """Control characters from user input (NUL, ESC sequences) shown, not sent to the terminal."""
+    return "".join(
+        f"\\x{ord(c):02x}" if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F else c
+        for c in text
+    )
 
 
 @contextlib.contextmanager
@@ -74,8 +82,12 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
         except MilvusTuiError as exc:
             _fail(str(exc), exc.exit_code)
         except Exception as exc:  # embedding errors and the like: still a clear line, never a traceback
-            from .milvus.errors import scrub
+            from .milvus.errors import scrub, translate
 
+            if type(exc).__module__.split(".")[0] in ("pymilvus", "grpc"):
+                # Raised outside the data layer (the bench drives langchain-milvus directly).
+                err = translate(exc)
+                _fail(str(err), err.exit_code)
             code = getattr(exc, "exit_code", 1)
             _fail(scrub(str(exc)) or type(exc).__name__, code if isinstance(code, int) else 1)
     finally:
@@ -322,6 +334,9 @@ def _parse_ids(text: str, info: Any) -> list[Any]:
             _fail(f"--ids is not a valid JSON list: {exc}", 2)
     else:
         values = [v.strip() for v in text.split(",") if v.strip()]
+    # int(1.5) == 1 and int(True) == 1: a JSON list must not turn into someone else's keys.
+    if any(isinstance(v, (bool, float)) or not isinstance(v, (int, str)) for v in values):
+        _fail("--ids must hold whole numbers or strings.", 2)
     if info.primary.dtype == "INT64":
         try:
             return [int(v) for v in values]

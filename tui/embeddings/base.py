@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.embeddings import Embeddings
 
+from ..milvus.errors import InvalidInput
+
 LOCAL = "local"
 OPENAI = "openai"
 PROVIDERS = (LOCAL, OPENAI)
@@ -34,8 +36,12 @@ class EmbeddingError(Exception):
         self.status = status
 
 
-class DimensionMismatch(EmbeddingError):
-    """The embedding model's vectors don't fit the collection's vector field."""
+class DimensionMismatch(EmbeddingError, InvalidInput):
+    """The embedding model's vectors don't fit the collection's vector field.
+
+    Also an ``InvalidInput``: the data layer raises it for a search or ingest the user asked
+    for, so the app and the CLI (exit code 2) treat it like any other bad input.
+    """
 
     def __init__(self, message: str, *, expected: int, got: int, field: str):
         super().__init__(message)

@@ -26,6 +26,16 @@ DEFAULT_LOCAL_MODEL = "minilm-l6-v2-m2v-256"
 _SLICE = 256  # texts per encode call; see embed_documents
 
 
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates replaced: undecodable bytes in argv or a file arrive as
+    surrogate escapes, and the tokenizer raises a bare TypeError on them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 class LocalEmbeddings(ProviderEmbeddings):
     """Embeddings from a model2vec static model directory (the bundled one by default)."""
 
@@ -96,7 +106,7 @@ class LocalEmbeddings(ProviderEmbeddings):
         if not texts:
             return []
         model = self._load()
-        texts = list(texts)
+        texts = [_encodable(t) for t in texts]
         out: list[list[float]] = []
         # Work in slices: ndarray.tolist() holds the GIL for its whole run (~180 ms for 20k
         # vectors), which would stall the UI's event loop; small slices let it breathe.

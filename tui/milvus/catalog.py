@@ -7,13 +7,14 @@ Everything here returns plain dataclasses. Each operation is a sans-IO generator
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
 from .connection import MilvusConnection
-from .errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded
+from .errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded, NotSupported
 from .ops import Call, Op, Progress, Sleep
 
 #: Property key recording which embedding model built a collection we created.
@@ -22,6 +23,10 @@ EMBEDDING_PROPERTY = "milvus_tui.embedding"
 DENSE_VECTOR_TYPES = {"FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "INT8_VECTOR"}
 VECTOR_TYPES = DENSE_VECTOR_TYPES | {"BINARY_VECTOR", "SPARSE_FLOAT_VECTOR"}
 TEXT_FIELD_NAMES = ("text", "content", "page_content", "document", "body", "chunk", "doc")
+#: Field types and the Milvus version that brought them. An older server (measured: the Go
+#: standalone 2.3.5) accepts a schema holding them, then *crashes* when asked to load the
+#: collection, so ``load`` refuses first.
+FIELD_TYPES_SINCE = {"BFLOAT16_VECTOR": (2, 4), "SPARSE_FLOAT_VECTOR": (2, 4), "INT8_VECTOR": (2, 5)}
 
 
 @dataclass(frozen=True)
@@ -303,8 +308,37 @@ def describe_all(names: Iterable[str] | None = None) -> Op[list[CollectionInfo]]
     return infos
 
 
+def milvus_version(text: Any) -> tuple[int, int] | None:
+    """(major, minor) of a Milvus server's version string ("v2.3.5-lite" -> (2, 3)); None for
+    strings that do not start with a Milvus version (Milvus Lite 3's "milvus_lite-3.2.2", Zilliz)."""
+    match = re.match(r"v?(\d+)\.(\d+)", str(text or "").strip())
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def check_loadable(collection: str) -> Op[None]:
+    """Refuse (NotSupported) to load a collection whose field types the server predates."""
+    raw = yield Call("describe_collection", {"collection_name": collection}, collection=collection)
+    types = {str(f.get("name")): _type_name(f.get("type")) for f in raw.get("fields", [])}
+    newer = {name: t for name, t in types.items() if t in FIELD_TYPES_SINCE}
+    if not newer:
+        return
+    version_text = yield Call("get_server_version", sync_only=True)
+    version = milvus_version(version_text)
+    if version is None:
+        return
+    old = {name: t for name, t in newer.items() if version < FIELD_TYPES_SINCE[t]}
+    if old:
+        fields = ", ".join(f"'{name}' ({t})" for name, t in old.items())
+        raise NotSupported(
+            f"Not supported by this server: Milvus {version_text} has no {', '.join(sorted(set(old.values())))} "
+            f"fields, so it cannot load '{collection}' (field {fields}; loading it would crash the server). "
+            f"Use Milvus {'.'.join(map(str, max(FIELD_TYPES_SINCE[t] for t in old.values())))} or newer."
+        )
+
+
 def load(collection: str, *, poll: float = 0.25, timeout: float = 600.0) -> Op[str]:
     """Load a collection, reporting progress while the server works; returns the final state."""
+    yield from check_loadable(collection)
     yield Progress(0, 100, f"loading {collection}")
     yield Call("load_collection", {"collection_name": collection, "_async": True}, collection=collection)
     waited = 0.0

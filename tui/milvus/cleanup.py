@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from . import expr as exprs
 from .catalog import CollectionInfo, describe, require_loaded
 from .connection import MilvusConnection
-from .errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, OperationFailed
+from .errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, OperationFailed, ServerUnavailable
 from .ops import Blocking, Call, Context, Op, Progress, Timer
 from .queries import get_entities, scan_keys, validate_filter
 from .values import decode_row, dumps
@@ -77,6 +77,8 @@ def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[
     if keys is not None:
         if not keys:
             raise InvalidInput("No entities are selected.")
+        for key in keys:
+            exprs.literal(key)  # a value no expression can hold is refused before it is hashed
         captured: list[Any] = []
         for batch in _batches(list(dict.fromkeys(keys)), DEFAULT_BATCH):
             found = yield from get_entities(info, batch, [pk])
@@ -140,7 +142,9 @@ def _close_durably(handle: TextIO) -> None:
 
 def append_audit(audit_path: Path, record: dict[str, Any]) -> None:
     audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(audit_path, "a", encoding="utf-8") as handle:
+    # Owner-only, like the backups: filters quote user data, and the server may be named.
+    fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, default=str) + "\n")
 
 
@@ -189,7 +193,9 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
         status = "cancelled"
         raise
     except MilvusTuiError as exc:
-        raise OperationFailed(
+        # Keep "the server went away" recognisable (exit code 5, reconnect hint) after wrapping.
+        kind = ServerUnavailable if isinstance(exc, ServerUnavailable) else OperationFailed
+        raise kind(
             f"The delete stopped after {deleted} of {total} entities: {exc}"
             + (f" Every previewed entity is in the backup {backup}." if backup else "")
         ) from exc

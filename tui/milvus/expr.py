@@ -56,6 +56,7 @@ _KEYWORDS = {
 _TOKEN = re.compile(
     r"""
     (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<number>[0-9](?:[eE][+-]?[0-9]|[A-Za-z0-9_.])*)  # 1e3, -1.5E-2: exponents are not names
   | (?P<ident>\$?[A-Za-z_][A-Za-z0-9_]*)
   | (?P<other>.)
     """,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import expr as exprs
-from .catalog import CollectionInfo, FieldInfo, require_loaded
+from .catalog import CollectionInfo, require_loaded
 from .connection import MilvusConnection
 from .errors import InvalidInput, NotFound
 from .ops import Call, Context, Embed, Op, Timer
@@ -250,8 +250,12 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
            anns_field: str | None = None, output_fields: list[str] | None = None,
            consistency_level: str | None = None, partition_names: list[str] | None = None,
            kind: str = "search", mmr: tuple[int, float] | None = None, timer: Timer | None = None,
-           ) -> Op[QueryResult]:
-    """Vector search with scores; ``mmr=(fetch_k, lambda)`` re-ranks for diversity."""
+           built_filter: str = "") -> Op[QueryResult]:
+    """Vector search with scores; ``mmr=(fetch_k, lambda)`` re-ranks for diversity.
+
+    ``built_filter`` is an expression we built from data with safe literals (it may hold any
+    key, NUL included); it is ANDed to the user's validated ``expr`` without re-checking.
+    """
     require_loaded(info)
     check_limit(k, "k")
     expr = validate_filter(info, expr)
@@ -272,7 +276,8 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
     index = info.index_for(vfield.name)
     metric = index.metric_type if index else None
     kwargs: dict[str, Any] = dict(
-        collection_name=info.name, data=[vector], anns_field=vfield.name, limit=limit, filter=expr,
+        collection_name=info.name, data=[vector], anns_field=vfield.name, limit=limit,
+        filter=exprs.conjoin(expr, built_filter),
         output_fields=fields,
     )
     if (level := check_consistency(consistency_level)):
@@ -280,7 +285,7 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
     if partition_names:
         kwargs["partition_names"] = partition_names
     timer = timer or Timer()
-    result = yield Call("search", kwargs, collection=info.name, expr=expr)
+    result = yield Call("search", kwargs, collection=info.name, expr=kwargs["filter"])
     hits = list(result[0]) if result else []
     rows, scores = [], []
     for hit in hits:
@@ -367,7 +372,7 @@ def more_like_this(info: CollectionInfo, key: Any, *, k: int = 10, expr: str = "
     if isinstance(vector, (bytes, bytearray, dict)):
         raise InvalidInput(f"More like this needs a dense float vector; '{vfield.name}' is {vfield.dtype}.")
     not_self = f"{info.primary.name} != {exprs.literal(key)}"
-    result = yield from search(info, [float(x) for x in vector], k=k, expr=exprs.conjoin(expr, not_self),
+    result = yield from search(info, [float(x) for x in vector], k=k, expr=expr, built_filter=not_self,
                                anns_field=vfield.name, output_fields=output_fields,
                                consistency_level=consistency_level, partition_names=partition_names,
                                kind="more_like_this", timer=timer)

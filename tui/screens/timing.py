@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -23,7 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, ProgressBar, Select, Static
 
-from ..timing import MODES, OPERATIONS, BenchConfig, RunResult, to_csv, to_json, to_markdown
+from ..timing import OPERATIONS, BenchConfig, RunResult, to_csv, to_json, to_markdown
 
 MODE_ORDER = ("async", "sync", "batched", "blocking")
 MODE_LABELS = {
@@ -204,13 +203,18 @@ class TimingScreen(Screen[None]):
 
         main = self.app.main  # type: ignore[attr-defined]
         scratch = ""
+
+        def named(name: str) -> None:
+            nonlocal scratch
+            scratch = name
+
         try:
             run = await run_bench(
                 config, connection_args_for(main.conn), main.service.embeddings,
                 progress=lambda op, mode, done, total: self.post_message(BenchProgress(op, mode, done, total)),
                 on_result=lambda r: self.post_message(BenchResult(r)), cancel_event=self.cancel_event,
+                on_scratch=named,
             )
-            scratch = run.scratch
             self.post_message(BenchFinished(run.scratch, run.dropped))
         except BaseException as exc:  # noqa: BLE001 - cancel and errors both end the run visibly
             cancelled = type(exc).__name__ == "CancelledError"

@@ -435,7 +435,8 @@ async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Sc
 
 async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embeddings: Any, *,
                     progress: ProgressFn | None = None, on_result: Callable[[RunResult], None] | None = None,
-                    cancel_event: threading.Event | None = None) -> BenchRun:
+                    cancel_event: threading.Event | None = None,
+                    on_scratch: Callable[[str], None] | None = None) -> BenchRun:
     """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store."""
     config.validate()
     cancel = _Cancel(cancel_event)
@@ -445,6 +446,8 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
     await asyncio.to_thread(importlib.import_module, "langchain_milvus")
     scratch = _Scratch(connection_args, embeddings)  # on the loop its async client will use
     run.scratch = scratch.name
+    if on_scratch:
+        on_scratch(scratch.name)  # so a cancelled run can still say which collection it dropped
     fill: concurrent.futures.Future[list[Any]] | None = None
     try:
         corpus_texts = _texts(config.corpus)
