@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import ops
-from .errors import MilvusTuiError, ServerUnavailable, register_secret, translate
+from .errors import MilvusTuiError, NotFound, ServerUnavailable, register_secret, translate
 from .lite import LiteServer
 
 REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
@@ -87,7 +87,7 @@ class MilvusConnection:
         try:
             version = self.client.get_server_version()
             if self.db_name != "default" and self.db_name not in self.client.list_databases():
-                raise MilvusTuiError(f"Database '{self.db_name}' does not exist on {self.uri}.")
+                raise NotFound(f"Database '{self.db_name}' does not exist on {self.uri}.")
         except MilvusTuiError:
             raise
         except Exception as exc:  # noqa: BLE001
