@@ -183,6 +183,8 @@ class Pager:
     page_size: int = 50
     output_fields: list[str] | None = None
     partition_names: list[str] | None = None
+    #: for the rows of each page; the total (count(*)) is always read at Strong.
+    consistency_level: str | None = None
     boundaries: list[Any] = field(default_factory=lambda: [None])
     total: int | None = None
     #: True once a scan reached the end, so ``boundaries`` is complete.
@@ -192,6 +194,7 @@ class Pager:
         require_loaded(self.info)
         check_limit(self.page_size, "page size")
         self.expr = validate_filter(self.info, self.expr)
+        self.consistency_level = check_consistency(self.consistency_level)
         self.output_fields = resolve_output_fields(self.info, self.output_fields)
 
     @property
@@ -236,7 +239,8 @@ class Pager:
             yield from self._fill_boundaries(page)
             page = min(page, len(self.boundaries) - 1)
         rows = yield from rows_after(self.info, self.boundaries[page], expr=self.expr, limit=self.page_size,
-                                     output_fields=self.output_fields, partition_names=self.partition_names)
+                                     output_fields=self.output_fields, partition_names=self.partition_names,
+                                     consistency_level=self.consistency_level)
         if len(rows) == self.page_size and page + 1 == len(self.boundaries) and page + 1 < pages:
             self.boundaries.append(rows[-1][self.info.primary.name])
         return QueryResult(

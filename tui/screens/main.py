@@ -345,7 +345,7 @@ class MainScreen(Screen[None]):
         try:
             options = self.query_one(QueryBar).options()
             pager = Pager(self.info, expr=self.current_filter if expr is None else expr, page_size=PAGE_SIZE,
-                          output_fields=options.output_fields,
+                          output_fields=options.output_fields, consistency_level=options.consistency_level,
                           partition_names=[options.partition] if options.partition else None)
         except (MilvusTuiError, ValueError) as exc:
             self.query_one(QueryBar).show_error(str(exc))
