@@ -59,6 +59,24 @@ SURFACES = {
     "delete_keys": "selected rows / delete --ids: Cleanup.preview(info, keys=value)",
     "similar": "more like this on a selected key: Queries.more_like_this(info, value)",
     "collection": "-c / COLLECTION argument: Catalog.describe(value)",
+    "export_path": "export modal / export OUT: Exporter.export(info, Path(value))",
+    "restore_path": "restore BACKUP: Cleanup.restore(Path(value))",
+    "ingest_file": "ingest FILE: Ingest.ingest(new collection, read_documents(Path(value)))",
+    "batch_size": "ingest --batch-size: Ingest.ingest(new collection, good file, batch_size=value)",
+}
+
+#: Files the file-path cases point at ("@name" is that file in a temp dir, "@" the dir itself).
+FILES: dict[str, bytes] = {
+    "good.jsonl": b'{"text": "a fine document", "id": 1}\n',
+    "binary.jsonl": b"\xff\xfe\x00garbage\x1b[2J",
+    "binary.csv": b"text\n\xff\xfe\x00garbage",
+    "array.jsonl": b"[1, 2]\n",
+    "bad-json.jsonl": b'{"text": "ok"}\n{nope\n',
+    "no-text.jsonl": b'{"title": "no text key here"}\n',
+    "not-a-backup.jsonl": b'{"a": 1}\n',
+    "damaged-backup.jsonl": b'{"format": "milvus-tui-backup/1", "collection": "x", "count": 2}\n{not json\n',
+    "wrong-collection-backup.jsonl": b'{"format": "milvus-tui-backup/1", "collection": "nope_not_here", '
+                                     b'"count": 1}\n{"pk": 1}\n',
 }
 
 
@@ -228,6 +246,27 @@ CORPUS: list[Case] = [
     Case("collection-nul", "collection", "\x00", MilvusTuiError),
     Case("collection-300-chars", "collection", "x" * 300, MilvusTuiError),
     Case("collection-path", "collection", "../strict", MilvusTuiError),
+    # -- file paths and files ------------------------------------------------------------------
+    Case("export-to-a-directory", "export_path", "@", InvalidInput),
+    Case("export-to-missing-dir", "export_path", "/nonexistent/dir/out.jsonl", NotFound),
+    Case("export-unknown-format", "export_path", "@out.parquet", InvalidInput),
+    Case("export-nul-in-path", "export_path", "@out\x00.jsonl", InvalidInput),
+    Case("export-empty-path", "export_path", "", InvalidInput),
+    Case("restore-missing-file", "restore_path", "/nonexistent/backup.jsonl", NotFound),
+    Case("restore-a-directory", "restore_path", "@", InvalidInput),
+    Case("restore-binary-file", "restore_path", "@binary.jsonl", InvalidInput),
+    Case("restore-not-a-backup", "restore_path", "@not-a-backup.jsonl", InvalidInput),
+    Case("restore-damaged-backup", "restore_path", "@damaged-backup.jsonl", MilvusTuiError),
+    Case("restore-backup-of-missing-collection", "restore_path", "@wrong-collection-backup.jsonl", NotFound),
+    Case("ingest-binary-jsonl", "ingest_file", "@binary.jsonl", InvalidInput),
+    Case("ingest-binary-csv", "ingest_file", "@binary.csv", InvalidInput),
+    Case("ingest-json-array-line", "ingest_file", "@array.jsonl", InvalidInput),
+    Case("ingest-broken-json-line", "ingest_file", "@bad-json.jsonl", InvalidInput),
+    Case("ingest-no-text-field", "ingest_file", "@no-text.jsonl", InvalidInput),
+    Case("ingest-a-directory", "ingest_file", "@", InvalidInput),
+    Case("ingest-missing-file", "ingest_file", "/nonexistent/docs.csv", NotFound),
+    Case("ingest-batch-size-zero", "batch_size", 0, InvalidInput, why="used to insert nothing and succeed"),
+    Case("ingest-batch-size-negative", "batch_size", -5, InvalidInput),
 ]
 
 #: VARCHAR keys the ``vkeys`` collection starts with (the property test adds many more).
@@ -243,7 +282,8 @@ KEY_ALPHABET = list('"\'\\[](){},;%_ \n\r\t\x00\x1b\x7f') + ["\u202e", "\u200f",
     "abcxyz0189")
 
 #: (id, argv after the connection options, exit code) for ``milvus-tui`` itself. ``{strict}``,
-#: ``{twovec}`` and ``{sparse}`` are replaced with the collections' real names.
+#: ``{twovec}``, ``{sparse}`` and ``{ingest}`` (must never be created) are replaced with real
+#: collection names, ``@name`` with the files above.
 CLI_CASES: list[tuple[str, list[str], int]] = [
     ("query-unknown-field", ["query", "{strict}", "nope == 1"], 2),
     ("query-type-mismatch", ["query", "{strict}", 'n_args == "x"'], 2),
@@ -276,4 +316,10 @@ CLI_CASES: list[tuple[str, list[str], int]] = [
     ("delete-ids-bad-json", ["delete", "{strict}", "--ids", "[1, 2", "--yes"], 2),
     ("delete-ids-empty", ["delete", "{strict}", "--ids", ",", "--yes"], 2),
     ("delete-both", ["delete", "{strict}", "--ids", "1", "--filter", "pk > 0", "--yes"], 2),
+    ("export-to-missing-dir", ["export", "{strict}", "/nonexistent/dir/out.jsonl"], 3),
+    ("export-to-a-directory", ["export", "{strict}", "@"], 2),
+    ("restore-missing-file", ["restore", "/nonexistent/backup.jsonl"], 3),
+    ("restore-binary-file", ["restore", "@binary.jsonl"], 2),
+    ("ingest-binary-file", ["ingest", "@binary.jsonl", "-c", "{ingest}"], 2),
+    ("ingest-batch-size-zero", ["ingest", "@good.jsonl", "-c", "{ingest}", "--batch-size", "0"], 2),
 ]

@@ -47,7 +47,7 @@ from tests.apphelpers import (
     wait_result,
     wait_until,
 )
-from tests.badinput_corpus import CLI_CASES, CORPUS, EITHER, KEY_ALPHABET, NASTY_KEYS, OK, Case
+from tests.badinput_corpus import CLI_CASES, CORPUS, EITHER, FILES, KEY_ALPHABET, NASTY_KEYS, OK, Case
 from tests.conftest import unique_name
 from tui.cli import main as cli_main
 from tui.milvus import MilvusConnection, MilvusService, Pager
@@ -140,7 +140,13 @@ def bad(lite_server, embeddings, tmp_path_factory: pytest.TempPathFactory) -> It
     ], [("vec", "AUTOINDEX", "L2")], [{"pk": k, "vec": _unit(rng, 8)} for k in NASTY_KEYS])
     svc = MilvusService(conn, embeddings, tmp_path_factory.mktemp("bad") / "backups",
                         tmp_path_factory.mktemp("bad") / "audit.jsonl")
-    infos = {key: svc.catalog.describe(name) for key, name in names.items()}
+    files = tmp_path_factory.mktemp("badfiles")
+    for file_name, content in FILES.items():
+        (files / file_name).write_bytes(content)
+    FILE_DIR[:] = [files]
+    INGEST_TARGET[:] = [unique_name("bad_ingest_never")]
+    names["ingest"] = INGEST_TARGET[0]
+    infos = {key: svc.catalog.describe(name) for key, name in names.items() if key != "ingest"}
     # Milvus Lite refuses a collection without a vector field ("schema has no vector field"),
     # so this is how a server that allows one would describe it.
     infos["novec"] = CollectionInfo("novec", "default", (FieldInfo("pk", "INT64", is_primary=True),
@@ -201,7 +207,37 @@ def _call(svc: MilvusService, info: CollectionInfo, case: Case) -> Any:
         return q.more_like_this(info, v)
     if s == "collection":
         return svc.catalog.describe(v)
+    if s in ("export_path", "restore_path", "ingest_file", "batch_size"):
+        return _file_call(svc, info, case, sync=True)
     raise AssertionError(f"unknown surface {s}")
+
+
+def _file_call(svc: MilvusService, info: CollectionInfo, case: Case, *, sync: bool) -> Any:
+    """The file surfaces (sync, or the matching async coroutine)."""
+    from tui.milvus.ingest import read_documents
+
+    s = case.surface
+    path = _path(case.value) if s != "batch_size" else _path("@good.jsonl")
+    target = INGEST_TARGET[0]
+    if s == "export_path":
+        return svc.exporter.export(info, path) if sync else svc.exporter.aexport(info, path)
+    if s == "restore_path":
+        return svc.cleanup.restore(path) if sync else svc.cleanup.arestore(path)
+    batch = case.value if s == "batch_size" else 256
+    docs = read_documents(path)
+    return (svc.ingest.ingest(target, docs, batch_size=batch) if sync
+            else svc.ingest.aingest(target, docs, batch_size=batch))
+
+
+#: the files of ``FILES`` live here; ``INGEST_TARGET`` is a collection that must never appear.
+FILE_DIR: list[Path] = []
+INGEST_TARGET: list[str] = []
+
+
+def _path(value: str) -> Path:
+    if value.startswith("@"):
+        return FILE_DIR[0] / value[1:]
+    return Path(value)
 
 
 async def _acall(svc: MilvusService, info: CollectionInfo, case: Case) -> Any:
@@ -237,6 +273,8 @@ async def _acall(svc: MilvusService, info: CollectionInfo, case: Case) -> Any:
         return await q.amore_like_this(info, v)
     if s == "collection":
         return await svc.catalog.adescribe(v)
+    if s in ("export_path", "restore_path", "ingest_file", "batch_size"):
+        return await _file_call(svc, info, case, sync=False)
     raise AssertionError(f"unknown surface {s}")
 
 
@@ -278,6 +316,8 @@ def test_data_layer_sync(bad: Bad, case: Case) -> None:
         assert bad.count() == before, "a delete preview changed the collection"
     if case.surface == "delete_keys" and case.expect == OK:
         assert outcome.count == 0  # string keys on an INT64 key match nothing
+    if case.surface in ("ingest_file", "batch_size"):
+        assert not bad.svc.catalog.exists(INGEST_TARGET[0]), "a refused ingest created its collection"
 
 
 async def test_data_layer_async_whole_corpus(bad: Bad, embeddings) -> None:  # noqa: ANN001
@@ -307,7 +347,7 @@ async def test_data_layer_async_whole_corpus(bad: Bad, embeddings) -> None:  # n
 
 def _argv(bad: Bad, tail: list[str]) -> list[str]:
     names = {f"{{{key}}}": name for key, name in bad.names.items()}
-    return ["--uri", bad.conn.uri, *[names.get(a, a) for a in tail]]
+    return ["--uri", bad.conn.uri, *[str(_path(a)) if a.startswith("@") else names.get(a, a) for a in tail]]
 
 
 @pytest.mark.parametrize("case_id,tail,code", CLI_CASES, ids=[c[0] for c in CLI_CASES])
@@ -326,6 +366,7 @@ def test_cli_in_process(bad: Bad, case_id: str, tail: list[str], code: int) -> N
     # Hostile characters are shown escaped, never sent to the terminal.
     assert "\x00" not in res.stderr and "\x1b" not in res.stderr
     assert bad.count() == before, "a failed delete changed the collection"
+    assert not bad.svc.catalog.exists(INGEST_TARGET[0])
 
 
 def test_cli_subprocess_errors_are_one_clean_line(bad: Bad, tmp_path: Path) -> None:

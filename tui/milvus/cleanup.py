@@ -239,7 +239,10 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
             lines = yield Blocking(lambda: list(itertools.islice(handle, batch_size)))
             if not lines:
                 break
-            rows = [decode_row(json.loads(line), info) for line in lines if line.strip()]
+            try:
+                rows = [decode_row(json.loads(line), info) for line in lines if line.strip()]
+            except ValueError as exc:
+                raise InvalidInput(f"{path} is damaged: a line after entity {restored} is not JSON ({exc}).") from None
             if rows:
                 yield Call("upsert", {"collection_name": target, "data": rows}, collection=target)
             restored += len(rows)

@@ -76,6 +76,15 @@ def read_documents(path: Path, *, text_key: str | None = None, fmt: str | None =
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if not path.exists():
         raise NotFound(f"File {path} does not exist.")
+    try:
+        yield from _read_documents(path, text_key, fmt)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from None
+
+
+def _read_documents(path: Path, text_key: str | None, fmt: str) -> Iterator[Document]:
     if fmt in ("jsonl", "ndjson", "json"):
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
@@ -168,6 +177,8 @@ def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | N
            batch_size: int = 256, extra: Iterable[ExtraField] = (), auto_id: bool = True,
            total: int | None = None, text_field: str | None = None) -> Op[IngestReport]:
     """Embed and insert documents in batches, creating the collection when it is missing."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInput(f"The batch size must be a whole number of at least 1, not {batch_size!r}.")
     timer = Timer()
     exists = yield Call("has_collection", {"collection_name": collection})
     info: CollectionInfo | None = (yield from describe(collection, with_count=False)) if exists else None

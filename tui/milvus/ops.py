@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from .errors import Cancelled, MilvusTuiError, translate
+from .errors import Cancelled, InvalidInput, MilvusTuiError, NotFound, OperationFailed, translate
 
 T = TypeVar("T")
 
@@ -118,7 +118,11 @@ def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
                 else ctx.embeddings.embed_documents(request.texts)
             )
         elif isinstance(request, Blocking):
-            send = request.fn()
+            try:
+                send = request.fn()
+            except Exception as exc:  # noqa: BLE001 - file errors become user-facing errors
+                send = None
+                _throw(op, file_error(exc))
         elif isinstance(request, Sleep):
             send = time.sleep(request.seconds)
         elif isinstance(request, Progress):
@@ -160,7 +164,14 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
                 else await ctx.embeddings.aembed_documents(request.texts)
             )
         elif isinstance(request, Blocking):
-            send = await asyncio.to_thread(request.fn)
+            try:
+                send = await asyncio.to_thread(request.fn)
+            except asyncio.CancelledError:
+                op.close()
+                raise
+            except Exception as exc:  # noqa: BLE001
+                send = None
+                _throw(op, file_error(exc))
         elif isinstance(request, Sleep):
             send = await asyncio.sleep(request.seconds)
         elif isinstance(request, Progress):
@@ -169,6 +180,25 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
                 ctx.on_progress(request)
         else:  # pragma: no cover
             raise TypeError(f"unknown request {request!r}")
+
+
+def file_error(exc: BaseException) -> BaseException:
+    """A file operation's failure (a path the user typed, a backup being written or read) as
+    a sentence: which file, and what the system said. Other errors pass through unchanged."""
+    if isinstance(exc, MilvusTuiError):
+        return exc
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        kind = (NotFound if isinstance(exc, FileNotFoundError)
+                else InvalidInput if isinstance(exc, (IsADirectoryError, NotADirectoryError, PermissionError,
+                                                      FileExistsError))
+                else OperationFailed)  # e.g. the disk is full
+        return kind(f"Cannot use the file{where}: {exc.strerror or exc}.")
+    if isinstance(exc, UnicodeError):
+        return InvalidInput(f"The file is not UTF-8 text ({exc}).")
+    if isinstance(exc, ValueError) and "null" in str(exc):  # a NUL in a path
+        return InvalidInput("The file name contains a NUL character.")
+    return exc
 
 
 def _throw(op: Op[Any], error: BaseException) -> None:
