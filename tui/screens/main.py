@@ -150,9 +150,8 @@ class MainScreen(Screen[None]):
             self.post_message(tagged(message(what, result, mode, time.perf_counter() - started)))
 
         def fail(exc: BaseException, started: float) -> None:
-            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
             kind = "cancelled" if type(exc).__name__ == "Cancelled" else "error"
-            self.post_message(tagged(msg.OperationFailed(what, scrub(text), kind, mode,
+            self.post_message(tagged(msg.OperationFailed(what, user_message(exc), kind, mode,
                                                          time.perf_counter() - started)))
 
         embeddings = self.service.embeddings
@@ -213,14 +212,17 @@ class MainScreen(Screen[None]):
 
     # -- connection --------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def connect(self) -> None:
+        self._open_connection(self.conn.open)
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def _open_connection(self, how: Callable[[], Any]) -> None:
+        """Open, reconnect or switch database (blocking calls) and post ``Connected``."""
         started = time.perf_counter()
         try:
-            info = self.conn.open()
+            info = how()
         except Exception as exc:  # noqa: BLE001
-            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
-            self.post_message(msg.OperationFailed("connect", scrub(text)))
+            self.post_message(msg.OperationFailed("connect", user_message(exc)))
             return
         self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
 
@@ -299,18 +301,8 @@ class MainScreen(Screen[None]):
         self.current_filter = ""
         self.query_one(StatusBar).connection = f"switching to database {event.name}…"
         self.query_one(ResultsPane).show_message(f"Opening database '{event.name}'…")
-        self.switch_database(event.name)
-
-    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
-    def switch_database(self, name: str) -> None:
-        started = time.perf_counter()
-        try:
-            info = self.conn.use_database(name)
-        except Exception as exc:  # noqa: BLE001
-            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
-            self.post_message(msg.OperationFailed("connect", scrub(text)))
-            return
-        self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+        name = event.name
+        self._open_connection(lambda: self.conn.use_database(name))
 
     def _set_info(self, info: CollectionInfo) -> None:
         self.info = info
@@ -709,18 +701,7 @@ class MainScreen(Screen[None]):
     def action_reconnect(self) -> None:
         self.connected = False
         self.query_one(StatusBar).connection = "reconnecting…"
-        self.reconnect()
-
-    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
-    def reconnect(self) -> None:
-        started = time.perf_counter()
-        try:
-            info = self.conn.reconnect()
-        except Exception as exc:  # noqa: BLE001
-            text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
-            self.post_message(msg.OperationFailed("connect", scrub(text)))
-            return
-        self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+        self._open_connection(self.conn.reconnect)
 
     def action_timing(self) -> None:
         from .timing import TimingScreen
@@ -751,6 +732,12 @@ class MainScreen(Screen[None]):
                 self.action_similar()
 
         self.app.push_screen(EntityScreen(info.name, row, {f.name for f in info.vector_fields}, score), closed)
+
+
+def user_message(exc: BaseException) -> str:
+    """A sentence for the user from any exception: ours carry one; others get their type."""
+    text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
+    return scrub(text)
 
 
 def _load_then_describe(name: str) -> Op[CollectionInfo]:
