@@ -17,9 +17,15 @@ from ..milvus import QueryResult
 from ..milvus.values import encode_row, summarize_vector
 
 CELL_WIDTH = 48
+#: Rows added to the table per frame. A page of up to this many appears in one frame; a
+#: bigger result (a 1000-hit search) shows its first rows at once and the rest follow a
+#: chunk per frame, so measuring every cell never stalls the UI for hundreds of ms.
+CHUNK = 50
 
 
-def cell(value: Any, *, is_vector: bool = False) -> str | Text:
+def cell(value: Any, *, is_vector: bool = False) -> Text:
+    """A table cell. Always ``Text``: a plain ``str`` would be parsed as Rich markup, so data
+    such as ``list[str]`` lost its brackets and ``a [/] b`` raised MarkupError in render."""
     if value is None:
         return Text("∅", style="dim")
     if is_vector or isinstance(value, (bytes, bytearray)):
@@ -29,7 +35,7 @@ def cell(value: Any, *, is_vector: bool = False) -> str | Text:
     else:
         text = str(value)
     text = text.replace("\n", " ⏎ ")
-    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+    return Text(text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…")
 
 
 class ResultsPane(Vertical):
@@ -41,6 +47,7 @@ class ResultsPane(Vertical):
         self.marked: set[Any] = set()
         self.pk_field: str = "id"
         self.vector_fields: set[str] = set()
+        self._generation = 0  # bumped by every show_result: stale chunks stop adding rows
 
     def compose(self) -> ComposeResult:
         yield Label("Select a collection on the left.", id="results-title")
@@ -107,12 +114,28 @@ class ResultsPane(Vertical):
         columns += [c for c in result.columns if c in self.vector_fields]
         for col in columns:
             table.add_column(col, key=col)
-        for i, row in enumerate(result.rows):
+        self._generation += 1
+        self._add_rows(result, columns, 0, self._generation)
+
+    def _add_rows(self, result: QueryResult, columns: list[str], start: int, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer result replaced this one
+        table = self.table
+        end = min(start + CHUNK, len(result.rows))
+        for i in range(start, end):
+            row = result.rows[i]
             cells: list[Any] = [self._mark_cell(row)]
             if result.scores is not None:
                 cells.append(Text(f"{result.scores[i]:.4f}", style="cyan"))
             cells.extend(cell(row.get(c), is_vector=c in self.vector_fields) for c in columns)
             table.add_row(*cells, key=str(i))
+        if end < len(result.rows):
+            self.call_after_refresh(self._add_rows, result, columns, end, generation)
+
+    @property
+    def complete(self) -> bool:
+        """Every row of the current result is in the table."""
+        return self.result is None or self.table.row_count == len(self.result.rows)
 
     def _mark_cell(self, row: dict[str, Any]) -> Text:
         return Text("●", style="bold magenta") if row.get(self.pk_field) in self.marked else Text(" ")
