@@ -30,6 +30,12 @@ def quiet_pymilvus() -> None:
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL + 1)
 
 
+def import_pymilvus() -> None:
+    import pymilvus  # noqa: F401
+
+    quiet_pymilvus()
+
+
 def is_local(uri: str) -> bool:
     """A URI that names a local data directory (the embedded Milvus Lite default)."""
     return not uri.startswith(REMOTE_SCHEMES)
@@ -83,7 +89,16 @@ class MilvusConnection:
     def open(self) -> ServerInfo:
         """Start the Lite child if needed, connect, and check the server answers (blocking)."""
         if self.lite is not None and not self.lite.running:
-            self.lite.start()
+            self.lite.spawn()
+        if self.lite is not None and not self.lite.ready:
+            # Spawned here or earlier (``lite.spawn()`` before the UI loads): pymilvus takes
+            # ~0.5 s to import, so do it while the child boots, not after.
+            try:
+                import_pymilvus()
+            except BaseException:
+                self.lite.stop()
+                raise
+            self.lite.wait_ready()
         try:
             version = self.client.get_server_version()
             if self.db_name != "default" and self.db_name not in self.client.list_databases():

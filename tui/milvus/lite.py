@@ -44,8 +44,32 @@ def free_port() -> int:
 # The watcher thread blocks in read(); EOF means every copy of the write end is closed,
 # i.e. our process is gone, whichever thread started the child and however we ended.
 # SIGINT lets Milvus Lite shut down cleanly (it closes the database on KeyboardInterrupt).
+#
+# The server needs only pymilvus's generated protobuf modules (``pymilvus.grpc_gen``), but
+# importing them runs ``pymilvus/__init__``, which loads the whole client, pandas and
+# requests: ~0.9 s of the child's ~1.6 s boot here. So the package is registered without
+# running its ``__init__``; the first access to any other top-level name runs it then.
 _CHILD_LAUNCHER = """\
-import os, runpy, signal, sys, threading, time
+import importlib.util, os, runpy, signal, sys, threading, time, types
+
+def _lazy_pymilvus():
+    spec = importlib.util.find_spec("pymilvus")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return
+
+    class _Lazy(types.ModuleType):
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            self.__class__ = types.ModuleType
+            spec.loader.exec_module(self)
+            return getattr(self, name)
+
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _Lazy
+    sys.modules["pymilvus"] = module
+
+_lazy_pymilvus()
 
 def _lifeline():
     try:
@@ -93,6 +117,8 @@ class LiteServer:
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        #: True once ``wait_ready`` saw the spawned child answer.
+        self.ready = False
 
     @property
     def uri(self) -> str:
@@ -104,11 +130,18 @@ class LiteServer:
 
     def start(self) -> str:
         """Start the server and block until it answers; return its URI."""
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the child without waiting for it; ``wait_ready`` waits (the caller may do
+        other work meanwhile: the child takes ~0.5 s to import and bind)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         holder = data_dir_holder(self.data_dir)
         if holder is not None:
             raise DataDirInUse(_in_use_message(self.data_dir, holder))
         self.port = free_port()
+        self.ready = False
         log = open(self.data_dir / LOG_FILE, "ab")
         try:
             self.process = subprocess.Popen(
@@ -122,11 +155,19 @@ class LiteServer:
         finally:
             log.close()
         atexit.register(self.stop)
+
+    def wait_ready(self) -> str:
+        """Block until the spawned child answers (stopping it on failure); return its URI."""
+        if self.process is None:
+            raise ServerUnavailable("The embedded Milvus Lite server was not started.")
+        if self.ready and self.running:
+            return self.uri
         try:
             self._wait_until_ready()
         except BaseException:
             self.stop()
             raise
+        self.ready = True
         with contextlib.suppress(OSError):
             (self.data_dir / STATE_FILE).write_text(
                 json.dumps({"pid": self.process.pid, "port": self.port, "app_pid": os.getpid()})
@@ -149,7 +190,7 @@ class LiteServer:
                 s.settimeout(0.2)
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
-            time.sleep(0.05)
+            time.sleep(0.02)  # the child is up ~0.5 s after spawn; poll finely
         raise ServerUnavailable(
             f"Milvus Lite did not answer within {self.startup_timeout:.0f} s "
             f"(data directory {self.data_dir}). See {self.data_dir / LOG_FILE}."
@@ -165,6 +206,7 @@ class LiteServer:
     def stop(self, timeout: float = 1.5) -> None:
         """Stop the server: SIGINT lets it close the database cleanly; then force it."""
         process, self.process = self.process, None
+        self.ready = False
         if process is None:
             return
         with contextlib.suppress(Exception):
