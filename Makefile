@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test run bench lint wheel-check clean
+.PHONY: demo test test-realserver run bench lint wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The integration suite against a real Go Milvus (standalone 2.3.5 from PyPI, started and
+# stopped by the tests; ~10 s to install, ~3 min to run). Not part of `make test`.
+$(VENV)/.realserver: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,realserver]"
+	touch $@
+
+test-realserver: $(VENV)/.realserver
+	$(BIN)/python -m pytest -q tests/realserver
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -121,7 +121,7 @@ _PARSE = re.compile(
     r"comparisons between|type mismatch|invalid|no kernel matching|int too large|recursion depth",
     re.IGNORECASE,
 )
-_UNSUPPORTED = re.compile(r"UNIMPLEMENTED|not supported|unsupported|not implemented", re.I)
+_UNSUPPORTED = re.compile(r"UNIMPLEMENTED|not supported|unsupported|not implemented|unknown method", re.I)
 
 
 def server_message(exc: BaseException) -> str:
@@ -146,6 +146,14 @@ def translate(exc: BaseException, *, collection: str | None = None, expr: str | 
         return exc
     text = server_message(exc)
     code = getattr(exc, "code", None)
+    if callable(code):  # a raw grpc error: its status code (an older server lacks the whole RPC)
+        try:
+            status = getattr(code(), "name", "")
+        except Exception:  # noqa: BLE001
+            status = ""
+        if status == "UNIMPLEMENTED":
+            return NotSupported(f"Not supported by this server: {text}")
+        code = None
     if _UNAVAILABLE.search(text) or _UNAVAILABLE.search(type(exc).__name__):
         return ServerUnavailable(
             f"The Milvus server is not answering ({text}). Check that it is running; "

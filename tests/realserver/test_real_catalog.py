@@ -1,0 +1,99 @@
+"""Catalog against a real Milvus 2.3.5: connect, list, describe, count, release and load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.realserver.conftest import DOCS_ROWS
+from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus.catalog import milvus_version
+from tui.milvus.errors import NotLoaded
+from tui.milvus.ops import Context, Progress
+
+pytestmark = pytest.mark.realserver
+
+
+def test_server_starts_quickly_on_free_ports(real_milvus: Any) -> None:
+    assert real_milvus.running
+    assert real_milvus.startup_seconds < 60
+    # etcd got its own free ports: a Milvus on the default ports would not collide with us.
+    assert real_milvus.etcd_ports is not None and 2379 not in real_milvus.etcd_ports
+
+
+def test_open_reports_a_milvus_server(rconn: MilvusConnection) -> None:
+    info = rconn.open()
+    assert info.kind == "Milvus server"
+    assert info.version.startswith("v2.3.5")
+    assert milvus_version(info.version) == (2, 3)
+    assert milvus_version("milvus_lite-3.2.2") is None
+
+
+def test_lists_databases_and_collections(rservice: MilvusService, docs: str) -> None:
+    assert "default" in rservice.catalog.list_databases()
+    assert docs in rservice.catalog.list_collections()
+    assert rservice.catalog.exists(docs)
+    assert not rservice.catalog.exists("rs_no_such_collection")
+
+
+def test_describe_schema_indexes_and_exact_count(rservice: MilvusService, docs: str) -> None:
+    info = rservice.catalog.describe(docs)
+    assert info.loaded and info.load_state == "Loaded"
+    assert info.row_count == DOCS_ROWS and info.count_exact
+    assert info.primary.name == "id" and info.primary.dtype == "INT64" and not info.primary.auto_id
+    assert info.get_field("vector").dim == 256 and info.get_field("vector").is_dense_vector
+    assert {"text", "category", "module", "name", "n_lines", "n_args", "modified", "meta"} <= set(info.field_names)
+    assert info.enable_dynamic_field
+    assert info.consistency_level == "Bounded"
+    (index,) = info.indexes
+    assert (index.field, index.index_type, index.metric_type) == ("vector", "AUTOINDEX", "COSINE")
+    # describe_index's bookkeeping (rows, state) is not shown as index parameters.
+    assert not {"total_rows", "indexed_rows", "pending_index_rows", "state"} & set(index.params)
+    assert info.partitions == ("_default",)
+    tag = info.embedding
+    assert tag is not None and tag.provider == "local" and tag.dimension == 256
+
+
+def test_count_with_a_filter(rservice: MilvusService, docs: str) -> None:
+    assert rservice.catalog.count(docs, "id <= 100") == 100
+    assert rservice.catalog.count(docs, "id > 100000") == 0
+
+
+def test_release_then_load_with_progress(rservice: MilvusService, docs: str) -> None:
+    assert rservice.catalog.release(docs) == "NotLoad"
+    try:
+        info = rservice.catalog.describe(docs)
+        assert info.load_state == "NotLoad" and not info.loaded
+        assert info.row_count is not None and not info.count_exact  # from stats, not count(*)
+        with pytest.raises(NotLoaded, match="not loaded"):
+            rservice.queries.filter(info, "id < 3")
+        with pytest.raises(NotLoaded):
+            rservice.catalog.count(docs)
+    finally:
+        seen: list[Progress] = []
+        state = rservice.catalog.load(docs, Context(on_progress=seen.append))
+    assert state == "Loaded"
+    assert seen[0].done == 0 and seen[-1].done == 100
+    info = rservice.catalog.describe(docs)
+    assert info.loaded and info.row_count == DOCS_ROWS
+
+
+async def test_async_catalog(real_uri: str, docs: str) -> None:
+    conn = MilvusConnection(real_uri)
+    conn.open()
+    try:
+        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
+        assert docs in await svc.catalog.alist_collections()
+        assert "default" in await svc.catalog.alist_databases()
+        assert await svc.catalog.aexists(docs)
+        assert await svc.catalog.arelease(docs) == "NotLoad"
+        assert (await svc.catalog.adescribe(docs)).load_state == "NotLoad"
+        assert await svc.catalog.aload(docs) == "Loaded"
+        info = await svc.catalog.adescribe(docs)
+        assert info.loaded and info.row_count == DOCS_ROWS
+        assert await svc.catalog.acount(docs, "id <= 10") == 10
+    finally:
+        await conn.aclose()
+        conn.close()

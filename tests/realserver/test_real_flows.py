@@ -1,0 +1,297 @@
+"""Filter, semantic search, more like this, delete + backup + restore, and export against a
+real Milvus 2.3.5, through the data layer (sync and async) and the ``milvus-tui`` CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.realserver.conftest import DOCS_ROWS, cli, ok_json
+from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus.errors import InvalidFilter, InvalidInput, NotFound
+from tui.milvus.values import encode_row
+
+pytestmark = pytest.mark.realserver
+
+
+@pytest.fixture
+def info(rservice: MilvusService, docs: str) -> Any:
+    info = rservice.catalog.describe(docs)
+    assert info.loaded
+    return info
+
+
+# -- filter -----------------------------------------------------------------------------------
+
+
+def test_filter_at_bounded_consistency(rservice: MilvusService, info: Any) -> None:
+    result = rservice.queries.filter(info, 'category == "function" and n_args >= 2', limit=500,
+                                     consistency_level="Bounded")
+    assert result.rows and len(result.rows) == rservice.catalog.count(info.name,
+                                                                      'category == "function" and n_args >= 2')
+    assert all(r["category"] == "function" and r["n_args"] >= 2 for r in result.rows)
+    assert result.columns[:3] == ["id", "text", "vector"]
+
+
+def test_filter_json_and_like(rservice: MilvusService, info: Any) -> None:
+    everything = rservice.queries.filter(info, "", limit=DOCS_ROWS, output_fields=["module", "meta"]).rows
+    # LIKE treats "_" as a wildcard; pick a plain prefix that several modules share.
+    prefix = max((r["module"][:2] for r in everything if r["module"][:2].isalpha()),
+                 key=lambda p: sum(r["module"].startswith(p) for r in everything))
+    expected = sorted(r["id"] for r in everything if r["module"].startswith(prefix) and r["meta"]["lineno"] > 50)
+    result = rservice.queries.filter(info, f'module like "{prefix}%" and meta["lineno"] > 50', limit=DOCS_ROWS,
+                                     output_fields=["module", "meta"])
+    assert expected and sorted(r["id"] for r in result.rows) == expected
+    assert set(result.rows[0]) == {"id", "module", "meta"}
+
+
+def test_bad_filters_are_clear_errors(rservice: MilvusService, info: Any) -> None:
+    with pytest.raises(InvalidFilter) as caught:
+        rservice.queries.filter(info, "n_args >>> 2")
+    assert "filter" in str(caught.value).lower()
+    with pytest.raises(InvalidInput):
+        rservice.queries.filter(info, 'category == "function', limit=5)  # unbalanced quote
+    with pytest.raises(InvalidInput):
+        rservice.queries.filter(info, "id > 1", limit=20_000)  # above the server's window
+
+
+async def test_async_filter_matches_sync(real_uri: str, rservice: MilvusService, info: Any) -> None:
+    conn = MilvusConnection(real_uri)
+    conn.open()
+    try:
+        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
+        result = await svc.queries.afilter(info, "id <= 20", consistency_level="Bounded")
+    finally:
+        await conn.aclose()
+        conn.close()
+    sync = rservice.queries.filter(info, "id <= 20", consistency_level="Bounded")
+    assert result.mode == "async" and sync.mode == "sync"
+    assert sorted(r["id"] for r in result.rows) == sorted(r["id"] for r in sync.rows) == list(range(1, 21))
+
+
+# -- semantic search and more like this ------------------------------------------------------
+
+
+def test_semantic_search_with_local_embeddings(rservice: MilvusService, info: Any) -> None:
+    result = rservice.queries.semantic_search(info, "read a file line by line", k=8)
+    assert result.kind == "search" and result.metric == "COSINE"
+    assert len(result.rows) == 8 and len(result.scores) == 8
+    assert result.scores == sorted(result.scores, reverse=True)
+    assert 0.2 < result.scores[0] <= 1.0001
+    assert all(r["text"] for r in result.rows)
+    assert not result.warnings  # built and searched with the same local model
+    filtered = rservice.queries.semantic_search(info, "read a file line by line", k=5,
+                                                expr='category == "function"', consistency_level="Bounded")
+    assert filtered.rows and all(r["category"] == "function" for r in filtered.rows)
+    mmr = rservice.queries.semantic_search(info, "read a file line by line", k=4, mmr=(20, 0.5))
+    assert len(mmr.rows) == 4 and len({r["id"] for r in mmr.rows}) == 4
+
+
+async def test_async_search_matches_sync(real_uri: str, rservice: MilvusService, info: Any,
+                                         embeddings: Any) -> None:
+    conn = MilvusConnection(real_uri)
+    conn.open()
+    try:
+        svc = MilvusService(conn, embeddings, Path("/nonexistent"), Path("/nonexistent"))
+        result = await svc.queries.asemantic_search(info, "compress data with gzip", k=5)
+        similar = await svc.queries.amore_like_this(info, result.rows[0]["id"], k=5)
+    finally:
+        await conn.aclose()
+        conn.close()
+    sync = rservice.queries.semantic_search(info, "compress data with gzip", k=5)
+    assert [r["id"] for r in result.rows] == [r["id"] for r in sync.rows]
+    assert similar.kind == "more_like_this" and result.rows[0]["id"] not in [r["id"] for r in similar.rows]
+
+
+def test_more_like_this(rservice: MilvusService, info: Any) -> None:
+    key = 42
+    (entity,) = rservice.queries.get(info, [key])
+    itself = rservice.queries.search(info, entity["vector"], k=3)
+    assert itself.rows[0]["id"] == key and itself.scores[0] > 0.99
+    result = rservice.queries.more_like_this(info, key, k=6)
+    assert result.kind == "more_like_this" and len(result.rows) == 6
+    assert key not in [r["id"] for r in result.rows]
+    assert result.scores == sorted(result.scores, reverse=True)
+    assert result.scores[:2] == pytest.approx(itself.scores[1:3])  # the same neighbours, minus itself
+    with pytest.raises(NotFound):
+        rservice.queries.more_like_this(info, 10_000_000)
+
+
+# -- delete with backup, then restore ------------------------------------------------------------
+
+
+def snapshot(svc: MilvusService, name: str) -> list[str]:
+    """Every entity, every field (vectors included), at Strong consistency, as sorted JSON."""
+    info = svc.catalog.describe(name)
+    pk = info.primary.name
+    rows = svc.conn.client.query(name, filter=f"{pk} >= 0" if info.primary.dtype == "INT64" else f'{pk} != ""',
+                                 output_fields=["*"], limit=16384, consistency_level="Strong")
+    return sorted(json.dumps(encode_row(dict(r)), sort_keys=True) for r in rows)
+
+
+@pytest.fixture
+def scratch(rservice: MilvusService) -> Iterator[str]:
+    """A writable copy of the demo schema: 250 documents, ids 1..250."""
+    from tui.demo import DEMO_FIELDS, stdlib_documents
+
+    name = "rs_scratch"
+    if rservice.catalog.exists(name):
+        rservice.catalog.drop(name)
+    rservice.ingest.ingest(name, list(stdlib_documents(250)), extra=DEMO_FIELDS, auto_id=False)
+    yield name
+    rservice.catalog.drop(name)
+
+
+def test_delete_with_backup_then_restore_is_identical(rservice: MilvusService, scratch: str) -> None:
+    before = snapshot(rservice, scratch)
+    assert len(before) == 250
+    info = rservice.catalog.describe(scratch)
+    preview = rservice.cleanup.preview(info, expr="n_args >= 2")
+    assert 0 < preview.count < 250
+    assert preview.count == rservice.catalog.count(scratch, "n_args >= 2")
+    assert all(row["n_args"] >= 2 for row in preview.sample)
+    report = rservice.cleanup.delete(info, preview)
+    assert report.deleted == report.backed_up == preview.count and report.status == "done"
+    backup = Path(report.backup_path)
+    assert backup.exists() and backup.stat().st_mode & 0o777 == 0o600
+    # Strong: the count right after the delete is the truth, and the keys are gone.
+    assert rservice.catalog.count(scratch) == 250 - preview.count
+    assert rservice.catalog.count(scratch, "n_args >= 2") == 0
+    assert rservice.queries.get(info, list(preview.keys)) == []
+    audit = [json.loads(line) for line in rservice.cleanup.audit_path.read_text().splitlines()]
+    assert audit[-1]["action"] == "delete" and audit[-1]["deleted"] == preview.count
+
+    restored = rservice.cleanup.restore(backup)
+    assert restored.restored == preview.count
+    assert rservice.catalog.count(scratch) == 250
+    assert snapshot(rservice, scratch) == before
+    # Restoring twice changes nothing (upsert).
+    rservice.cleanup.restore(backup)
+    assert snapshot(rservice, scratch) == before
+
+
+async def test_async_delete_selected_keys_and_restore(real_uri: str, scratch: str, tmp_path: Path) -> None:
+    conn = MilvusConnection(real_uri)
+    conn.open()
+    try:
+        svc = MilvusService(conn, None, tmp_path / "abackups", tmp_path / "aaudit.jsonl")
+        before = snapshot(svc, scratch)
+        info = await svc.catalog.adescribe(scratch)
+        preview = await svc.cleanup.apreview(info, keys=[3, 5, 7, 999_999])
+        assert sorted(preview.keys) == [3, 5, 7]  # a key that does not exist is not "deleted"
+        report = await svc.cleanup.adelete(info, preview)
+        assert report.deleted == 3
+        assert await svc.catalog.acount(scratch) == 247
+        await svc.cleanup.arestore(Path(report.backup_path))
+        assert await svc.catalog.acount(scratch) == 250
+        assert snapshot(svc, scratch) == before
+    finally:
+        await conn.aclose()
+        conn.close()
+
+
+def test_string_keys_with_quotes_json_and_arrays_round_trip(rservice: MilvusService, raw: Any) -> None:
+    """Keys the app quotes itself, JSON and ARRAY fields: deleted, backed up, restored exactly."""
+    from pymilvus import DataType, MilvusClient
+
+    name = "rs_strings"
+    if raw.has_collection(name):
+        raw.drop_collection(name)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("doc", DataType.JSON)
+    schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4, max_length=16)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="IP")
+    raw.create_collection(name, schema=schema, index_params=index)
+    keys = ['plain', 'it\'s', 'say "hi"', 'br[ack]et', 'back\\slash', 'mixed "\'[]\\', 'ünïcode ✓']
+    raw.insert(name, [{"pk": k, "doc": {"k": k, "n": i, "nested": {"a": [1, 2]}}, "tags": ["x", k[:16]],
+                       "v": [0.1 * i, 0.2, 0.3, 0.4], "extra": i} for i, k in enumerate(keys)])
+    raw.flush(name)
+    try:
+        before = snapshot(rservice, name)
+        info = rservice.catalog.describe(name)
+        preview = rservice.cleanup.preview(info, keys=keys[1:])
+        assert set(preview.keys) == set(keys[1:])
+        report = rservice.cleanup.delete(info, preview)
+        assert report.deleted == len(keys) - 1
+        assert rservice.catalog.count(name) == 1
+        rservice.cleanup.restore(Path(report.backup_path))
+        assert snapshot(rservice, name) == before
+    finally:
+        raw.drop_collection(name)
+
+
+def test_cli_delete_then_restore(real_uri: str, scratch: str, tmp_path: Path) -> None:
+    preview = ok_json(cli("delete", scratch, "--filter", 'category == "method"', "--json", uri=real_uri,
+                          home=tmp_path))
+    assert preview["matched"] > 0 and not preview["applied"]
+    done = ok_json(cli("delete", scratch, "--filter", 'category == "method"', "--yes", "--json",
+                       uri=real_uri, home=tmp_path))
+    assert done["deleted"] == preview["matched"] and done["count_after"] == 250 - preview["matched"]
+    restored = ok_json(cli("restore", done["backup"], "--json", uri=real_uri, home=tmp_path))
+    assert restored["restored"] == preview["matched"]
+    rows = ok_json(cli("query", scratch, "", "--limit", "300", "-o", "id", "--consistency", "Strong", "--json",
+                       uri=real_uri, home=tmp_path))["rows"]
+    assert sorted(r["id"] for r in rows) == list(range(1, 251))
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def test_export_whole_collection_jsonl(rservice: MilvusService, info: Any, tmp_path: Path) -> None:
+    out = tmp_path / "docs.jsonl"
+    report = rservice.exporter.export(info, out, batch_size=128)
+    assert report.rows == DOCS_ROWS
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(range(1, DOCS_ROWS + 1))
+    assert len(rows[0]["vector"]) == 256 and isinstance(rows[0]["meta"], dict)
+
+
+def test_export_filter_to_csv(rservice: MilvusService, info: Any, tmp_path: Path) -> None:
+    out = tmp_path / "functions.csv"
+    report = rservice.exporter.export(info, out, expr='category == "function"', output_fields=["name", "n_args"])
+    assert report.rows == rservice.catalog.count(info.name, 'category == "function"')
+    with open(out, newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == ["id", "name", "n_args", "$extra"]
+    assert len(table) == report.rows + 1
+
+
+async def test_async_export(real_uri: str, info: Any, tmp_path: Path) -> None:
+    conn = MilvusConnection(real_uri)
+    conn.open()
+    try:
+        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
+        report = await svc.exporter.aexport(info, tmp_path / "a.jsonl", expr="id <= 300", batch_size=64)
+    finally:
+        await conn.aclose()
+        conn.close()
+    assert report.rows == 300
+
+
+# -- the CLI's read commands -----------------------------------------------------------------------
+
+
+def test_cli_collections_search_and_load(real_uri: str, docs: str, raw: Any, tmp_path: Path) -> None:
+    listing = ok_json(cli("collections", "--json", uri=real_uri, home=tmp_path))
+    assert "default" in listing["databases"]
+    mine = next(c for c in listing["collections"] if c["name"] == docs)
+    assert mine["row_count"] == DOCS_ROWS and mine["load_state"] == "Loaded"
+    found = ok_json(cli("search", docs, "parse command line arguments", "-k", "3", "--json", uri=real_uri,
+                        home=tmp_path))
+    assert len(found["rows"]) == 3 and found["metric"] == "COSINE"
+    try:
+        assert cli("release", docs, uri=real_uri, home=tmp_path).returncode == 0
+        not_loaded = cli("query", docs, "id < 3", "--json", uri=real_uri, home=tmp_path)
+        assert not_loaded.returncode == 4 and "not loaded" in not_loaded.stderr
+        loaded = ok_json(cli("query", docs, "id < 3", "--load", "--json", uri=real_uri, home=tmp_path))
+        assert sorted(r["id"] for r in loaded["rows"]) == [1, 2]
+    finally:
+        raw.load_collection(docs)

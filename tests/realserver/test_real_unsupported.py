@@ -1,0 +1,122 @@
+"""What Milvus 2.3.5 lacks shows as "Not supported by this server", never as a crash or a hang.
+
+Measured quirks of the 2.3.5 server with pymilvus 3.0.2:
+- it *accepts* a schema with SPARSE_FLOAT_VECTOR or BFLOAT16_VECTOR fields (types it does
+  not know), and then crashes (the whole server process) when asked to load it;
+- an index on a sparse field: code 1100 "create index on 104 field is not supported";
+- inserting sparse data: "%!s(<nil>) is not supported now";
+- hybrid search: gRPC UNIMPLEMENTED "unknown method HybridSearch".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.realserver.conftest import assert_clean_error, cli, make_newer_collection
+from tui.milvus import MilvusService
+from tui.milvus.errors import NotLoaded, NotSupported
+from tui.milvus.ops import Call
+
+pytestmark = pytest.mark.realserver
+
+
+@pytest.fixture(params=["SPARSE_FLOAT_VECTOR", "BFLOAT16_VECTOR"])
+def newer_collection(request: pytest.FixtureRequest, raw: Any) -> Any:
+    """A collection with a field type the server predates, a dense index, never loaded."""
+    name = f"rs_newer_{request.param.lower()}"
+    make_newer_collection(raw, name, request.param)  # accepted: the quirk
+    yield name, request.param
+    raw.drop_collection(name)
+
+
+def test_load_is_refused_before_it_can_crash_the_server(rservice: MilvusService, newer_collection: Any,
+                                                        raw: Any) -> None:
+    name, dtype = newer_collection
+    info = rservice.catalog.describe(name)  # describing is fine, and shows the type
+    assert info.get_field("newer").dtype == dtype and not info.loaded
+    with pytest.raises(NotSupported) as caught:
+        rservice.catalog.load(name)
+    message = str(caught.value)
+    assert message.startswith("Not supported by this server") and dtype in message and "2.4" in message
+    # The server is still up, and the collection was never loaded.
+    assert raw.get_load_state(name)["state"].name == "NotLoad"
+    assert name in rservice.catalog.list_collections()
+    # Reading it says "load it", the ordinary state, never a crash.
+    with pytest.raises(NotLoaded):
+        rservice.queries.filter(info, "id > 0")
+
+
+async def test_async_load_is_refused_too(real_uri: str, newer_collection: Any) -> None:
+    from tui.milvus import MilvusConnection
+
+    name, _ = newer_collection
+    conn = MilvusConnection(real_uri)
+    conn.open()
+    try:
+        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
+        with pytest.raises(NotSupported, match="Not supported by this server"):
+            await svc.catalog.aload(name)
+    finally:
+        await conn.aclose()
+        conn.close()
+
+
+def test_cli_load_exits_6_with_a_clear_message(real_uri: str, newer_collection: Any, tmp_path: Path,
+                                               raw: Any) -> None:
+    name, _ = newer_collection
+    result = cli("load", name, uri=real_uri, home=tmp_path)
+    assert_clean_error(result, 6, "Not supported by this server")
+    assert raw.list_collections()  # still answering
+    result = cli("query", name, "id > 0", "--load", uri=real_uri, home=tmp_path)
+    assert_clean_error(result, 6, "Not supported by this server")
+
+
+def test_sparse_index_insert_and_hybrid_search_are_not_supported(rservice: MilvusService, raw: Any) -> None:
+    from pymilvus import DataType, MilvusClient
+
+    name = "rs_sparse_only"
+    if raw.has_collection(name):
+        raw.drop_collection(name)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+    raw.create_collection(name, schema=schema)
+    try:
+        info = rservice.catalog.describe(name)
+        with pytest.raises(Exception, match="no dense vector field"):
+            info.pick_vector_field()
+        index = MilvusClient.prepare_index_params()
+        index.add_index("sv", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+
+        def create_index() -> Any:
+            yield Call("create_index", {"collection_name": name, "index_params": index}, collection=name)
+
+        with pytest.raises(NotSupported, match="Not supported by this server"):
+            rservice.conn.run(create_index())
+
+        def insert() -> Any:
+            yield Call("insert", {"collection_name": name, "data": [{"id": 1, "sv": {3: 0.5}}]}, collection=name)
+
+        with pytest.raises(NotSupported, match="Not supported by this server"):
+            rservice.conn.run(insert())
+        with pytest.raises(NotSupported):
+            rservice.catalog.load(name)
+    finally:
+        raw.drop_collection(name)
+
+
+def test_hybrid_search_is_not_supported(rservice: MilvusService, docs: str) -> None:
+    from pymilvus import AnnSearchRequest, RRFRanker
+
+    request = AnnSearchRequest(data=[[0.1] * 256], anns_field="vector", param={}, limit=3)
+
+    def hybrid() -> Any:
+        yield Call("hybrid_search", {"collection_name": docs, "reqs": [request], "ranker": RRFRanker(),
+                                     "limit": 3}, collection=docs)
+
+    with pytest.raises(NotSupported, match="Not supported by this server"):
+        rservice.conn.run(hybrid())
+    assert rservice.catalog.count(docs) > 0  # and the server is fine
