@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (Python 3.11, pip, make, git):
 #   make demo   - create .venv, install, seed the demo collection, open the app
-#   make test   - create .venv, install the dev extras, run the whole suite
+#   make test   - create .venv, install the dev extras, run the whole suite (including the
+#                 integration suite against a real Go Milvus server, started by the tests)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,realserver]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,15 +22,11 @@ run: $(STAMP)
 	$(BIN)/milvus-tui
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	MILVUS_TUI_REALSERVER=1 $(BIN)/python -m pytest -q
 
-# The integration suite against a real Go Milvus (standalone 2.3.5 from PyPI, started and
-# stopped by the tests; ~10 s to install, ~3 min to run). Not part of `make test`.
-$(VENV)/.realserver: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[dev,realserver]"
-	touch $@
-
-test-realserver: $(VENV)/.realserver
+# Only the integration suite against a real Go Milvus (standalone 2.3.5 from PyPI, started and
+# stopped by the tests; ~10 s to install, ~3 min to run). `make test` runs it too.
+test-realserver: $(STAMP)
 	$(BIN)/python -m pytest -q tests/realserver
 
 bench: $(STAMP)
