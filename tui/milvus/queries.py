@@ -216,15 +216,19 @@ class Pager:
     def _fill_boundaries(self, page: int) -> Op[None]:
         """Scan keys until ``boundaries`` reaches ``page`` (or the data ends)."""
         while len(self.boundaries) <= page and not self.exhausted:
-            keys = yield from scan_keys(self.info, self.boundaries[-1], expr=self.expr,
+            # Only as many keys as the jump needs (a key scan's cost grows with its length).
+            limit = min(MAX_WINDOW, (page + 1 - len(self.boundaries)) * self.page_size)
+            keys = yield from scan_keys(self.info, self.boundaries[-1], expr=self.expr, limit=limit,
                                         partition_names=self.partition_names)
             full_pages = len(keys) // self.page_size
             for j in range(1, full_pages + 1):
                 self.boundaries.append(keys[j * self.page_size - 1])
-            if len(keys) < MAX_WINDOW:
+            if len(keys) < limit:
                 self.exhausted = True
             if self.exhausted and len(self.boundaries) > 1 and len(keys) % self.page_size == 0:
                 self.boundaries.pop()  # the last boundary would open an empty page
+            if self.pages is not None and len(self.boundaries) >= self.pages:
+                self.exhausted = True  # every page's boundary is known (the count says so)
 
     def goto(self, page: int) -> Op[QueryResult]:
         """Fetch page ``page`` (0-based; negative counts from the end, -1 = last)."""
