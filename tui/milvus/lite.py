@@ -81,6 +81,25 @@ def _lifeline():
     time.sleep(10)
     os._exit(1)
 
+def _tolerate_client_keepalive():
+    # pymilvus pings every 10 s even when idle; a grpc server's defaults allow one ping per
+    # 5 min, then answer GOAWAY "too_many_pings", failing whatever call is in flight. An
+    # app left open all day is idle most of the time, so accept the client's pings.
+    import grpc
+
+    build = grpc.server
+
+    def server(*args, options=None, **kwargs):
+        options = list(options or []) + [
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ]
+        return build(*args, options=options, **kwargs)
+
+    grpc.server = server
+
+_tolerate_client_keepalive()
 threading.Thread(target=_lifeline, name="milvus-tui-lifeline", daemon=True).start()
 sys.argv = ["milvus_lite", *sys.argv[1:]]
 runpy.run_module("milvus_lite", run_name="__main__", alter_sys=True)
