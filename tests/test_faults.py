@@ -464,6 +464,7 @@ async def test_timeout_is_retried_then_named_async(server: EmbeddingServer, sear
     server.latency = 1.0
     with pytest.raises(EmbeddingError) as err:
         await svc.queries.asemantic_search(info, "read a file")
+    await svc.conn.aclose()  # the async client's channel belongs to this test's loop
     assert "timed out after 0.3 s" in str(err.value) and "after 1 retries" in str(err.value)
     assert len(server.requests) == 2
 
@@ -484,6 +485,7 @@ async def test_cancel_while_embedding_is_prompt(server: EmbeddingServer, search_
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.monotonic() - started < 1.0, "cancel must not wait for the slow endpoint"
+    await svc.conn.aclose()
 
 
 async def wait_for_requests(server: EmbeddingServer, n: int, timeout: float = 10) -> None:
@@ -669,7 +671,14 @@ async def test_app_embedding_failures_are_clear_and_cancel_is_prompt(milvus_uri:
                                                                      server: EmbeddingServer, app_home: Path) -> None:
     app = _embedding_app(milvus_uri, search_info, server)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_result(pilot, app, lambda r: r.kind == "page" and r.rows, 30, "the first page")
+        try:
+            await wait_result(pilot, app, lambda r: r.kind == "page" and r.rows, 60, "the first page")
+        except AssertionError:
+            from tests.apphelpers import notifications, status, title
+
+            raise AssertionError(f"no first page: running={app.main.running} connected={app.main.connected} "
+                                 f"status={status(app).connection!r} title={title(app)!r} "
+                                 f"notes={notifications(app)} ops={app.main.op_log}") from None
         await wait_embeddings(pilot, app)
         # A 500 on every attempt: retried by the client, then one clear error naming the status.
         server.reset()

@@ -333,7 +333,11 @@ async def test_app_screens_logs_and_files_hold_no_secret(secret_env: Path, embed
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDeleteScreen), 20, "the delete modal")
         shots.append(screen_text(app.export_screenshot()))
         await pilot.click("#delete-confirm")
-        await wait_until(pilot, lambda: app.main.last_delete is not None and idle(app), 30, "the delete")
+        try:
+            await wait_until(pilot, lambda: app.main.last_delete is not None and idle(app), 60, "the delete")
+        except AssertionError:
+            raise AssertionError(f"no delete: running={app.main.running} ops={app.main.op_log} "
+                                 f"notes={notifications(app)}") from None
         shots.append(screen_text(app.export_screenshot()))
         # The wrong key: the endpoint refuses it and echoes it back; the app must not show it.
         app.main.service.set_embeddings(make_embeddings(EmbeddingSettings(

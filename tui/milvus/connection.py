@@ -36,6 +36,14 @@ def import_pymilvus() -> None:
     quiet_pymilvus()
 
 
+#: No keepalive pings on idle connections. pymilvus pings every 10 s even with no call in
+#: flight; Milvus Lite's gRPC server allows one ping per 5 minutes without data and answers
+#: with GOAWAY "too_many_pings" after a minute or so of idling, and a call (or the async
+#: client's first handshake) racing that GOAWAY failed as "server not answering" (seen in
+#: the test suite). Pings during calls still detect a dead server; timeouts do the rest.
+GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0}
+
+
 def is_local(uri: str) -> bool:
     """A URI that names a local data directory (the embedded Milvus Lite default)."""
     return not uri.startswith(REMOTE_SCHEMES)
@@ -169,7 +177,7 @@ class MilvusConnection:
             try:
                 self._client = MilvusClient(
                     uri=self.endpoint, token=self._token or "", db_name=self.db_name,
-                    timeout=self.timeout,
+                    timeout=self.timeout, grpc_options=dict(GRPC_OPTIONS),
                 )
             except Exception as exc:  # noqa: BLE001
                 raise translate(exc) from None
@@ -189,7 +197,7 @@ class MilvusConnection:
             quiet_pymilvus()
             self._aclient = AsyncMilvusClient(
                 uri=self.endpoint, token=self._token or "", db_name=self.db_name,
-                timeout=self.timeout,
+                timeout=self.timeout, grpc_options=dict(GRPC_OPTIONS),
             )
             self._aclient_loop = loop
         return self._aclient
