@@ -345,12 +345,6 @@ async def test_kill_during_bench_run(lite: MilvusConnection, svc: MilvusService,
         svc.catalog.drop(n)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG tui/timing/engine.py run_bench: pymilvus/langchain-milvus exceptions escape raw "
-    "(MilvusException 'Fail connecting to server ...'), so the timing panel shows "
-    "'MilvusException: <MilvusException: (code=2, ...)>' without the reconnect hint. "
-    "Fix: wrap run_bench's body in `except Exception as exc: raise tui.milvus.errors.translate(exc) from None` "
-    "(translate keeps MilvusTuiError as is)."))
 async def test_bench_against_a_dead_server_raises_a_milvus_tui_error(embeddings) -> None:  # noqa: ANN001
     from tui.timing import BenchConfig, run_bench
 

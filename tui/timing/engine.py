@@ -211,7 +211,8 @@ class _Scratch:
     def __init__(self, connection_args: dict[str, Any], embeddings: Any) -> None:
         from langchain_milvus import Milvus
 
-        self.name = SCRATCH_PREFIX + uuid.uuid4().hex[:10]
+        # The start time in the name lets a later run drop what a crashed run left behind.
+        self.name = f"{SCRATCH_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
         self.store = Milvus(
             embedding_function=embeddings, collection_name=self.name, connection_args=connection_args,
             auto_id=True, enable_dynamic_field=True, consistency_level="Strong",
@@ -437,14 +438,48 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
                     progress: ProgressFn | None = None, on_result: Callable[[RunResult], None] | None = None,
                     cancel_event: threading.Event | None = None,
                     on_scratch: Callable[[str], None] | None = None) -> BenchRun:
-    """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store."""
+    """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store.
+
+    Raises ``ValueError`` for a bad config and a ``MilvusTuiError`` for everything the
+    server, langchain-milvus or the embedding endpoint raise (with the server's words).
+    """
     config.validate()
+    from ..milvus.errors import MilvusTuiError, translate
+
+    try:
+        return await _run_bench(config, connection_args, embeddings, progress=progress, on_result=on_result,
+                                cancel_event=cancel_event, on_scratch=on_scratch)
+    except (MilvusTuiError, ValueError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - pymilvus/grpc/langchain errors, in the user's words
+        raise translate(exc) from None
+
+
+def drop_stale_scratch(client: Any, older_than: float = 3600.0) -> list[str]:
+    """Drop scratch collections a crashed or killed run left behind (older than an hour)."""
+    dropped = []
+    now = time.time()
+    for name in client.list_collections():
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        stamp = name[len(SCRATCH_PREFIX):].split("_", 1)[0]
+        if stamp.isdigit() and now - int(stamp) > older_than:
+            client.drop_collection(name)
+            dropped.append(name)
+    return dropped
+
+
+async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embeddings: Any, *,
+                     progress: ProgressFn | None, on_result: Callable[[RunResult], None] | None,
+                     cancel_event: threading.Event | None,
+                     on_scratch: Callable[[str], None] | None) -> BenchRun:
     cancel = _Cancel(cancel_event)
     report = progress or (lambda *a: None)
     run = BenchRun(config)
     # langchain_milvus takes a second to import: never on the loop.
     await asyncio.to_thread(importlib.import_module, "langchain_milvus")
     scratch = _Scratch(connection_args, embeddings)  # on the loop its async client will use
+    await asyncio.to_thread(drop_stale_scratch, scratch.store.client)
     run.scratch = scratch.name
     if on_scratch:
         on_scratch(scratch.name)  # so a cancelled run can still say which collection it dropped
