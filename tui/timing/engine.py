@@ -440,8 +440,8 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
                     on_scratch: Callable[[str], None] | None = None) -> BenchRun:
     """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store.
 
-    Raises ``ValueError`` for a bad config and a ``MilvusTuiError`` for everything the
-    server, langchain-milvus or the embedding endpoint raise (with the server's words).
+    Raises ``ValueError`` for a bad config and a ``MilvusTuiError`` for what the server or
+    the embedding endpoint refused (with their own words).
     """
     config.validate()
     from ..milvus.errors import MilvusTuiError, translate
@@ -449,10 +449,14 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
     try:
         return await _run_bench(config, connection_args, embeddings, progress=progress, on_result=on_result,
                                 cancel_event=cancel_event, on_scratch=on_scratch)
-    except (MilvusTuiError, ValueError):
+    except MilvusTuiError:
         raise
-    except Exception as exc:  # noqa: BLE001 - pymilvus/grpc/langchain errors, in the user's words
-        raise translate(exc) from None
+    except Exception as exc:
+        # The server's and the client's errors (langchain-milvus lets pymilvus's through), in
+        # the user's words; anything else is a bug and keeps its traceback.
+        if type(exc).__module__.split(".")[0] in ("pymilvus", "grpc"):
+            raise translate(exc) from None
+        raise
 
 
 def drop_stale_scratch(client: Any, older_than: float = 3600.0) -> list[str]:
