@@ -618,12 +618,6 @@ QUIT_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG tui/app.py run_app: App.run() ends in asyncio.run(), whose shutdown_default_executor() "
-    "waits for every thread worker; a sync-mode worker blocked in a network call (here a slow "
-    "embedding request, up to its 30 s timeout x retries) keeps the process alive long after the "
-    "screen is gone. Fix: run the app on a loop whose default executor uses daemon threads and "
-    "is shut down with wait=False (or os._exit after on_unmount has stopped the Lite child)."))
 def test_process_exits_within_2s_after_quit_with_a_sync_worker_blocked(tmp_path: Path,
                                                                       emb_server: EmbeddingServer) -> None:
     data = _local_data_with_collection(tmp_path / "data", 20)

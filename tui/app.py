@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import weakref
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import thread as futures_thread
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -22,6 +27,37 @@ def styles_path() -> Path:
     return bundled if bundled.exists() else here.parent / "styles" / "app.tcss"
 
 
+class DaemonThreadPool(ThreadPoolExecutor):
+    """The loop's executor for thread workers: quitting must not wait for them.
+
+    A sync-mode worker can sit in a blocking call (a slow embedding request, a dead
+    server's timeout) for many seconds, and a sync call cannot be interrupted. The default
+    executor's threads are joined when ``asyncio.run`` ends and again at interpreter exit,
+    so quitting would hang until the call returns. These threads are daemons that nothing
+    joins: the app exits at once, after ``on_unmount`` has stopped the Lite child (whose
+    write-ahead log keeps every acknowledged write; deletes back up before they start).
+    """
+
+    def _adjust_thread_count(self) -> None:  # ThreadPoolExecutor's, with daemon threads
+        if self._idle_semaphore.acquire(timeout=0):
+            return
+
+        def weakref_cb(_: object, q: object = self._work_queue) -> None:
+            q.put(None)  # type: ignore[attr-defined]
+
+        if len(self._threads) < self._max_workers:
+            t = threading.Thread(
+                name=f"milvus-tui-worker-{len(self._threads)}", target=futures_thread._worker,  # type: ignore[attr-defined]
+                args=(weakref.ref(self, weakref_cb), self._work_queue, self._initializer, self._initargs),
+                daemon=True,
+            )
+            t.start()
+            self._threads.add(t)  # type: ignore[attr-defined]
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=True)
+
+
 class MilvusTuiApp(App[int]):
     TITLE = "milvus-tui"
     CSS_PATH = str(styles_path())
@@ -36,6 +72,7 @@ class MilvusTuiApp(App[int]):
             self.theme = saved
 
     def on_mount(self) -> None:
+        asyncio.get_running_loop().set_default_executor(DaemonThreadPool(max_workers=32))
         self.push_screen(self.main)
 
     def on_ready(self) -> None:
