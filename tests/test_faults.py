@@ -691,13 +691,6 @@ async def test_app_embedding_failures_are_clear_and_cancel_is_prompt(milvus_uri:
         assert got.rows
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "GAP tui/embeddings/openai_provider.py + tui/screens/main.py: the openai client retries 429/5xx "
-    "silently (max_retries=2, exponential back-off), so the app shows only 'searching' until the "
-    "final error; the issue asks for visible retries. Fix: build the client with max_retries=0, "
-    "retry in OpenAICompatibleEmbeddings with back-off (honouring retry-after), reporting each "
-    "attempt through a callback that the ops driver turns into Progress('retrying in 0.8 s after "
-    "HTTP 500 (2/3)'), which MainScreen already shows in the status bar."))
 async def test_app_shows_embedding_retries_while_they_happen(milvus_uri: str, search_info: CollectionInfo,
                                                             server: EmbeddingServer, app_home: Path) -> None:
     from tests.apphelpers import notifications, status, title

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.embeddings import Embeddings
 
 from ..milvus.errors import InvalidInput
+
+#: Who hears about retries of the current embedding call ("HTTP 500; retry 1/2 in 0.5 s").
+#: A context variable, so concurrent operations (async tasks, worker threads) each report
+#: their own; the ops driver sets it around every embedding request.
+RETRY_LISTENER: ContextVar[Callable[[str], None] | None] = ContextVar("retry_listener", default=None)
 
 LOCAL = "local"
 OPENAI = "openai"

@@ -15,14 +15,24 @@ the API key scrubbed out, and without the original exception attached as cause o
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from .base import OPENAI, EmbeddingError, EmbeddingSettings, ProviderEmbeddings, display_url, scrub
+from .base import (
+    OPENAI,
+    RETRY_LISTENER,
+    EmbeddingError,
+    EmbeddingSettings,
+    ProviderEmbeddings,
+    display_url,
+    scrub,
+)
 
 if TYPE_CHECKING:
     from langchain_openai import OpenAIEmbeddings
@@ -108,7 +118,8 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
             dimensions=self._requested_dimensions,
             check_embedding_ctx_length=self.check_ctx_length,
             timeout=self.timeout,
-            max_retries=self.max_retries,
+            # We retry ourselves (``_call``), so each retry can be shown while it happens.
+            max_retries=0,
         )
 
     def warm_up(self) -> None:
@@ -117,20 +128,66 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
     # -- errors ----------------------------------------------------------------------------
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return fn(*args)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an EmbeddingError
-            err = self._translate(exc)
-        # Raised outside the handler so neither __cause__ nor __context__ keeps the original
-        # exception: its text and request/response objects can carry the key into logs.
-        raise err
+        for attempt in range(self.max_retries + 1):
+            try:
+                return fn(*args)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an EmbeddingError
+                delay = self._retry_delay(exc, attempt)
+                err = None if delay is not None else self._translate(exc)
+            if err is not None:
+                # Raised outside the handler so neither __cause__ nor __context__ keeps the
+                # original exception: its request/response objects can carry the key into logs.
+                raise err
+            time.sleep(delay)  # type: ignore[arg-type]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _acall(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await fn(*args)
+            except Exception as exc:  # noqa: BLE001 - CancelledError is a BaseException: passes
+                delay = self._retry_delay(exc, attempt)
+                err = None if delay is not None else self._translate(exc)
+            if err is not None:
+                raise err
+            await asyncio.sleep(delay)  # type: ignore[arg-type]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_delay(self, exc: Exception, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``exc``, or None when it is final.
+
+        What the openai client itself retries (connection errors, timeouts, 408/409/429 and
+        5xx), with its exponential back-off (0.5 s doubling, at most 8 s) or the server's
+        retry-after; each retry is announced to ``RETRY_LISTENER``.
+        """
+        if attempt >= self.max_retries:
+            return None
         try:
-            return await fn(*args)
-        except Exception as exc:  # noqa: BLE001 - CancelledError is a BaseException: passes
-            err = self._translate(exc)
-        raise err
+            import openai
+        except ImportError:
+            return None
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, openai.APIStatusError):
+            if not (status in _RETRIED or (status or 0) >= 500):
+                return None
+        elif not isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+            return None
+        delay = min(8.0, 0.5 * 2**attempt)
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        try:
+            if "retry-after-ms" in headers:
+                delay = float(headers["retry-after-ms"]) / 1000
+            elif "retry-after" in headers:
+                delay = float(headers["retry-after"])
+        except (TypeError, ValueError):
+            pass
+        delay = max(0.0, min(delay, 60.0))
+        what = f"HTTP {status}" if status else ("timed out" if isinstance(exc, openai.APITimeoutError)
+                                                else "connection failed")
+        listener = RETRY_LISTENER.get()
+        if listener is not None:
+            listener(f"embedding endpoint {what}; retry {attempt + 1}/{self.max_retries} in {delay:.1f} s")
+        return delay
 
     def _translate(self, exc: Exception) -> EmbeddingError:
         if isinstance(exc, EmbeddingError):

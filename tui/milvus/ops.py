@@ -11,8 +11,9 @@ never drift apart, and the timing panel compares like with like.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -112,11 +113,12 @@ def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
         elif isinstance(request, Embed):
             if ctx.embeddings is None:
                 _throw(op, _no_embeddings())
-            send = (
-                [ctx.embeddings.embed_query(request.texts[0])]
-                if request.query
-                else ctx.embeddings.embed_documents(request.texts)
-            )
+            with _retries_reported(ctx):
+                send = (
+                    [ctx.embeddings.embed_query(request.texts[0])]
+                    if request.query
+                    else ctx.embeddings.embed_documents(request.texts)
+                )
         elif isinstance(request, Blocking):
             try:
                 send = request.fn()
@@ -158,11 +160,12 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
         elif isinstance(request, Embed):
             if ctx.embeddings is None:
                 _throw(op, _no_embeddings())
-            send = (
-                [await ctx.embeddings.aembed_query(request.texts[0])]
-                if request.query
-                else await ctx.embeddings.aembed_documents(request.texts)
-            )
+            with _retries_reported(ctx):
+                send = (
+                    [await ctx.embeddings.aembed_query(request.texts[0])]
+                    if request.query
+                    else await ctx.embeddings.aembed_documents(request.texts)
+                )
         elif isinstance(request, Blocking):
             try:
                 send = await asyncio.to_thread(request.fn)
@@ -199,6 +202,22 @@ def file_error(exc: BaseException) -> BaseException:
     if isinstance(exc, ValueError) and "null" in str(exc):  # a NUL in a path
         return InvalidInput("The file name contains a NUL character.")
     return exc
+
+
+@contextlib.contextmanager
+def _retries_reported(ctx: Context) -> Iterator[None]:
+    """While embedding, announce the provider's retries as progress ("HTTP 500; retry 1/2")."""
+    if ctx.on_progress is None:
+        yield
+        return
+    from ..embeddings.base import RETRY_LISTENER
+
+    report = ctx.on_progress
+    token = RETRY_LISTENER.set(lambda text: report(Progress(0, None, text)))
+    try:
+        yield
+    finally:
+        RETRY_LISTENER.reset(token)
 
 
 def _throw(op: Op[Any], error: BaseException) -> None:

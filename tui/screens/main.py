@@ -457,11 +457,20 @@ class MainScreen(Screen[None]):
 
     @on(msg.ProgressUpdate)
     def _progress(self, event: msg.ProgressUpdate) -> None:
+        info = event.info
+        if info.what not in self.running:
+            return  # a cancelled or replaced worker still reporting
+        if info.total is None and info.done == 0:
+            # A note rather than a count, e.g. an embedding retry with its back-off.
+            self.running[info.what] = info.label
+            self._show_running()
+            if "retry" in info.label:
+                self.notify(info.label.capitalize(), title=info.what, severity="warning", timeout=4)
+            return
         bar = self.query_one("#op-progress", ProgressBar)
         bar.add_class("visible")
-        bar.update(total=event.info.total, progress=event.info.done)
-        self.running[event.info.what] = f"{event.info.label} {event.info.done:,}" + (
-            f"/{event.info.total:,}" if event.info.total else "")
+        bar.update(total=info.total, progress=info.done)
+        self.running[info.what] = f"{info.label} {info.done:,}" + (f"/{info.total:,}" if info.total else "")
         self._show_running()
 
     # -- actions -----------------------------------------------------------------------
