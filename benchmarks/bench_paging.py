@@ -119,6 +119,20 @@ def main() -> None:
             for o in offsets:
                 cursor_times[o].append(t_goto(warm, o // PAGE)[0])
         load_offsets = load_now()
+
+        # 5) the key scans behind a cold jump to page 500: what the pager does now (only the
+        #    24,950 keys it needs) vs full 16,384-key windows (what it did before), alternated.
+        from tui.milvus.queries import MAX_WINDOW, scan_keys
+
+        need = 499 * PAGE
+        trimmed, full = [], []
+        for _ in range(args.repeat):
+            for limits, out in (((MAX_WINDOW, need - MAX_WINDOW), trimmed), ((MAX_WINDOW, MAX_WINDOW), full)):
+                t0 = time.perf_counter()
+                first = conn.run(scan_keys(info, None, limit=limits[0]))
+                conn.run(scan_keys(info, first[-1], limit=limits[1]))
+                out.append(time.perf_counter() - t0)
+        load_scans = load_now()
         conn.close()
 
     r_known = median(known_500) / median(known_1)
@@ -154,6 +168,9 @@ def main() -> None:
         note = " (past real Milvus's 16,384 window)" if o + PAGE > 16384 else ""
         print(f"| {o:,}{note} | {page:,} | {off:.1f} | {cur:.1f} | {off / cur:.1f}x |")
     print(f"\n(offset table: {load_offsets})")
+    print(f"\n- key scans for a cold jump to page 500: {median(trimmed) * 1000:.0f} ms for the "
+          f"{need:,} keys needed (the pager now) vs {median(full) * 1000:.0f} ms for two full {MAX_WINDOW:,}-key "
+          f"windows (the pager before), medians of {args.repeat} alternating runs ({load_scans})")
 
 
 if __name__ == "__main__":

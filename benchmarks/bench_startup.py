@@ -255,7 +255,7 @@ def main() -> None:
     if early_runs:
         print(f"- proposed early spawn: collections listed median {median(e_listed):.3f} s, "
               f"{median([a - b for a, b in zip(e_listed, hello_runs)]):+.3f} s vs hello-world")
-    print(f"- Milvus Lite child, spawn to port open: the app's launcher (pymilvus/__init__ skipped) median "
+    print(f"- Milvus Lite child, spawn to port open: `LiteServer.start()` (the app's launcher) median "
           f"{median(boots['app']):.3f} s vs `python -m milvus_lite server` {median(boots['plain']):.3f} s")
     print(f"- `milvus-tui --help`: median {median(helps):.3f} s (target ≤ 0.3 s): {verdict(median(helps) <= 0.3)}")
 
