@@ -8,6 +8,7 @@ a free loopback port). Tests connect to it by URL, so each test can own a fresh
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -92,13 +93,20 @@ def docs_collection(lite_server: LiteServer, embeddings) -> str:  # noqa: ANN001
     return name
 
 
+@functools.lru_cache(maxsize=1)
+def scratch_documents() -> tuple:
+    from tui.demo import stdlib_documents
+
+    return tuple(stdlib_documents(250))  # parsing the stdlib takes ~0.6 s; do it once
+
+
 @pytest.fixture
 def scratch_collection(service: MilvusService) -> Iterator[str]:
     """A writable collection of 250 documents (ids 1..250), dropped afterwards."""
-    from tui.demo import DEMO_FIELDS, stdlib_documents
+    from tui.demo import DEMO_FIELDS
 
     name = unique_name("scratch")
-    service.ingest.ingest(name, list(stdlib_documents(250)), extra=DEMO_FIELDS, auto_id=False)
+    service.ingest.ingest(name, list(scratch_documents()), extra=DEMO_FIELDS, auto_id=False)
     yield name
     try:
         service.catalog.drop(name)

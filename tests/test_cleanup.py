@@ -3,7 +3,6 @@ audit, restore (idempotent). Sync and async forms."""
 
 from __future__ import annotations
 
-import functools
 import json
 import stat
 from collections.abc import Iterator
@@ -22,28 +21,6 @@ from tui.milvus.errors import InvalidFilter, InvalidInput, NotFound, UnknownFiel
 from tui.milvus.ops import Context, Progress
 
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
-
-
-@functools.lru_cache(maxsize=1)
-def _scratch_documents() -> tuple:
-    from tui.demo import stdlib_documents
-
-    return tuple(stdlib_documents(250))  # parsing the stdlib takes ~0.6 s; do it once
-
-
-@pytest.fixture
-def scratch_collection(service: MilvusService) -> Iterator[str]:
-    """conftest's writable 250-document collection (ids 1..250), with the parsed documents
-    cached across tests; ingest does not modify them."""
-    from tui.demo import DEMO_FIELDS
-
-    name = unique_name("scratch")
-    service.ingest.ingest(name, list(_scratch_documents()), extra=DEMO_FIELDS, auto_id=False)
-    yield name
-    try:
-        service.catalog.drop(name)
-    except Exception:  # noqa: BLE001
-        pass
 
 
 async def cleanup(service: MilvusService, mode: str, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -16,34 +15,11 @@ from pymilvus import MilvusClient
 
 from tests.conftest import unique_name
 from tests.test_lite import lite_pids_for
-from tui.milvus import MilvusService
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "milvus-tui"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
 SUBCOMMANDS = ["collections", "query", "search", "delete", "restore", "ingest", "export", "load", "release", "demo"]
-
-
-@functools.lru_cache(maxsize=1)
-def _scratch_documents() -> tuple:
-    from tui.demo import stdlib_documents
-
-    return tuple(stdlib_documents(250))  # parsing the stdlib takes ~0.6 s; do it once
-
-
-@pytest.fixture
-def scratch_collection(service: MilvusService) -> Iterator[str]:
-    """conftest's writable 250-document collection (ids 1..250), with the parsed documents
-    cached across tests; ingest does not modify them."""
-    from tui.demo import DEMO_FIELDS
-
-    name = unique_name("scratch")
-    service.ingest.ingest(name, list(_scratch_documents()), extra=DEMO_FIELDS, auto_id=False)
-    yield name
-    try:
-        service.catalog.drop(name)
-    except Exception:  # noqa: BLE001
-        pass
 
 
 @pytest.fixture
