@@ -50,6 +50,8 @@ class Load:
     concurrency: int | None = None  # None = unbounded gather
     unfrozen: bool = False  # gc.unfreeze() first: the collector scans everything again, as before
     #                         commit f09f9b5 (the app now freezes after its workers' imports)
+    freeze: bool = False  # gc.freeze() first: also freeze what the UI built since (the open
+    #                       collection, its first page, widget caches)
     switch: float | None = None  # sys.setswitchinterval during the load (proposed: 1 ms)
     idle: bool = False  # no searches at all: the key-echo baseline
 
@@ -261,6 +263,8 @@ async def session(settings: Any, label: str, loads: list[Load], args: argparse.N
         for load in loads:
             if load.unfrozen:
                 gc.unfreeze()
+            if load.freeze:
+                gc.freeze()
             sys.setswitchinterval(load.switch or DEFAULT_SWITCH)
             print(f"  [{label}] running: {load.name}", file=sys.stderr)
             try:
@@ -282,6 +286,7 @@ def report(rows: list[tuple[str, dict[str, Any]]], args: argparse.Namespace) -> 
           f"searches in a thread worker at the same time, over {ROWS:,} rows x {DIM} dims; heartbeat 10 ms; a key "
           f"every {args.probe_every * 1000:.0f} ms. The app freezes the objects alive once pymilvus and the model "
           f"are loaded; 'GC unfrozen' = gc.unfreeze() first (no freeze at all, worse than before commit f09f9b5); "
+          f"'gc.freeze before the load' = also freeze what the UI built since (open collection, first page); "
           f"'switch 1 ms' = sys.setswitchinterval(0.001) (default 5 ms).\n")
     print("| Lite | load | loop lag p50 / p99 / max (ms) | key → value p50 / max (ms) | "
           "key → frame p50 / max (ms) | searches/s | wall (s) | GC during the load | errors | machine |")
@@ -291,7 +296,8 @@ def report(rows: list[tuple[str, dict[str, Any]]], args: argparse.Namespace) -> 
         lag, kv, kf = r["lag"], r["keys_value"], r["keys_frame"]
         print(f"| {where} | {load} | {lag['p50']:.1f} / {r['lag_p99']:.1f} / {r['lag_max']:.1f} | "
               f"{kv['p50']:.1f} / {kv['max']:.1f} | {kf['p50']:.1f} / {kf['max']:.1f} | {r['throughput']:.0f} | "
-              f"{r['wall']:.1f} | {r['gc']} | {len(r['errors'])} | {r['load']} |")
+              f"{r['wall']:.1f} | {r['gc']}; {r['tracked'][1] // 1000}k objects scanned at the start | "
+              f"{len(r['errors'])} | {r['load']} |")
     print()
     for name, r in rows:
         if "idle" in name:
@@ -357,6 +363,7 @@ async def main() -> None:
         Load(BOUNDED, 16),
         Load("bounded 16 + switch 1 ms", 16, switch=0.001),
         Load("bounded 16, GC unfrozen", 16, unfrozen=True),
+        Load("bounded 16 + gc.freeze before the load", 16, freeze=True),
     ]
     if args.quick:
         child_loads = child_loads[:3]
