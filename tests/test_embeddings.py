@@ -421,3 +421,60 @@ def test_retries_exhausted(server: EmbeddingServer) -> None:
     with pytest.raises(EmbeddingError, match=r"HTTP 429 .*after 1 retries") as info:
         emb.embed_query("x")
     assert info.value.status == 429 and len(server.requests) == 2
+
+
+# -- the async client: one per event loop, its errors read like the sync ones ---------------
+
+
+async def test_async_client_is_built_once_per_loop(server: EmbeddingServer) -> None:
+    emb = make_embeddings(openai_settings(server))
+    assert isinstance(emb, OpenAICompatibleEmbeddings)
+    await asyncio.gather(*(emb.aembed_query(f"q{i}") for i in range(10)))
+    client = emb._get_async_client()
+    await asyncio.gather(*(emb.aembed_query(f"r{i}") for i in range(10)))
+    assert emb._get_async_client() is client and len(emb._async_clients) == 1
+    assert len(server.requests) == 20
+
+
+def test_async_http_client_is_closed_when_its_loop_ends(server: EmbeddingServer) -> None:
+    emb = make_embeddings(openai_settings(server))
+
+    async def use() -> object:
+        await emb.aembed_query("x")
+        return emb._get_async_client().async_client._client
+
+    http = asyncio.run(use())  # asyncio.run cancels the tasks left, as Textual's exit does
+    assert http.is_closed or getattr(getattr(http, "_transport", None), "client", None).closed
+    assert len(emb._async_clients) == 0
+    assert asyncio.run(emb.aembed_query("again on a new loop")) is not None
+
+
+async def test_async_connection_refused_names_endpoint() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    emb = make_embeddings(EmbeddingSettings(provider="openai", base_url=url, max_retries=0))
+    with pytest.raises(EmbeddingError, match="Cannot reach embedding endpoint") as info:
+        await emb.aembed_query("x")
+    assert url in str(info.value) and "timed out" not in str(info.value)
+
+
+async def test_async_dropped_connection(server: EmbeddingServer) -> None:
+    emb = make_embeddings(openai_settings(server))
+    server.fail_next(DROP)
+    with pytest.raises(EmbeddingError, match="Cannot reach"):
+        await emb.aembed_query("x")
+
+
+async def test_async_timeout_is_reported(server: EmbeddingServer) -> None:
+    server.latency = 1.0
+    emb = make_embeddings(openai_settings(server, timeout=0.2))
+    t0 = time.perf_counter()
+    with pytest.raises(EmbeddingError, match="timed out after 0.2 s"):
+        await emb.aembed_query("x")
+    assert time.perf_counter() - t0 < 0.9
+
+
+async def test_async_retries_then_succeeds(server: EmbeddingServer) -> None:
+    emb = make_embeddings(openai_settings(server, max_retries=2))
+    server.fail_next(DROP, 503)
+    assert len(await emb.aembed_query("eventually")) == 64
+    assert len(server.requests) == 3

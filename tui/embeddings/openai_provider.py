@@ -8,6 +8,13 @@ vLLM, LM Studio, TEI). Two things matter offline:
   for api.openai.com, where the tokenizer is right and the network is there anyway.
 * langchain_openai costs ~0.5 s to import, so it is imported on first use, not here.
 
+Async calls go through one client per event loop (its connections belong to that loop),
+built once and reused by every call on the loop. When ``aiohttp`` is installed its HTTP
+transport is used (the openai SDK's own ``DefaultAioHttpClient``): it costs ~30% less CPU
+per request than the default httpx/anyio pool, which scans and probes every pooled
+connection on each request; on a 2-core machine running 100 concurrent embedding calls
+that CPU is what bounds the async speedup (docs/BENCHMARKS.md, section 4).
+
 Every failure leaves as an ``EmbeddingError`` naming the endpoint and HTTP status, with
 the API key scrubbed out, and without the original exception attached as cause or context
 (its text and request objects can carry the key into logs and tracebacks).
@@ -19,6 +26,7 @@ import asyncio
 import os
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -98,6 +106,9 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
         self._dim = settings.dimensions
         self._client: OpenAIEmbeddings | None = None
         self._lock = threading.Lock()
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OpenAIEmbeddings] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -108,7 +119,7 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
                     self._client = self._call(self._build_client)
         return self._client
 
-    def _build_client(self) -> OpenAIEmbeddings:
+    def _build_client(self, http_async_client: Any = None) -> OpenAIEmbeddings:
         from langchain_openai import OpenAIEmbeddings
 
         return OpenAIEmbeddings(
@@ -120,7 +131,35 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
             timeout=self.timeout,
             # We retry ourselves (``_call``), so each retry can be shown while it happens.
             max_retries=0,
+            http_async_client=http_async_client,
         )
+
+    def _get_async_client(self) -> OpenAIEmbeddings:
+        """The running loop's client: built on first use there, shared by every later call."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            http = _async_http_client()
+            client = self._call(self._build_client, http)
+            self._async_clients[loop] = client
+            if http is not None:
+                # Closed when the loop shuts down: asyncio.run (and so Textual) cancels the
+                # tasks left, so aiohttp never reports an unclosed session at exit.
+                keeper = loop.create_task(self._close_at_shutdown(loop, http), name="embedding-http-client")
+                keeper._log_destroy_pending = False  # a loop closed without cancelling: see below
+        return client
+
+    async def _close_at_shutdown(self, loop: asyncio.AbstractEventLoop, http: Any) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await http.aclose()
+            raise
+        finally:
+            self._async_clients.pop(loop, None)
+            # A loop closed with this task still pending (some test runners) lands here
+            # without a chance to await: close the sockets now, synchronously.
+            _close_now(http)
 
     def warm_up(self) -> None:
         self._get_client()
@@ -170,7 +209,7 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
         if isinstance(exc, openai.APIStatusError):
             if not (status in _RETRIED or (status or 0) >= 500):
                 return None
-        elif not isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        elif not isinstance(exc, openai.APIConnectionError):  # APITimeoutError is one too
             return None
         delay = min(8.0, 0.5 * 2**attempt)
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
@@ -182,8 +221,7 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
         except (TypeError, ValueError):
             pass
         delay = max(0.0, min(delay, 60.0))
-        what = f"HTTP {status}" if status else ("timed out" if isinstance(exc, openai.APITimeoutError)
-                                                else "connection failed")
+        what = f"HTTP {status}" if status else ("timed out" if _timed_out(exc) else "connection failed")
         listener = RETRY_LISTENER.get()
         if listener is not None:
             listener(f"embedding endpoint {what}; retry {attempt + 1}/{self.max_retries} in {delay:.1f} s")
@@ -198,13 +236,13 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
             return EmbeddingError(f"Cannot use OpenAI embeddings: {exc}", endpoint=self.endpoint)
 
         where, status = self.endpoint, None
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APIConnectionError) and _timed_out(exc):
             message = (
                 f"Embedding endpoint {where} timed out after {self.timeout:g} s"
                 f"{self._retry_note()}."
             )
         elif isinstance(exc, openai.APIConnectionError):
-            cause = str(exc.__cause__ or "") or exc.message
+            cause = _connection_cause(exc) or exc.message
             message = f"Cannot reach embedding endpoint {where}{self._retry_note()}: {cause}"
         elif isinstance(exc, openai.APIStatusError):
             status = exc.status_code
@@ -249,7 +287,7 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = await self._acall(self._get_client().aembed_documents, list(texts))
+        vectors = await self._acall(self._get_async_client().aembed_documents, list(texts))
         return self._remember_dim(vectors)
 
     async def aembed_query(self, text: str) -> list[float]:
@@ -275,6 +313,54 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
 
     def describe(self) -> str:
         return f"{super().describe()} @ {self.endpoint}"
+
+
+def _async_http_client() -> Any:
+    """The openai SDK's aiohttp-based client when aiohttp is installed, else None (the SDK's
+    default httpx client). Same timeouts, limits and redirects as the default."""
+    try:
+        import aiohttp  # noqa: F401
+        from openai import DefaultAioHttpClient
+    except ImportError:
+        return None
+    return DefaultAioHttpClient()
+
+
+def _close_now(http: Any) -> None:
+    session = getattr(getattr(http, "_transport", None), "client", None)
+    connector = getattr(session, "connector", None)
+    if connector is not None and not connector.closed:
+        try:
+            connector._close()  # the synchronous part of aiohttp's close(); safe on a closed loop
+        except Exception:  # noqa: BLE001 - best effort at teardown
+            pass
+
+
+def _aiohttp_cause(exc: BaseException) -> BaseException | None:
+    """The aiohttp exception under an openai error, if the aiohttp transport raised it."""
+    seen = 0
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and seen < 8:
+        if type(cause).__module__.startswith("aiohttp"):
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
+
+
+def _timed_out(exc: Exception) -> bool:
+    """A timeout, not a refused or dropped connection. The SDK's aiohttp transport maps every
+    aiohttp connection error to a connect *timeout*; its cause tells them apart."""
+    import openai
+
+    if not isinstance(exc, openai.APITimeoutError):
+        return False
+    cause = _aiohttp_cause(exc)
+    return cause is None or isinstance(cause, asyncio.TimeoutError) or "Timeout" in type(cause).__name__
+
+
+def _connection_cause(exc: Exception) -> str:
+    cause = _aiohttp_cause(exc) or exc.__cause__
+    return str(cause or "")
 
 
 def _server_message(exc: Any) -> str:
