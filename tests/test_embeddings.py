@@ -431,6 +431,7 @@ async def test_async_client_is_built_once_per_loop(server: EmbeddingServer) -> N
     assert isinstance(emb, OpenAICompatibleEmbeddings)
     await asyncio.gather(*(emb.aembed_query(f"q{i}") for i in range(10)))
     client = emb._get_async_client()
+    gc.collect()  # the client's closer task must survive a collection (the loop holds tasks weakly)
     await asyncio.gather(*(emb.aembed_query(f"r{i}") for i in range(10)))
     assert emb._get_async_client() is client and len(emb._async_clients) == 1
     assert len(server.requests) == 20

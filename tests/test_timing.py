@@ -35,6 +35,7 @@ from tui.timing.engine import (
     SCRATCH_PREFIX,
     BenchConfig,
     RunResult,
+    ideal_speedup,
     percentile,
     run_bench,
 )
@@ -173,6 +174,17 @@ def _sample_results() -> list[RunResult]:
     ]
 
 
+@pytest.mark.parametrize(("n", "limit", "ideal"), [
+    (100, None, 100.0), (100, 100, 100.0), (100, 500, 100.0), (100, 50, 50.0), (100, 34, 100 / 3),
+    (100, 33, 25.0), (100, 32, 25.0), (100, 25, 25.0), (100, 24, 20.0), (100, 16, 100 / 7), (100, 8, 100 / 13),
+    (100, 1, 1.0), (10, 8, 5.0), (1, None, 1.0),
+])
+def test_ideal_speedup_counts_waves_not_the_limit(n: int, limit: int | None, ideal: float) -> None:
+    # N operations of equal latency, at most `limit` at a time: ceil(N / limit) waves.
+    assert ideal_speedup(n, limit) == pytest.approx(ideal)
+    assert RunResult("search", n, "async", limit, 1.0, 0, 0, 0, 0, 0, n, 0, 0).ideal == pytest.approx(ideal)
+
+
 def test_reports_contain_every_run() -> None:
     results = _sample_results()
 
@@ -191,6 +203,9 @@ def test_reports_contain_every_run() -> None:
     for line, r in zip(body, results, strict=True):
         assert line.startswith(f"| {OPERATIONS[r.op][0]} | {r.n} | {r.mode}")
     assert "(≤8)" in body[0] and "4.0x" in body[0]
+    assert "| 5.0x (80%) |" in body[0]  # 10 ops, at most 8 at a time: two waves, so 5x at best
+    assert data["results"][0]["ideal"] == 5.0 and data["results"][0]["of_ideal"] == pytest.approx(0.8)
+    assert rows[0]["ideal"] == "5.0" and rows[2]["ideal"] == ""  # batched: no ideal
     assert "| — | — |" in body[3]  # no batched form: dashes, not zeros
     assert "3000.0" in body[4]
 

@@ -109,6 +109,9 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OpenAIEmbeddings] = (
             weakref.WeakKeyDictionary()
         )
+        # The loop keeps only weak references to tasks: without this one a garbage
+        # collection could finish the closer (and so close the client) at any time.
+        self._closers: set[asyncio.Task[None]] = set()
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -147,6 +150,8 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
                 # tasks left, so aiohttp never reports an unclosed session at exit.
                 keeper = loop.create_task(self._close_at_shutdown(loop, http), name="embedding-http-client")
                 keeper._log_destroy_pending = False  # a loop closed without cancelling: see below
+                self._closers.add(keeper)
+                keeper.add_done_callback(self._closers.discard)
         return client
 
     async def _close_at_shutdown(self, loop: asyncio.AbstractEventLoop, http: Any) -> None:

@@ -8,12 +8,13 @@ from .engine import (
     BenchRun,
     LoopMonitor,
     RunResult,
+    ideal_speedup,
     percentile,
     run_bench,
 )
 from .report import to_csv, to_json, to_markdown
 
 __all__ = [
-    "MODES", "OPERATIONS", "BenchConfig", "BenchRun", "LoopMonitor", "RunResult", "percentile", "run_bench",
-    "to_csv", "to_json", "to_markdown",
+    "MODES", "OPERATIONS", "BenchConfig", "BenchRun", "LoopMonitor", "RunResult", "ideal_speedup", "percentile",
+    "run_bench", "to_csv", "to_json", "to_markdown",
 ]

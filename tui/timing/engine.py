@@ -11,7 +11,14 @@ mode after another, on the same scratch collection:
   not to do; the loop monitor reports the freeze it causes.
 
 Every run records wall time, ops/s, per-operation latency percentiles, errors, and the
-event loop's lag measured by a heartbeat task on the same loop. Write operations only
+event loop's lag measured by a heartbeat task on the same loop. Each run starts after a full
+garbage collection (untimed), so a collection that earlier allocations made due does not
+land in whichever run comes next (a gen-2 pass costs 100-200 ms in a big process).
+
+The ideal async speedup with a concurrency limit ``c`` is not ``c``: N operations of equal
+latency run in ``ceil(N / c)`` waves, so the best async wall time is ``ceil(N / c)`` times one
+operation's and the ideal is ``N / ceil(N / c)`` (N = 100: 25x for c = 25..33, 33.3x for
+c = 34..49, 50x for c = 50..99); see ``ideal_speedup``. Write operations only
 touch a scratch collection (``milvus_tui_bench_…``) that is dropped afterwards, even on
 error or cancel. langchain-milvus swallows errors (``delete`` returns False,
 ``search_by_metadata`` returns []), so a False return counts as an error here.
@@ -21,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import importlib
+import math
 import threading
 import time
 import uuid
@@ -55,6 +64,15 @@ QUERIES = [
     "sort a list of dictionaries", "generate a random number", "read environment variables",
     "compute a hash of bytes", "serialize objects to JSON", "match text with regular expressions",
 ]
+
+
+def ideal_speedup(n: int, concurrency: int | None) -> float:
+    """The best async/sync ratio for ``n`` operations of equal latency with at most
+    ``concurrency`` in flight (None = unbounded): ``n / ceil(n / concurrency)``."""
+    if n < 1:
+        return 1.0
+    limit = min(concurrency or n, n)
+    return n / math.ceil(n / limit)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -124,8 +142,22 @@ class RunResult:
     speedup: float | None = None  # sync (thread) wall time / this run's wall time
     note: str = ""
 
+    @property
+    def ideal(self) -> float | None:
+        """The best speedup this run could show against sync (``ideal_speedup``); None for
+        batched runs, whose gain comes from doing less work, not from overlapping it."""
+        if self.mode == "async":
+            return ideal_speedup(self.n, self.concurrency)
+        return 1.0 if self.mode in ("sync", "blocking") else None
+
+    @property
+    def of_ideal(self) -> float | None:
+        """speedup / ideal: 1.0 means as fast as waiting allows."""
+        ideal = self.ideal
+        return self.speedup / ideal if self.speedup is not None and ideal else None
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "ideal": self.ideal, "of_ideal": self.of_ideal}
 
 
 @dataclass(frozen=True)
@@ -353,6 +385,7 @@ async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Sc
     def tick() -> None:
         progress(op, mode, done, count)
 
+    gc.collect()  # untimed, before every mode alike: see the module docstring
     monitor.start()
     await asyncio.sleep(0)
     started = time.perf_counter()

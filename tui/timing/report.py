@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from .engine import OPERATIONS, RunResult
 
 COLUMNS = ["op", "n", "mode", "concurrency", "wall_s", "ops_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "ok",
-           "lag_p99_ms", "lag_max_ms", "speedup", "note"]
+           "lag_p99_ms", "lag_max_ms", "speedup", "ideal", "of_ideal", "note"]
 
 
 def to_json(results: Iterable[RunResult], **extra: object) -> str:
@@ -30,20 +30,27 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _ideal(r: RunResult) -> str:
+    if r.mode != "async" or r.ideal is None:
+        return "—"
+    share = f" ({r.of_ideal:.0%})" if r.of_ideal is not None else ""
+    return f"{r.ideal:.1f}x{share}"
+
+
 def to_markdown(results: Iterable[RunResult]) -> str:
     lines = [
-        "| operation | N | mode | wall s | ops/s | p50 ms | p95 ms | p99 ms | speedup vs sync | errors "
-        "| loop lag p99 ms | loop lag max ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| operation | N | mode | wall s | ops/s | p50 ms | p95 ms | p99 ms | speedup vs sync | ideal (% of it) "
+        "| errors | loop lag p99 ms | loop lag max ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         mode = r.mode + (f" (≤{r.concurrency})" if r.concurrency else "")
         if r.note == "no batched form":
-            lines.append(f"| {OPERATIONS[r.op][0]} | {r.n} | {mode} | — | — | — | — | — | — | — | — | — |")
+            lines.append(f"| {OPERATIONS[r.op][0]} | {r.n} | {mode} | — | — | — | — | — | — | — | — | — | — |")
             continue
         lines.append(
             f"| {OPERATIONS[r.op][0]} | {r.n} | {mode} | {r.wall_s:.3f} | {r.ops_per_s:.1f} | {r.p50_ms:.1f} "
-            f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {_fmt(r.speedup, 1)}x | {r.errors} | {r.lag_p99_ms:.1f} "
+            f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {_fmt(r.speedup, 1)}x | {_ideal(r)} | {r.errors} | {r.lag_p99_ms:.1f} "
             f"| {r.lag_max_ms:.1f} |"
         )
     return "\n".join(lines)
