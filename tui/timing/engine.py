@@ -385,7 +385,6 @@ async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Sc
     def tick() -> None:
         progress(op, mode, done, count)
 
-    gc.collect()  # untimed, before every mode alike: see the module docstring
     monitor.start()
     await asyncio.sleep(0)
     started = time.perf_counter()
@@ -535,6 +534,7 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
                 for mode in config.modes:
                     cancel.check()
                     await _prepare(scratch, op, n, mode, ctx, config)
+                    gc.collect()  # untimed, before every mode alike: see the module docstring
                     result = await _measure(op, n, mode, config, scratch, ctx, report, cancel)
                     if op in WRITE_OPS:
                         # Untimed: Milvus Lite searches unflushed rows slowly, which would
