@@ -480,3 +480,19 @@ async def test_async_retries_then_succeeds(server: EmbeddingServer) -> None:
     server.fail_next(DROP, 503)
     assert len(await emb.aembed_query("eventually")) == 64
     assert len(server.requests) == 3
+
+
+async def test_async_without_aiohttp_uses_the_sdk_default(server: EmbeddingServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # What an install without aiohttp gets: the openai SDK's own httpx client, same errors.
+    from tui.embeddings import openai_provider
+
+    monkeypatch.setattr(openai_provider, "_async_http_client", lambda: None)
+    emb = make_embeddings(openai_settings(server))
+    assert len(await emb.aembed_query("x")) == 64
+    http = emb._get_async_client().async_client._client._client
+    assert "Aiohttp" not in type(getattr(http, "_transport", None)).__name__
+    assert len(emb._closers) == 0  # the SDK's client closes itself; nothing to hold
+    server.fail_next(DROP)
+    with pytest.raises(EmbeddingError, match="Cannot reach"):
+        await emb.aembed_query("y")
