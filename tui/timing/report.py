@@ -31,6 +31,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def _ideal(r: RunResult) -> str:
+    # N / ceil(N / limit) assumes operations that wait (a remote endpoint); operations that
+    # are CPU work in this process (a local model) cannot overlap, whatever the limit.
     if r.mode != "async" or r.ideal is None:
         return "—"
     share = f" ({r.of_ideal:.0%})" if r.of_ideal is not None else ""
@@ -39,7 +41,7 @@ def _ideal(r: RunResult) -> str:
 
 def to_markdown(results: Iterable[RunResult]) -> str:
     lines = [
-        "| operation | N | mode | wall s | ops/s | p50 ms | p95 ms | p99 ms | speedup vs sync | ideal (% of it) "
+        "| operation | N | mode | wall s | ops/s | p50 ms | p95 ms | p99 ms | speedup vs sync | ideal if I/O-bound (% of it) "
         "| errors | loop lag p99 ms | loop lag max ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
