@@ -17,7 +17,7 @@ The backup's line count must equal the number deleted, and the collections must 
 10,000 rows. Then the backup phase alone, one variant per step of the format-2 change
 (``backup_steps``), side by side on one more fresh collection.
 
-    .venv/bin/python benchmarks/bench_cleanup.py [--rounds 2] [--rows 60000] [--no-steps]
+    .venv/bin/python benchmarks/bench_cleanup.py [--rounds 2] [--rows 60000] [--no-steps] [--index FLAT] [--warm]
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ GROUPS = 6
 FILTER = "grp < 5"
 
 
-def build(client, name: str, rows: int) -> float:  # noqa: ANN001
+def build(client, name: str, rows: int, index_type: str = "AUTOINDEX") -> float:  # noqa: ANN001
     if client.has_collection(name):
         client.drop_collection(name)
     t0 = time.perf_counter()
-    create_collection(client, name, DIM)
+    create_collection(client, name, DIM, index_type=index_type)
     insert_rows(client, name, rows, DIM, groups=GROUPS, progress=False)
     client.flush(name)
     return time.perf_counter() - t0
@@ -212,6 +212,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--no-steps", action="store_true", help="skip the backup-phase variants (~2 min)")
+    parser.add_argument("--index", default="AUTOINDEX",
+                        help="vector index of the collections: AUTOINDEX (HNSW on Lite, which Lite builds in the "
+                             "background after the flush, in the server process, for minutes) or FLAT (nothing "
+                             "to build, so the deletes meet a settled server)")
     parser.add_argument("--warm", action="store_true",
                         help="before the deletes, read every matching entity of both collections once (untimed), "
                              "so Lite's post-flush work is over and both deletes meet a settled collection")
@@ -233,7 +237,7 @@ def main() -> None:
         for rnd in range(args.rounds):
             order = ("raw", "backup") if rnd % 2 == 0 else ("backup", "raw")
             for kind in order:
-                builds.append(build(conn.client, f"cleanup_{kind}", args.rows))
+                builds.append(build(conn.client, f"cleanup_{kind}", args.rows, args.index))
             if estimate is None:
                 estimate = materialized_mb(conn, "cleanup_raw", args.rows * (GROUPS - 1) // GROUPS)
             if args.warm:
@@ -247,7 +251,7 @@ def main() -> None:
         # Heap, traced (slow: not timed): a backed-up delete of the 10,000 rows left in one collection.
         traced = one_delete(conn, "cleanup_backup", Path(tmp) / "backups", audit, expr="grp == 5", trace=True)
         if not args.no_steps:
-            builds.append(build(conn.client, "cleanup_steps", args.rows))
+            builds.append(build(conn.client, "cleanup_steps", args.rows, args.index))
             keys = [i for i in range(args.rows) if i % GROUPS < GROUPS - 1]
             steps = backup_steps(conn, "cleanup_steps", keys, Path(tmp))
         conn.close()
@@ -257,7 +261,7 @@ def main() -> None:
     total_ratio = (median([r["delete"] + r["preview"] for r in bak])
                    / median([r["delete"] + r["preview"] for r in raw]))
     floor_ratio = median([r["floor"] for r in raw]) / median([r["delete"] for r in raw])
-    print(f"\nData: {args.rows:,} rows x {DIM} dims per collection, filter `{FILTER}` matches "
+    print(f"\nData: {args.rows:,} rows x {DIM} dims per collection ({args.index} index), filter `{FILTER}` matches "
           f"{bak[0]['matched']:,}; collections rebuilt for every round (build median {median(builds):.1f} s, "
           f"not timed)"
           + (f"; warmed: every matching entity read once before the deletes (first reads "
