@@ -3,6 +3,7 @@ audit, restore (idempotent). Sync and async forms."""
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 from collections.abc import Iterator
@@ -113,7 +114,12 @@ async def test_delete_backs_up_deletes_audits_and_restore_is_identical(
     body = [json.loads(line) for line in lines[1:]]
     assert len(body) == len(doomed)
     assert sorted(r["id"] for r in body) == sorted(doomed)
-    assert all(len(r["vector"]) == 256 and isinstance(r["meta"], dict) for r in body)
+    # Format 2: the float vector packed as base64 little-endian float32, bit for bit.
+    assert header["vectors"] == {"vector": "float32-le-base64"}
+    for r in body:
+        packed = base64.b64decode(r["vector"], validate=True)
+        assert packed == np.asarray(doomed[r["id"]]["vector"], dtype="<f4").tobytes(), r["id"]
+        assert isinstance(r["meta"], dict) and r["meta"] == doomed[r["id"]]["meta"]
 
     # The rows are gone, the others untouched.
     assert count(raw_client, name, expr) == 0
@@ -364,3 +370,151 @@ async def test_cancelled_delete_is_audited_as_cancelled(service: MilvusService, 
     assert count(raw_client, scratch_collection) == 250 - 14
     backup = Path(record["backup"])
     assert len(backup.read_text().splitlines()) == 1 + 100  # every previewed entity is safe
+
+
+# -- backup formats --------------------------------------------------------------------------
+
+
+def write_format_1_backup(path: Path, info: CollectionInfo, rows: list[dict[str, Any]], expr: str) -> None:
+    """A backup exactly as format 1 wrote it: vectors as JSON numbers (``values.dumps``)."""
+    from tui.milvus.values import dumps
+
+    header = {"format": "milvus-tui-backup/1", "collection": info.name, "db_name": info.db_name,
+              "primary_key": info.primary.name, "filter": expr, "count": len(rows),
+              "created": "2026-11-01T00:00:00+0000", "server": "test"}
+    path.write_text(json.dumps(header) + "\n" + "".join(dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@MODE
+async def test_restore_still_reads_format_1_backups(service: MilvusService, scratch_collection: str,
+                                                    raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
+    name = scratch_collection
+    info = service.catalog.describe(name)
+    originals = entities(raw_client, name)
+    expr = "id <= 40"
+    old = tmp_path / "format1.jsonl"
+    write_format_1_backup(old, info, list(entities(raw_client, name, expr).values()), expr)
+    assert isinstance(json.loads(old.read_text().splitlines()[1])["vector"], list)  # numbers, as format 1 had
+    preview = await cleanup(service, mode, "preview", info, expr=expr)
+    report = await cleanup(service, mode, "delete", info, preview, backup=False)
+    assert report.deleted == 40 and count(raw_client, name) == 210
+    restored = await cleanup(service, mode, "restore", old)
+    assert restored.restored == 40
+    assert_same_entities(originals, entities(raw_client, name))
+
+
+def test_format_2_round_trip_with_keys_and_vectors_compared_bit_for_bit(
+        service: MilvusService, raw_client: MilvusClient, tmp_path: Path) -> None:
+    """Delete -> restore with float32 values JSON text would be most likely to bend: signed
+    zeros, subnormals, the extremes, infinities, NaN with a payload, and a VARCHAR primary key."""
+    name = unique_name("bits")
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=32)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=8)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    index.add_index("sv", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    raw_client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    f32 = np.float32
+    special = np.array([-0.0, 1e-45, np.finfo(f32).tiny, np.finfo(f32).max, -np.finfo(f32).max, 0.1, 1 / 3, 7.0],
+                       dtype=f32)
+    nan_payload = np.frombuffer(np.uint32(0x7FC00123).tobytes(), dtype=f32)[0]
+    rows = []
+    for i in range(30):
+        v = np.roll(special, i).copy()
+        if i % 3 == 0:
+            v[i % 8] = nan_payload if i % 2 else np.inf
+        rows.append({"pk": f"k{i}'\"", "v": v, "sv": {i: 0.1 * (i + 1), 1000 + i: 1 / 3}, "extra": {"n": i}})
+    raw_client.insert(name, rows)
+    raw_client.flush(name)
+    try:
+        service.catalog.load(name)
+        info = service.catalog.describe(name)
+
+        def bits() -> dict[str, tuple[bytes, Any, Any]]:
+            got = raw_client.query(name, filter='pk != ""', output_fields=["*"], limit=100,
+                                   consistency_level="Strong", strict_float32=True)
+            return {r["pk"]: (r["v"].tobytes(), r["sv"], r["extra"]) for r in got}
+
+        before = bits()
+        assert len(before) == 30
+        assert before["k0'\""][0] == rows[0]["v"].tobytes()  # the server keeps every bit, NaN payloads too
+        preview = service.cleanup.preview(info, keys=[r["pk"] for r in rows[:20]])
+        report = service.cleanup.delete(info, preview)
+        assert report.deleted == report.backed_up == 20
+        lines = Path(report.backup_path).read_text().splitlines()
+        assert json.loads(lines[0])["vectors"] == {"v": "float32-le-base64"}  # sparse stays JSON
+        assert len(lines) == 21
+        assert set(bits()) == {r["pk"] for r in rows[20:]}
+        service.cleanup.restore(Path(report.backup_path))
+        assert bits() == before
+    finally:
+        raw_client.drop_collection(name)
+
+
+async def test_damaged_and_future_backups_are_refused_clearly(service: MilvusService, docs_collection: str,
+                                                              tmp_path: Path) -> None:
+    header = {"format": "milvus-tui-backup/2", "collection": docs_collection, "count": 1,
+              "vectors": {"vector": "float32-le-base64"}}
+    bad = tmp_path / "bad.jsonl"
+    for line, why in ((json.dumps({"id": 10**9, "vector": "not base64!"}), "damaged"),
+                      (json.dumps({"id": 10**9, "vector": base64.b64encode(b"abc").decode()}), "float32"),
+                      (json.dumps({"id": 10**9, "vector": [0.5] * 256}), "base64 text")):
+        bad.write_text(json.dumps(header) + "\n" + line + "\n")
+        with pytest.raises(InvalidInput, match=why):
+            await service.cleanup.arestore(bad)
+    bad.write_text(json.dumps({**header, "format": "milvus-tui-backup/3"}) + "\n")
+    with pytest.raises(InvalidInput, match="milvus-tui-backup/3 backup, a format this version cannot read"):
+        service.cleanup.restore(bad)
+    bad.write_text(json.dumps({**header, "vectors": ["vector"]}) + "\n")
+    with pytest.raises(InvalidInput, match="damaged"):
+        service.cleanup.restore(bad)
+    assert service.catalog.count(docs_collection) == 600  # nothing was written
+
+
+def test_vector_packing_for_every_dense_vector_type() -> None:
+    """What pymilvus's query returns for each vector type, packed and unpacked to what its
+    insert takes. Milvus Lite has only float and sparse vectors, so the byte vector types are
+    checked here (binary also against the real server, tests/realserver)."""
+    from tui.milvus.catalog import FieldInfo
+    from tui.milvus.values import BYTES_BASE64, FLOAT32_BASE64, pack_line, unpack_row, vector_packing
+
+    info = CollectionInfo("c", "default", (
+        FieldInfo("id", "INT64", is_primary=True), FieldInfo("f", "FLOAT_VECTOR", dim=3),
+        FieldInfo("b", "BINARY_VECTOR", dim=16), FieldInfo("h", "FLOAT16_VECTOR", dim=2),
+        FieldInfo("bf", "BFLOAT16_VECTOR", dim=2), FieldInfo("i8", "INT8_VECTOR", dim=3),
+        FieldInfo("s", "SPARSE_FLOAT_VECTOR"), FieldInfo("t", "VARCHAR", max_length=8)), False)
+    packing = vector_packing(info)
+    assert packing == {"f": FLOAT32_BASE64, "b": BYTES_BASE64, "h": BYTES_BASE64, "bf": BYTES_BASE64,
+                       "i8": BYTES_BASE64}
+    half = np.array([1.5, -2.0], dtype=np.float16)
+    row = {"id": 1, "f": np.array([0.1, -0.0, 3e38], dtype=np.float32), "b": [b"\x00\xff"],
+           "h": [half.tobytes()], "bf": [b"\x80\x3f\x00\x40"], "i8": np.array([-128, 0, 127], dtype=np.int8),
+           "s": {3: 0.25}, "t": "x"}
+    line = pack_line(row, packing)
+    back = unpack_row(json.loads(line), packing)
+    assert back["f"].dtype == np.float32 and back["f"].tobytes() == row["f"].tobytes()
+    assert back["b"] == b"\x00\xff" and back["h"] == half.tobytes() and back["bf"] == b"\x80\x3f\x00\x40"
+    assert back["i8"] == b"\x80\x00\x7f"
+    assert back["s"] == {"3": 0.25} and back["t"] == "x"  # sparse and scalars: plain JSON, as in format 1
+    # A float vector that arrives as Python floats (pymilvus without strict_float32) packs the same.
+    assert pack_line({**row, "f": [float(x) for x in row["f"]]}, packing) == line
+    # Nullable vectors stay null.
+    assert unpack_row(json.loads(pack_line({**row, "f": None, "b": None}, packing)), packing)["f"] is None
+
+
+def test_format_1_byte_vectors_restore_as_bytes() -> None:
+    """Format 1 wrote byte vectors as pymilvus returned them, ``["<base64>"]``; they come back
+    as the bytes pymilvus's insert takes for every byte vector type."""
+    from tui.milvus.catalog import FieldInfo
+    from tui.milvus.values import decode_row, dumps
+
+    info = CollectionInfo("c", "default", (
+        FieldInfo("id", "INT64", is_primary=True), FieldInfo("b", "BINARY_VECTOR", dim=16),
+        FieldInfo("bf", "BFLOAT16_VECTOR", dim=2), FieldInfo("s", "SPARSE_FLOAT_VECTOR"),
+        FieldInfo("f", "FLOAT_VECTOR", dim=2)), False)
+    line = dumps({"id": 1, "b": [b"\x00\xff"], "bf": [b"\x80\x3f\x00\x40"], "s": {7: 0.5}, "f": [0.5, 0.25]})
+    assert json.loads(line)["b"] == [base64.b64encode(b"\x00\xff").decode()]
+    back = decode_row(json.loads(line), info)
+    assert back == {"id": 1, "b": b"\x00\xff", "bf": b"\x80\x3f\x00\x40", "s": {7: 0.5}, "f": [0.5, 0.25]}

@@ -228,6 +228,86 @@ def test_string_keys_with_quotes_json_and_arrays_round_trip(rservice: MilvusServ
         raw.drop_collection(name)
 
 
+def _bits_collection(raw: Any, name: str, dtype: str) -> list[dict[str, Any]]:
+    """A collection whose only vector field is ``dtype`` (2.3.5 allows one), with values that
+    JSON text would be most likely to bend; the rows inserted."""
+    import numpy as np
+    from pymilvus import DataType, MilvusClient
+
+    if raw.has_collection(name):
+        raw.drop_collection(name)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    index = MilvusClient.prepare_index_params()
+    if dtype == "BINARY_VECTOR":
+        schema.add_field("v", DataType.BINARY_VECTOR, dim=64)
+        index.add_index("v", index_type="BIN_FLAT", metric_type="HAMMING")
+        rows = [{"pk": i, "v": bytes((i * 37 + j) % 256 for j in range(8))} for i in range(40)]
+    else:
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=8)
+        index.add_index("v", index_type="FLAT", metric_type="L2")
+        f32 = np.finfo(np.float32)
+        base = np.array([-0.0, 1e-45, f32.tiny, f32.max, -f32.max, 0.1, 1 / 3, 7.0], dtype=np.float32)
+        rows = [{"pk": i, "v": np.roll(base, i).copy()} for i in range(40)]
+    schema.add_field("grp", DataType.INT64)
+    for r in rows:
+        r["grp"] = r["pk"] % 2
+    raw.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    raw.insert(name, rows)
+    raw.flush(name)
+    return rows
+
+
+def _vector_bits(raw: Any, name: str) -> dict[int, bytes]:
+    got = raw.query(name, filter="pk >= 0", output_fields=["*"], limit=100, consistency_level="Strong",
+                    strict_float32=True)
+    out = {}
+    for r in got:
+        v = r["v"]
+        out[r["pk"]] = v[0] if isinstance(v, list) else v.tobytes()  # pymilvus wraps byte vectors in a list
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["FLOAT_VECTOR", "BINARY_VECTOR"])
+def test_vectors_round_trip_bit_for_bit_in_both_backup_formats(rservice: MilvusService, raw: Any, dtype: str,
+                                                               tmp_path: Path) -> None:
+    """Backup format 2 packs float vectors as float32 and binary vectors as their bytes;
+    format 1 files (vectors as pymilvus returned them, written by ``values.dumps``) still
+    restore, binary ones included."""
+    from tui.milvus.values import dumps
+
+    name = f"rs_bits_{dtype.lower()}"
+    rows = _bits_collection(raw, name, dtype)
+    try:
+        before = _vector_bits(raw, name)
+        assert len(before) == 40
+        info = rservice.catalog.describe(name)
+        preview = rservice.cleanup.preview(info, expr="grp == 0")
+        report = rservice.cleanup.delete(info, preview)
+        assert report.deleted == report.backed_up == 20 and rservice.catalog.count(name) == 20
+        lines = Path(report.backup_path).read_text().splitlines()
+        header = json.loads(lines[0])
+        assert header["format"] == "milvus-tui-backup/2"
+        assert header["vectors"] == {"v": "float32-le-base64" if dtype == "FLOAT_VECTOR" else "bytes-base64"}
+        assert len(lines) == 21
+        rservice.cleanup.restore(Path(report.backup_path))
+        assert _vector_bits(raw, name) == before
+
+        # Format 1, as the earlier version wrote it, then restored by this one.
+        old = [dict(r) for r in raw.query(name, filter="grp == 1", output_fields=["*"], limit=100,
+                                           consistency_level="Strong")]
+        v1 = tmp_path / "v1.jsonl"
+        v1.write_text(json.dumps({"format": "milvus-tui-backup/1", "collection": name, "count": len(old)}) + "\n"
+                      + "".join(dumps(r) + "\n" for r in old))
+        raw.delete(name, filter="grp == 1")
+        assert rservice.catalog.count(name) == 20
+        assert rservice.cleanup.restore(v1).restored == 20
+        assert _vector_bits(raw, name) == before
+        assert len(rows) == 40
+    finally:
+        raw.drop_collection(name)
+
+
 def test_cli_delete_then_restore(real_uri: str, scratch: str, tmp_path: Path) -> None:
     preview = ok_json(cli("delete", scratch, "--filter", 'category == "method"', "--json", uri=real_uri,
                           home=tmp_path))

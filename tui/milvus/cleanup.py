@@ -6,9 +6,14 @@ The order is the safety argument:
    start matching after the preview are never touched.
 2. ``execute_delete`` writes every captured entity (all fields, vectors included) to a
    JSONL backup, fsyncs it, and only then deletes, by key, in batches. A failed batch
-   raises with the server's message; nothing trusts a boolean return value.
+   raises with the server's message; nothing trusts a boolean return value. While one
+   batch is encoded and written (on a writer thread), the next one is fetched.
 3. An audit record says what was asked, what was deleted and where the backup is.
 4. ``restore`` upserts a backup, so running it twice leaves the same collection.
+
+Backup format 2 (``milvus-tui-backup/2``) is format 1 with dense vectors packed as base64
+(float vectors as little-endian float32): the header's ``vectors`` names each packed field
+and its packing. ``restore`` reads both formats.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,9 +34,11 @@ from .connection import MilvusConnection
 from .errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, OperationFailed, ServerUnavailable
 from .ops import Blocking, Call, Context, Op, Progress, Timer
 from .queries import get_entities, scan_keys, validate_filter
-from .values import decode_row, dumps
+from .values import decode_row, pack_line, unpack_row, vector_packing
 
-BACKUP_FORMAT = "milvus-tui-backup/1"
+BACKUP_FORMAT = "milvus-tui-backup/2"
+#: Older formats ``restore`` still reads: 1 wrote vectors as JSON numbers.
+READABLE_FORMATS = ("milvus-tui-backup/1", BACKUP_FORMAT)
 DEFAULT_BATCH = 1000
 
 
@@ -130,8 +138,23 @@ def _open_backup(path: Path, header: dict[str, Any]) -> TextIO:
     return handle
 
 
-def _write_rows(handle: TextIO, rows: list[dict[str, Any]]) -> None:
-    handle.write("".join(dumps(r) + "\n" for r in rows))
+def _write_rows(handle: TextIO, rows: list[dict[str, Any]], packing: dict[str, str]) -> int:
+    handle.write("".join([pack_line(r, packing) + "\n" for r in rows]))
+    return len(rows)
+
+
+def _fetch_for_backup(info: CollectionInfo, keys: list[Any]) -> Op[list[dict[str, Any]]]:
+    """Whole entities by key, at Strong consistency, as pymilvus returns them (rows are
+    materialized later, on the writer thread). ``strict_float32`` makes pymilvus hand float
+    vectors over as float32 arrays instead of building a Python float per component, which
+    is what the backup stores anyway."""
+    kwargs: dict[str, Any] = dict(
+        collection_name=info.name, filter=exprs.in_list(info.primary.name, keys), output_fields=["*"],
+        limit=len(keys), consistency_level="Strong",
+    )
+    if any(f.dtype == "FLOAT_VECTOR" for f in info.fields):
+        kwargs["strict_float32"] = True
+    return (yield Call("query", kwargs, collection=info.name))
 
 
 def _close_durably(handle: TextIO) -> None:
@@ -146,6 +169,39 @@ def append_audit(audit_path: Path, record: dict[str, Any]) -> None:
     fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, default=str) + "\n")
+
+
+def write_backup(info: CollectionInfo, keys: tuple[Any, ...] | list[Any], path: Path, header: dict[str, Any], *,
+                 batch_size: int = DEFAULT_BATCH) -> Op[int]:
+    """Write the entities with these keys to a new backup file at ``path`` (format 2: ``header``
+    gains the ``vectors`` packing), fsynced before this returns; the number of entities written."""
+    total = len(keys)
+    header = {**header, "vectors": vector_packing(info)}
+    packing = header["vectors"]
+    handle = yield Blocking(lambda: _open_backup(path, header))
+    # One writer thread: batch N is encoded and appended while batch N+1 is fetched (the
+    # server works in its own process). At most two batches are in memory at a time.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="milvus-tui-backup")
+    pending: Future[int] | None = None
+    written = 0
+    try:
+        for batch in _batches(keys, batch_size):
+            rows = yield from _fetch_for_backup(info, batch)
+            if pending is not None:
+                written += yield Blocking(pending.result)
+                yield Progress(written, total, "backing up")
+            pending = writer.submit(_write_rows, handle, rows, packing)
+        if pending is not None:
+            written += yield Blocking(pending.result)
+            pending = None
+            yield Progress(written, total, "backing up")
+        yield Blocking(lambda: _close_durably(handle))
+    finally:
+        # Queued after any write still in flight, so the file is never closed under it
+        # (and a cancel on the event loop does not wait for that write).
+        writer.submit(handle.close)
+        writer.shutdown(wait=False)
+    return written
 
 
 def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: Path | None,
@@ -165,18 +221,7 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
             "primary_key": preview.pk_field, "filter": preview.expr, "count": total,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server": server,
         }
-        target = backup
-        handle = yield Blocking(lambda: _open_backup(target, header))
-        try:
-            for batch in _batches(keys, batch_size):
-                rows = yield from get_entities(info, batch)
-                yield Blocking(lambda rows=rows: _write_rows(handle, rows))
-                backed_up += len(rows)
-                yield Progress(backed_up, total, "backing up")
-            yield Blocking(lambda: _close_durably(handle))
-        except BaseException:
-            handle.close()
-            raise
+        backed_up = yield from write_backup(info, keys, backup, header, batch_size=batch_size)
     deleted = 0
     status = "failed"
     try:
@@ -219,8 +264,14 @@ def read_backup_header(path: Path) -> dict[str, Any]:
         raise NotFound(f"Backup file {path} does not exist.") from None
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"{path} is not a milvus-tui backup: {exc}") from None
-    if not isinstance(header, dict) or header.get("format") != BACKUP_FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in READABLE_FORMATS:
+        found = header.get("format") if isinstance(header, dict) else None
+        if isinstance(found, str) and found.startswith("milvus-tui-backup/"):
+            raise InvalidInput(f"{path} is a {found} backup, a format this version cannot read "
+                               f"(it reads {', '.join(READABLE_FORMATS)}).")
         raise InvalidInput(f"{path} is not a milvus-tui backup (its first line has no '{BACKUP_FORMAT}' header).")
+    if header["format"] != READABLE_FORMATS[0] and not isinstance(header.get("vectors", {}), dict):
+        raise InvalidInput(f"{path} is damaged: its header's 'vectors' is not an object.")
     return header
 
 
@@ -231,6 +282,8 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
     target = collection or header["collection"]
     info = yield from describe(target, with_count=False)
     total = int(header.get("count") or 0)
+    # Format 1 is decoded by the target's schema; format 2 says how each vector is packed.
+    packing = None if header["format"] == READABLE_FORMATS[0] else dict(header.get("vectors") or {})
     handle = yield Blocking(lambda: open(path, encoding="utf-8"))
     restored = 0
     try:
@@ -240,9 +293,13 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
             if not lines:
                 break
             try:
-                rows = [decode_row(json.loads(line), info) for line in lines if line.strip()]
+                if packing is None:
+                    rows = [decode_row(json.loads(line), info) for line in lines if line.strip()]
+                else:
+                    rows = [unpack_row(json.loads(line), packing) for line in lines if line.strip()]
             except ValueError as exc:
-                raise InvalidInput(f"{path} is damaged: a line after entity {restored} is not JSON ({exc}).") from None
+                raise InvalidInput(f"{path} is damaged: a line after entity {restored} is not a "
+                                   f"backed-up entity ({exc}).") from None
             if rows:
                 yield Call("upsert", {"collection_name": target, "data": rows}, collection=target)
             restored += len(rows)

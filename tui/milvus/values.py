@@ -58,35 +58,23 @@ def encode_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode_row(row: dict[str, Any], info: CollectionInfo) -> dict[str, Any]:
-    """Turn a JSON row back into what ``insert``/``upsert`` expect for this schema."""
+    """Turn a JSON row (a format-1 backup line) back into what ``insert``/``upsert`` expect
+    for this schema."""
     out = dict(row)
     for f in info.fields:
         if f.name not in out or out[f.name] is None:
             continue
         value = out[f.name]
-        if f.dtype in _BYTES_VECTORS and isinstance(value, str):
-            raw = base64.b64decode(value)
-            if f.dtype == "BINARY_VECTOR":
-                out[f.name] = raw
-            else:
-                import numpy as np
-
-                dtype = np.float16 if f.dtype == "FLOAT16_VECTOR" else _bfloat16()
-                out[f.name] = np.frombuffer(raw, dtype=dtype)
+        if f.dtype in _BYTES_VECTORS or f.dtype == "INT8_VECTOR":
+            # Format 1 wrote byte vectors as pymilvus's query returns them, a one-item list
+            # (``["<base64>"]``); pymilvus takes the raw bytes back for every byte vector type.
+            if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+                value = value[0]
+            if isinstance(value, str):
+                out[f.name] = base64.b64decode(value)
         elif f.dtype == "SPARSE_FLOAT_VECTOR" and isinstance(value, dict):
             out[f.name] = {int(k): float(v) for k, v in value.items()}
     return out
-
-
-def _bfloat16() -> Any:
-    try:
-        from ml_dtypes import bfloat16  # shipped with pymilvus's numpy support where available
-
-        return bfloat16
-    except ImportError:  # pragma: no cover
-        import numpy as np
-
-        return np.dtype("V2")
 
 
 def dumps(row: dict[str, Any]) -> str:
@@ -108,3 +96,69 @@ def summarize_vector(value: Any, width: int = 4) -> str:
         return str(value)
     head = ", ".join(f"{float(x):.3f}" for x in items[:width])
     return f"[{head}{', …' if len(items) > width else ''}] ({len(items)}d)"
+
+
+# -- backup format 2: dense vectors packed as base64 -----------------------------------------
+
+#: How a backup (format 2) stores a dense vector field, by the field's Milvus type. Float
+#: vectors as JSON numbers cost ~0.5 µs per float to write and 4-5x the bytes; packed, they are
+#: bit-exact and ~4x smaller than float text. Byte vectors (binary, float16, bfloat16, int8) are
+#: already bytes; format 1 wrote them as pymilvus returns them, ``["<base64>"]``.
+FLOAT32_BASE64 = "float32-le-base64"
+BYTES_BASE64 = "bytes-base64"
+_PACKINGS = {"FLOAT_VECTOR": FLOAT32_BASE64, **{t: BYTES_BASE64 for t in (*_BYTES_VECTORS, "INT8_VECTOR")}}
+
+
+def vector_packing(info: CollectionInfo) -> dict[str, str]:
+    """Field name -> packing for every dense vector field of the schema (sparse vectors stay
+    JSON objects: their values are exact as JSON numbers and they are small)."""
+    return {f.name: _PACKINGS[f.dtype] for f in info.fields if f.dtype in _PACKINGS}
+
+
+def _vector_bytes(value: Any, packing: str) -> bytes:
+    if packing == FLOAT32_BASE64:
+        import numpy as np
+
+        return np.asarray(value, dtype="<f4").tobytes()
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]  # pymilvus's query wraps each byte vector in a one-item list
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    tobytes = getattr(value, "tobytes", None)  # a numpy array (float16, int8, ...)
+    if callable(tobytes):
+        return tobytes()
+    raise TypeError(f"a {type(value).__name__} is not a byte vector")
+
+
+def pack_line(row: dict[str, Any], packing: dict[str, str]) -> str:
+    """One backup line (format 2): ``dumps`` of the row with its dense vectors packed."""
+    row = dict(row)
+    for name, how in packing.items():
+        value = row.get(name)
+        if value is not None:
+            row[name] = base64.b64encode(_vector_bytes(value, how)).decode("ascii")
+    return dumps(row)
+
+
+def unpack_row(row: dict[str, Any], packing: dict[str, str]) -> dict[str, Any]:
+    """A format-2 line's row as ``insert``/``upsert`` take it: float vectors as float32 arrays,
+    byte vectors as bytes. Raises ValueError on a value that is not what ``packing`` says."""
+    import numpy as np
+
+    out = dict(row)
+    for name, how in packing.items():
+        value = out.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"field '{name}' should hold base64 text, not {type(value).__name__}")
+        raw = base64.b64decode(value, validate=True)
+        if how == FLOAT32_BASE64:
+            if len(raw) % 4:
+                raise ValueError(f"field '{name}' holds {len(raw)} bytes, not whole float32 values")
+            out[name] = np.frombuffer(raw, dtype="<f4").astype(np.float32, copy=False)
+        elif how == BYTES_BASE64:
+            out[name] = raw
+        else:
+            raise ValueError(f"field '{name}' has an unknown packing '{how}'")
+    return out
