@@ -328,6 +328,11 @@ class BoundaryFill:
         self.requests = 0
         self.done = exhausted or self.start + 1 >= self.max_pages
 
+    def rest(self, elapsed: float, minimum: float = 0.05) -> float:
+        """Seconds to wait after a step that took ``elapsed``: as long again, so the server
+        (on Lite, the same two cores as the UI) spends at most half its time on the fill."""
+        return max(minimum, elapsed)
+
     def step(self) -> Op[Boundaries]:
         """Scan the next window of keys; ``done`` is True after the last one."""
         # With the count known, the last request asks for exactly the keys still needed.

@@ -45,8 +45,8 @@ from .help import HelpScreen
 
 WORK_GROUPS = ("query", "catalog", "cleanup", "export", "load")
 PAGE_SIZE = 50
-#: seconds the background boundary fill waits between its key scans, so a page the user
-#: asks for meanwhile is not queued behind a run of them on the server.
+#: the least the background boundary fill waits between its key scans (it waits as long
+#: as the last one took), so a page the user asks for is not queued behind a run of them.
 FILL_PAUSE = 0.05
 
 
@@ -418,13 +418,17 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         ctx = Context(is_cancelled=lambda: worker.is_cancelled)
         while not fill.done and not worker.is_cancelled and self._fill is not None and self._fill[1] is token:
+            if "page" in self.running:
+                time.sleep(self.fill_pause)  # the user's page first
+                continue
             started = time.perf_counter()
             try:
                 found = self.conn.run(fill.step(), ctx)
             except Exception:  # noqa: BLE001 - quiet: a jump still finds its own boundaries
                 return
-            self.post_message(msg.BoundariesFound(found, pager, token, time.perf_counter() - started))
-            time.sleep(self.fill_pause)
+            elapsed = time.perf_counter() - started
+            self.post_message(msg.BoundariesFound(found, pager, token, elapsed))
+            time.sleep(fill.rest(elapsed, self.fill_pause))
 
     @on(msg.BoundariesFound)
     def _boundaries_found(self, event: msg.BoundariesFound) -> None:
