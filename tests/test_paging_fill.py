@@ -16,6 +16,8 @@ from pymilvus import MilvusClient
 
 from tests.apphelpers import SIZE, focus_table, make_app, submit, wait_first_page, wait_result, wait_until
 from tui import messages as msg
+from tui.milvus import MilvusService
+from tui.screens.delete import ConfirmDeleteScreen
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +127,30 @@ async def test_a_jump_while_the_fill_runs_lands_right_and_the_fill_resumes(milvu
         await pilot.press("g")
         first = await wait_result(pilot, app, lambda r: r.page == 0, what="page 1")
         assert [r["id"] for r in first.rows] == keys[:50]
+
+
+async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: str, scratch_collection: str,
+                                                                  service: MilvusService) -> None:
+    app = make_app(milvus_uri, scratch_collection)
+    app.main.fill_window, app.main.fill_pause = 50, 2.0  # 5 pages: slow enough to delete mid-fill
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_first_page(pilot, app)
+        old = app.main.pager
+        assert old is not None and old.total == 250
+        await wait_until(pilot, lambda: len(old.boundaries) >= 3, what="the fill under way")
+        assert not old.exhausted
+        await focus_table(pilot, app)
+        await pilot.press("d")  # the first row: id 1
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDeleteScreen), what="the delete modal")
+        await pilot.click("#delete-confirm")
+        app.main.fill_pause = 0.05  # for the refill
+        await wait_result(pilot, app, lambda r: r.kind == "page" and r.total == 249, what="the recount")
+        new = app.main.pager
+        assert new is not old
+        await wait_until(pilot, lambda: new.exhausted, timeout=30, what="the refill")
+        keys = sorted(r["id"] for r in service.conn.client.query(
+            scratch_collection, filter="", output_fields=["id"], limit=1000, consistency_level="Strong"))
+        assert keys == list(range(2, 251))
+        # Every boundary moved by one row: none may come from the fill of the data before.
+        assert new.boundaries == boundaries(keys) == [None, 51, 101, 151, 201]
+        assert not old.exhausted
