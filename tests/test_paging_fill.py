@@ -154,3 +154,26 @@ async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: st
         # Every boundary moved by one row: none may come from the fill of the data before.
         assert new.boundaries == boundaries(keys) == [None, 51, 101, 151, 201]
         assert not old.exhausted
+
+
+async def test_a_fill_that_finds_fewer_rows_than_the_count_is_dropped(milvus_uri: str, scratch_collection: str,
+                                                                      service: MilvusService) -> None:
+    """Rows deleted by someone else mid-fill: the fill's end disagrees with the count, so its
+    last result is dropped and the pager keeps finding its end itself (G recounts)."""
+    app = make_app(milvus_uri, scratch_collection)
+    app.main.fill_window, app.main.fill_pause = 50, 2.0
+    found: list[msg.BoundariesFound] = []
+    async with app.run_test(size=SIZE, message_hook=collect(found)) as pilot:
+        await wait_first_page(pilot, app)
+        pager = app.main.pager
+        assert pager is not None and pager.total == 250
+        await wait_until(pilot, lambda: len(pager.boundaries) == 4, what="the fill under way")
+        service.conn.client.delete(scratch_collection, filter="id >= 200")
+        await wait_until(pilot, lambda: any(m.result.pages is not None for m in found), timeout=30,
+                         what="the fill's last scan")
+        assert [m.result.pages for m in found if m.result.pages is not None] == [4]
+        assert pager.boundaries == [None, 50, 100, 150] and not pager.exhausted
+        await focus_table(pilot, app)
+        await pilot.press("G")
+        last = await wait_result(pilot, app, lambda r: r.page == 3 and r.total == 199, what="the last page")
+        assert [r["id"] for r in last.rows] == list(range(151, 200))

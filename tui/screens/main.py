@@ -437,7 +437,10 @@ class MainScreen(Screen[None]):
             return  # a stopped fill, or one for a pager that is no longer on screen
         found: query_ops.Boundaries = event.result
         if found.total != pager.total or (found.pages is not None and found.pages != pager.pages):
-            self._stop_fill()  # the count changed since the fill began: its keys may be stale
+            # The data changed since the count: its keys may be stale, and a fill from the same
+            # count would end the same way, so this pager gets no other (its jumps scan).
+            self._stop_fill()
+            self._fill = (pager, object())
             return
         pager.merge(found)
 
