@@ -7,6 +7,7 @@ under test.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -305,6 +306,122 @@ async def test_pager_on_varchar_keys_with_quotes_and_brackets(service: MilvusSer
     for page in range(1, first.pages):
         got.extend(r["pk"] for r in (await run(service, mode, "page", filtered, page)).rows)
     assert sorted(got) == got and len(got) == 20
+
+
+def test_boundaries_from_keys_marks_the_end_and_drops_an_empty_last_page() -> None:
+    # A full window: no end known. A short one: the page count, counted from the cursor's page.
+    assert q.boundaries_from_keys(0, list(range(1, 11)), 3, 10) == q.Boundaries(0, (3, 6, 9))
+    assert q.boundaries_from_keys(2, [7, 8, 9, 10, 11], 3, 9) == q.Boundaries(2, (9,), pages=4)
+    # Keys that end exactly on a page edge: the last boundary would open an empty page.
+    assert q.boundaries_from_keys(0, [1, 2, 3, 4, 5, 6], 3, 9) == q.Boundaries(0, (3, 6), pages=2)
+    assert q.boundaries_from_keys(4, [], 3, 9).pages == 4
+    assert q.boundaries_from_keys(0, [], 3, 9).pages == 1  # an empty collection still has page 1
+
+
+async def fill(service: MilvusService, mode: str, filler: q.BoundaryFill, pager: Pager) -> int:
+    """Drive a fill to its end, merging as the app does; returns how many requests it made."""
+    while not filler.done:
+        op = filler.step()
+        found = service.conn.run(op) if mode == "sync" else await service.conn.arun(op)
+        pager.merge(found)
+    return filler.requests
+
+
+@MODE
+async def test_filled_pager_serves_every_page_like_a_full_ordered_scan(
+        service: MilvusService, docs_info: CollectionInfo, raw_client: MilvusClient, mode: str) -> None:
+    truth = server_ids(raw_client, docs_info.name, "")
+    pager = Pager(docs_info, page_size=50, output_fields=["id"])
+    await run(service, mode, "page", pager, 0)
+    filler = q.BoundaryFill(pager, window=120)  # 2 pages a request, so it takes several
+    assert filler.per_request == 100 and not filler.done
+    assert await fill(service, mode, filler, pager) == 5  # boundaries 2..11, the last request 50 keys
+    assert pager.exhausted and pager.boundaries == [None, *truth[49:550:50]]
+    order = list(range(12))
+    random.Random(5).shuffle(order)
+    for page in [11, *order]:
+        rows = (await run(service, mode, "page", pager, page)).rows
+        assert [r["id"] for r in rows] == truth[page * 50:(page + 1) * 50]
+    assert pager.key_scans == 0  # every jump used the filled boundaries
+    last = await run(service, mode, "page", pager, -1)
+    assert [r["id"] for r in last.rows] == truth[550:] and pager.key_scans == 0
+
+
+@MODE
+async def test_fill_without_a_count_finds_the_end(service: MilvusService, docs_info: CollectionInfo,
+                                                  raw_client: MilvusClient, mode: str) -> None:
+    # 600 rows in pages of 50 end exactly on a page edge: the empty scan after the last full
+    # window is what says so, and no boundary may open an empty 13th page.
+    truth = server_ids(raw_client, docs_info.name, "")
+    pager = Pager(docs_info, page_size=50)
+    assert pager.total is None
+    requests = await fill(service, mode, q.BoundaryFill(pager, window=100), pager)
+    assert requests == 7 and pager.exhausted
+    assert pager.boundaries == [None, *truth[49:550:50]]
+    # A filter and VARCHAR keys: the same rows as walking the pager page by page.
+    expr = 'category in ["class", "function"] and n_lines > 2'
+    expected = server_ids(raw_client, docs_info.name, expr)
+    filtered = Pager(docs_info, expr=expr, page_size=7)
+    await fill(service, mode, q.BoundaryFill(filtered, window=30), filtered)
+    assert filtered.boundaries == [None, *expected[6:len(expected) - 1:7]][:math.ceil(len(expected) / 7)]
+    first = await run(service, mode, "page", filtered, 0)
+    got = [r["id"] for r in first.rows]
+    for page in range(1, first.pages):
+        got.extend(r["id"] for r in (await run(service, mode, "page", filtered, page)).rows)
+    assert got == expected and filtered.key_scans == 0
+
+
+@MODE
+async def test_fill_on_varchar_keys(service: MilvusService, nasty_keys_collection: str, mode: str) -> None:
+    info = service.catalog.describe(nasty_keys_collection)
+    expected = sorted(NASTY_KEYS)
+    pager = Pager(info, page_size=5)
+    first = await run(service, mode, "page", pager, 0)
+    await fill(service, mode, q.BoundaryFill(pager, window=10), pager)
+    walked: list[str] = []
+    for page in reversed(range(first.pages)):
+        walked[:0] = [r["pk"] for r in (await run(service, mode, "page", pager, page)).rows]
+    assert walked == expected and pager.key_scans == 0
+
+
+@MODE
+async def test_fill_stops_at_its_cap_and_a_jump_beyond_scans(service: MilvusService, docs_info: CollectionInfo,
+                                                             raw_client: MilvusClient, mode: str) -> None:
+    truth = server_ids(raw_client, docs_info.name, "")
+    pager = Pager(docs_info, page_size=50)
+    await run(service, mode, "page", pager, 0)
+    await fill(service, mode, q.BoundaryFill(pager, max_pages=5), pager)
+    assert len(pager.boundaries) == 5 and not pager.exhausted
+    assert q.BoundaryFill(pager, max_pages=5).done  # a restart adds nothing past the cap
+    last = await run(service, mode, "page", pager, -1)
+    assert [r["id"] for r in last.rows] == truth[550:] and pager.key_scans == 1
+    assert pager.boundaries == [None, *truth[49:550:50]]
+
+
+def test_a_fill_merged_in_the_middle_of_a_jump(service: MilvusService, docs_info: CollectionInfo,
+                                               raw_client: MilvusClient) -> None:
+    """The async driver suspends ``goto`` at each request; the UI may merge a fill's results
+    then. The jump must still place its keys at the right pages and fetch the right rows."""
+    truth = server_ids(raw_client, docs_info.name, "")
+    client = service.conn.client
+    pager = Pager(docs_info, page_size=50)
+    service.queries.page(pager, 0)
+    op = pager.goto(9)
+    request = op.send(None)
+    assert "id > 50" in request.kwargs["filter"] and request.kwargs["output_fields"] == ["id"]  # a key scan
+    filler = q.BoundaryFill(pager, window=150)
+    pager.merge(service.conn.run(filler.step()))  # the fill gets there first: 3 more pages
+    assert len(pager.boundaries) == 5
+    try:
+        while True:
+            request = op.send(getattr(client, request.method)(**request.kwargs))
+    except StopIteration as stop:
+        page = stop.value
+    assert page.page == 9 and [r["id"] for r in page.rows] == truth[450:500]
+    assert pager.boundaries == [None, *truth[49:500:50]]
+    while not filler.done:  # the rest of the fill agrees with what the jump found
+        pager.merge(service.conn.run(filler.step()))
+    assert pager.exhausted and pager.boundaries == [None, *truth[49:550:50]]
 
 
 @MODE

@@ -43,6 +43,16 @@ class ResultsReady(Outcome):
     """``result`` is a ``QueryResult`` (a page, a filter or a search)."""
 
 
+class BoundariesFound(Outcome):
+    """A background key scan found page boundaries of ``pager``; ``result`` is a
+    ``Boundaries``. ``token`` names the fill, so one that was stopped can be told apart."""
+
+    def __init__(self, result: Any, pager: Any, token: object, elapsed: float) -> None:
+        super().__init__("page boundaries", result, "sync", elapsed)
+        self.pager = pager
+        self.token = token
+
+
 class CollectionLoaded(Outcome):
     """``result`` is the collection name."""
 

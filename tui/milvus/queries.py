@@ -9,6 +9,7 @@ sorts when asked), and rows are sorted again here so correctness never depends o
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +21,11 @@ from .ops import Call, Context, Embed, Op, Timer
 
 #: Milvus's result window: offset + limit may not exceed this.
 MAX_WINDOW = 16384
+#: The background fill stops after this many page boundaries (1M rows at 50 a page): the
+#: list costs ~40 bytes a boundary for int keys (~0.8 MB here), more for long VARCHAR keys,
+#: and each 16k-key scan ~0.3-0.5 s on Lite. Jumps past it scan from the last boundary, as
+#: every jump did before the fill.
+FILL_MAX_PAGES = 20_000
 CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
 
 
@@ -169,13 +175,41 @@ def scan_keys(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int =
     return [r[pk] for r in rows]
 
 
+@dataclass(frozen=True)
+class Boundaries:
+    """Page boundaries found by one primary-key scan from ``boundaries[start]``.
+
+    ``keys[i]`` is the boundary of page ``start + 1 + i``. ``pages`` is set when the scan
+    reached the end of the data: it is then the exact page count. ``total`` is the count the
+    pager had when a background fill began (a different count means the data changed).
+    """
+
+    start: int
+    keys: tuple[Any, ...]
+    pages: int | None = None
+    total: int | None = None
+
+
+def boundaries_from_keys(start: int, keys: list[Any], page_size: int, limit: int) -> Boundaries:
+    """The boundaries in ``keys`` (the primary keys after ``boundaries[start]``, in order), asked
+    for with ``limit``: fewer keys than asked for means the data ended there."""
+    found = tuple(keys[j * page_size - 1] for j in range(1, len(keys) // page_size + 1))
+    pages = None
+    if len(keys) < limit:
+        pages = max(1, math.ceil((start * page_size + len(keys)) / page_size))
+    return Boundaries(start, found, pages)
+
+
 @dataclass
 class Pager:
     """Page forward and back through a whole collection or filter result.
 
     ``boundaries[i]`` is the exclusive primary-key lower bound of page ``i``; jumping
     ahead scans primary keys only (up to 16384 per request) to fill them in, so page
-    500 costs a few key scans once, then one query like any other page.
+    500 costs a few key scans once, then one query like any other page. A background
+    ``BoundaryFill`` can find them ahead of time; its results come in through ``merge``,
+    which may run on another thread than ``goto`` (every change to ``boundaries`` is a
+    ``merge`` under a lock, and a boundary already known is never replaced).
     """
 
     info: CollectionInfo
@@ -189,6 +223,9 @@ class Pager:
     total: int | None = None
     #: True once a scan reached the end, so ``boundaries`` is complete.
     exhausted: bool = False
+    #: primary-key scans this pager ran itself (a jump past the known boundaries).
+    key_scans: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         require_loaded(self.info)
@@ -203,6 +240,21 @@ class Pager:
             return None
         return max(1, math.ceil(self.total / self.page_size))
 
+    def merge(self, found: Boundaries) -> int:
+        """Add the boundaries in ``found`` not known yet; returns how many were new."""
+        with self._lock:
+            if found.start >= len(self.boundaries):
+                return 0  # a gap before them: they cannot be placed
+            known = len(self.boundaries) - 1 - found.start
+            new = found.keys[known:] if known < len(found.keys) else ()
+            self.boundaries.extend(new)
+            if found.pages is not None:
+                del self.boundaries[found.pages:]  # the last boundary would open an empty page
+                self.exhausted = True
+            if self.pages is not None and len(self.boundaries) >= self.pages:
+                self.exhausted = True  # every page's boundary is known (the count says so)
+            return len(new)
+
     def _count(self) -> Op[int]:
         kwargs: dict[str, Any] = dict(
             collection_name=self.info.name, filter=self.expr, output_fields=["count(*)"],
@@ -216,19 +268,15 @@ class Pager:
     def _fill_boundaries(self, page: int) -> Op[None]:
         """Scan keys until ``boundaries`` reaches ``page`` (or the data ends)."""
         while len(self.boundaries) <= page and not self.exhausted:
+            with self._lock:
+                start = len(self.boundaries) - 1
+                cursor = self.boundaries[start]
             # Only as many keys as the jump needs (a key scan's cost grows with its length).
-            limit = min(MAX_WINDOW, (page + 1 - len(self.boundaries)) * self.page_size)
-            keys = yield from scan_keys(self.info, self.boundaries[-1], expr=self.expr, limit=limit,
+            limit = min(MAX_WINDOW, (page - start) * self.page_size)
+            keys = yield from scan_keys(self.info, cursor, expr=self.expr, limit=limit,
                                         partition_names=self.partition_names)
-            full_pages = len(keys) // self.page_size
-            for j in range(1, full_pages + 1):
-                self.boundaries.append(keys[j * self.page_size - 1])
-            if len(keys) < limit:
-                self.exhausted = True
-            if self.exhausted and len(self.boundaries) > 1 and len(keys) % self.page_size == 0:
-                self.boundaries.pop()  # the last boundary would open an empty page
-            if self.pages is not None and len(self.boundaries) >= self.pages:
-                self.exhausted = True  # every page's boundary is known (the count says so)
+            self.key_scans += 1
+            self.merge(boundaries_from_keys(start, keys, self.page_size, limit))
 
     def goto(self, page: int) -> Op[QueryResult]:
         """Fetch page ``page`` (0-based; negative counts from the end, -1 = last)."""
@@ -245,13 +293,60 @@ class Pager:
         rows = yield from rows_after(self.info, self.boundaries[page], expr=self.expr, limit=self.page_size,
                                      output_fields=self.output_fields, partition_names=self.partition_names,
                                      consistency_level=self.consistency_level)
-        if len(rows) == self.page_size and page + 1 == len(self.boundaries) and page + 1 < pages:
-            self.boundaries.append(rows[-1][self.info.primary.name])
+        if len(rows) == self.page_size and page + 1 < pages:
+            self.merge(Boundaries(page, (rows[-1][self.info.primary.name],)))
         return QueryResult(
             self.info.name, "page", rows, columns_for(self.info, rows, self.output_fields or ["*"]),
             timer.elapsed, expr=self.expr, page=page, pages=pages, total=self.total,
             warnings=dynamic_warnings(self.info, self.expr),
         )
+
+
+class BoundaryFill:
+    """Finds a pager's remaining page boundaries ahead of time, without touching the pager.
+
+    It starts from what the pager knows when it is made, scans primary keys only (whole
+    pages, ≤ 16,384 keys a request) and keeps its own cursor, so it can run in a worker
+    while the pager serves pages elsewhere. Each ``step`` is one request; whoever drives it
+    hands the ``Boundaries`` to ``Pager.merge``, pausing or stopping between steps as it likes.
+    It stops at the end of the data, at the page count the pager knows, or at ``max_pages``.
+    """
+
+    def __init__(self, pager: Pager, *, max_pages: int = FILL_MAX_PAGES, window: int = MAX_WINDOW) -> None:
+        with pager._lock:
+            self.start = len(pager.boundaries) - 1
+            self.cursor = pager.boundaries[-1]
+            exhausted = pager.exhausted
+        self.info = pager.info
+        self.expr = pager.expr
+        self.page_size = pager.page_size
+        self.partition_names = pager.partition_names
+        self.total = pager.total
+        self.pages = pager.pages
+        self.max_pages = max(1, max_pages if self.pages is None else min(max_pages, self.pages))
+        self.per_request = max(1, min(window, MAX_WINDOW) // self.page_size) * self.page_size
+        self.requests = 0
+        self.done = exhausted or self.start + 1 >= self.max_pages
+
+    def rest(self, elapsed: float, minimum: float = 0.05) -> float:
+        """Seconds to wait after a step that took ``elapsed``: as long again, so the server
+        (on Lite, the same two cores as the UI) spends at most half its time on the fill."""
+        return max(minimum, elapsed)
+
+    def step(self) -> Op[Boundaries]:
+        """Scan the next window of keys; ``done`` is True after the last one."""
+        # With the count known, the last request asks for exactly the keys still needed.
+        limit = min(self.per_request, (self.max_pages - 1 - self.start) * self.page_size)
+        keys = yield from scan_keys(self.info, self.cursor, expr=self.expr, limit=limit,
+                                    partition_names=self.partition_names)
+        self.requests += 1
+        found = replace(boundaries_from_keys(self.start, keys, self.page_size, limit), total=self.total)
+        if found.keys:
+            self.start += len(found.keys)
+            self.cursor = found.keys[-1]
+        if found.pages is not None or not found.keys or self.start + 1 >= self.max_pages:
+            self.done = True
+        return found
 
 
 def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str = "",

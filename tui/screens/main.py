@@ -45,6 +45,9 @@ from .help import HelpScreen
 
 WORK_GROUPS = ("query", "catalog", "cleanup", "export", "load")
 PAGE_SIZE = 50
+#: the least the background boundary fill waits between its key scans (it waits as long
+#: as the last one took), so a page the user asks for is not queued behind a run of them.
+FILL_PAUSE = 0.05
 
 
 def _catalog_snapshot() -> Op[tuple[list[str], list[CollectionInfo]]]:
@@ -99,6 +102,10 @@ class MainScreen(Screen[None]):
         self._current: dict[str, tuple[object, str]] = {}
         #: a pager whose first page has not arrived yet; it replaces ``pager`` when it does.
         self._pending_pager: Pager | None = None
+        #: the pager whose boundaries a background fill is finding, and that fill's token.
+        self._fill: tuple[Pager, object] | None = None
+        self.fill_window = query_ops.MAX_WINDOW  # keys per fill request (tests make it small)
+        self.fill_pause = FILL_PAUSE
         #: every finished operation, for the timing panel's log of what ran by hand.
         self.op_log: list[dict[str, Any]] = []
         from ..config import state_dir
@@ -346,12 +353,17 @@ class MainScreen(Screen[None]):
             self.query_one(QueryBar).show_error(str(exc))
             return
         self._pending_pager = pager
+        self._stop_fill()
         self._goto(page, pager)
 
     def _goto(self, page: int, pager: Pager | None = None) -> None:
         pager = pager or self.pager
         if pager is None:
             return
+        if (page < 0 and not pager.exhausted) or page >= len(pager.boundaries):
+            # This jump scans keys itself: the fill would only compete with it on the server.
+            # It resumes from the boundaries the jump found once the page is on screen.
+            self._stop_fill()
         self.query_one(ResultsPane).set_loading(f"loading page {page + 1 if page >= 0 else 'last'}…")
         self.run_op("page", lambda: pager.goto(page), msg.ResultsReady, label="paging")
 
@@ -363,6 +375,8 @@ class MainScreen(Screen[None]):
         if event.result.kind == "page" and self._pending_pager is not None:
             self.pager, self._pending_pager = self._pending_pager, None
             self.current_filter = self.pager.expr
+        if event.result.kind == "page":
+            self._start_fill()
         if not self._first_results_shown:
             # Once more after the first page: the open collection and the widgets' caches are
             # long-lived too (full GC as shipped 21.5 ms -> 4 ms, docs/BENCHMARKS.md §1).
@@ -374,6 +388,61 @@ class MainScreen(Screen[None]):
             # After a query the next keys are usually n/p/enter/space: hand focus to the table.
             self._focus_results = False
             results.table.focus()
+
+    # -- background boundary fill --------------------------------------------------------
+    #
+    # Once a page is on screen, a thread worker finds the rest of the pager's page boundaries
+    # (key scans only, its own copy of the cursor), and each result is merged into the pager
+    # here on the UI thread, so later jumps (G, a page far ahead) cost one query. A new pager,
+    # a write or a refresh stops it; results from a stopped fill, another pager or an older
+    # count are dropped. Nothing is shown: the title's "page N of M" already has the count.
+
+    def _start_fill(self) -> None:
+        pager = self.pager
+        if pager is None or (self._fill is not None and self._fill[0] is pager):
+            return  # running, or already ran for this pager
+        fill = query_ops.BoundaryFill(pager, window=self.fill_window)
+        if fill.done:
+            return
+        token = object()
+        self._fill = (pager, token)
+        self._run_fill(fill, pager, token)
+
+    def _stop_fill(self) -> None:
+        self._fill = None
+        self.workers.cancel_group(self, "fill")
+
+    @work(thread=True, exclusive=True, group="fill", exit_on_error=False)
+    def _run_fill(self, fill: query_ops.BoundaryFill, pager: Pager, token: object) -> None:
+        """Always the sync client in a thread: the keys are decoded off the UI's event loop."""
+        worker = get_current_worker()
+        ctx = Context(is_cancelled=lambda: worker.is_cancelled)
+        while not fill.done and not worker.is_cancelled and self._fill is not None and self._fill[1] is token:
+            if "page" in self.running:
+                time.sleep(self.fill_pause)  # the user's page first
+                continue
+            started = time.perf_counter()
+            try:
+                found = self.conn.run(fill.step(), ctx)
+            except Exception:  # noqa: BLE001 - quiet: a jump still finds its own boundaries
+                return
+            elapsed = time.perf_counter() - started
+            self.post_message(msg.BoundariesFound(found, pager, token, elapsed))
+            time.sleep(fill.rest(elapsed, self.fill_pause))
+
+    @on(msg.BoundariesFound)
+    def _boundaries_found(self, event: msg.BoundariesFound) -> None:
+        pager = self.pager
+        if self._fill is None or self._fill[1] is not event.token or pager is not event.pager:
+            return  # a stopped fill, or one for a pager that is no longer on screen
+        found: query_ops.Boundaries = event.result
+        if found.total != pager.total or (found.pages is not None and found.pages != pager.pages):
+            # The data changed since the count: its keys may be stale, and a fill from the same
+            # count would end the same way, so this pager gets no other (its jumps scan).
+            self._stop_fill()
+            self._fill = (pager, object())
+            return
+        pager.merge(found)
 
     # -- query bar ---------------------------------------------------------------------
 
@@ -581,6 +650,7 @@ class MainScreen(Screen[None]):
 
     def _after_write(self, collection: str) -> None:
         """Counts refresh at Strong consistency, and the current page reloads."""
+        self._stop_fill()
         self.run_op("describe", lambda: catalog_ops.describe(collection), msg.CollectionDescribed,
                     group="catalog", label="recounting")
 
@@ -680,6 +750,7 @@ class MainScreen(Screen[None]):
                     label=f"releasing {name}")
 
     def action_refresh(self) -> None:
+        self._stop_fill()
         self.refresh_catalog()
 
     def action_toggle_mode(self) -> None:
