@@ -688,8 +688,8 @@ class MainScreen(Screen[None]):
         select = self.query_one("#exec-mode", Select)
         select.value = "sync" if self.exec_mode == "async" else "async"
 
-    def action_toggle_options(self) -> None:
-        self.query_one("#options-row").toggle_class("hidden")
+    async def action_toggle_options(self) -> None:
+        await self.query_one(QueryBar).toggle_options()
 
     def action_cancel(self) -> None:
         """Cancel running work and say so at once.
