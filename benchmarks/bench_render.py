@@ -8,7 +8,9 @@ the time is measured from the call until the next frame is composed (``App._disp
 with a 10 ms heartbeat (``LoopMonitor``) on the same loop catching any stall. The same is
 done for a 50-row page in the same run, for comparison. Then, with the 1000 rows on
 screen (and again with 50), the theme is switched and the terminal resized, and the
-heartbeat reports the longest stall.
+heartbeat reports the longest stall. Each row also gives the CPU time the loop's thread
+spent on the action (from the call until 100 ms after its frame): on a loaded machine the
+wall-clock stall grows with other processes' load, the CPU time much less.
 
     .venv/bin/python benchmarks/bench_render.py [--repeat 5]
 """
@@ -61,15 +63,18 @@ async def until_frame(clock: FrameClock, after: float, timeout: float = 5.0) -> 
 
 
 async def measure(app: Any, clock: FrameClock, action: Any,
-                  done: Any = None) -> tuple[float, float, float, float]:
+                  done: Any = None) -> tuple[float, float, float, float, float, float]:
     """For one UI action, in ms: (call returns, first frame after it, frame once ``done()``
-    holds, longest heartbeat stall)."""
+    holds, longest heartbeat stall, longest GC pause, CPU time of the loop's thread from
+    the call until 100 ms after the frame). The CPU time hardly moves with the machine's
+    load, where the wall-clock stall does: it is the figure to compare across runs."""
     from tui.timing import LoopMonitor
 
     monitor = LoopMonitor(0.010)
     monitor.start()
     await asyncio.sleep(0.05)
     gcw = GcWatch().__enter__()
+    cpu0 = time.thread_time()
     t0 = time.perf_counter()
     result = action()
     if asyncio.iscoroutine(result):
@@ -82,10 +87,11 @@ async def measure(app: Any, clock: FrameClock, action: Any,
             await asyncio.sleep(0.001)
         complete = await until_frame(clock, time.perf_counter())
     await asyncio.sleep(0.1)  # let any follow-up work (layout, timers) run under the heartbeat
+    cpu = (time.thread_time() - cpu0) * 1000
     _, lag_max = await monitor.stop()
     gcw.__exit__()
     gc_max = max((d for _, d in gcw.pauses), default=0.0) * 1000
-    return (t_call - t0) * 1000, (frame - t0) * 1000, (complete - t0) * 1000, lag_max, gc_max
+    return (t_call - t0) * 1000, (frame - t0) * 1000, (complete - t0) * 1000, lag_max, gc_max, cpu
 
 
 async def exercise(app: Any, pilot: Any, pane: Any, clock: FrameClock, big: Any, small: Any,
@@ -146,7 +152,7 @@ async def run(args: argparse.Namespace) -> None:
     from tui.widgets.results import ResultsPane
 
     big, small = make_result(1000), make_result(50)
-    rows: dict[str, list[tuple[float, float, float]]] = {}
+    rows: dict[str, list[tuple[float, ...]]] = {}
     with tempfile.TemporaryDirectory() as tmp, env_home(Path(tmp) / "home"):
         app = MilvusTuiApp(Settings(uri=str(Path(tmp) / "data"), embedding_provider="local"))
         async with app.run_test(size=(120, 40)) as pilot:
@@ -167,13 +173,13 @@ async def run(args: argparse.Namespace) -> None:
 
     print(f"\n{args.repeat} repeats, 120x40 terminal; {load_now()}.\n")
     print("| action | call returns (ms) | first frame (ms) | all rows in, frame (ms) | longest loop stall (ms) | "
-          "longest GC pause (ms) |")
-    print("|---|---|---|---|---|---|")
+          "longest GC pause (ms) | loop CPU (ms) |")
+    print("|---|---|---|---|---|---|---|")
     for name, values in rows.items():
-        calls, frames, complete, stalls, gcs = ([v[i] for v in values] for i in range(5))
+        calls, frames, complete, stalls, gcs, cpus = ([v[i] for v in values] for i in range(6))
         done = f"{median(complete):.1f} / {max(complete):.1f}" if "show" in name else "–"
         print(f"| {name} | {median(calls):.1f} | {median(frames):.1f} / {max(frames):.1f} | {done} | "
-              f"{median(stalls):.1f} / {max(stalls):.1f} | {max(gcs):.1f} |")
+              f"{median(stalls):.1f} / {max(stalls):.1f} | {max(gcs):.1f} | {median(cpus):.1f} |")
     print("\n(median / max of the repeats)")
     show = rows["show 1000 rows"]
     first = [v[1] for v in show]
@@ -187,6 +193,11 @@ async def run(args: argparse.Namespace) -> None:
           + f"50-row page: {median([v[1] for v in rows['show 50 rows']]):.1f} ms")
     print(f"- theme switch / resize with 1000 rows on screen: longest stall {stall:.1f} ms (target ≤ 50 ms): "
           f"{verdict(stall <= 50)}")
+    for what in ("theme switch", "resize"):
+        app_rows, bare_rows = rows[f"{what}, 1000 rows on screen"], rows[f"bare app: {what}, 1000 rows on screen"]
+        print(f"- {what}, 1000 rows: stall median {median([v[3] for v in app_rows]):.1f} ms vs bare app "
+              f"{median([v[3] for v in bare_rows]):.1f} ms; loop CPU {median([v[5] for v in app_rows]):.1f} ms vs "
+              f"{median([v[5] for v in bare_rows]):.1f} ms")
 
 
 def main() -> None:
