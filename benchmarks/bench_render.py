@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import sys
 import tempfile
@@ -32,6 +33,9 @@ from _common import env_home, header, load_now, median, texts, verdict  # noqa: 
 from bench_responsiveness import FrameClock, GcWatch, wait_for  # noqa: E402
 
 THEMES = ["textual-light", "nord", "gruvbox", "textual-dark"]
+#: ``--gc-off``: collect before each action and keep the collector off during it, so the loop
+#: CPU column is the action's own work (compare two checkouts on a loaded machine with it).
+GC_OFF = False
 
 
 def make_result(n: int) -> Any:
@@ -73,6 +77,9 @@ async def measure(app: Any, clock: FrameClock, action: Any,
     monitor = LoopMonitor(0.010)
     monitor.start()
     await asyncio.sleep(0.05)
+    if GC_OFF:
+        gc.collect()
+        gc.disable()
     gcw = GcWatch().__enter__()
     cpu0 = time.thread_time()
     t0 = time.perf_counter()
@@ -90,6 +97,8 @@ async def measure(app: Any, clock: FrameClock, action: Any,
     cpu = (time.thread_time() - cpu0) * 1000
     _, lag_max = await monitor.stop()
     gcw.__exit__()
+    if GC_OFF:
+        gc.enable()
     gc_max = max((d for _, d in gcw.pauses), default=0.0) * 1000
     return (t_call - t0) * 1000, (frame - t0) * 1000, (complete - t0) * 1000, lag_max, gc_max, cpu
 
@@ -99,7 +108,7 @@ async def exercise(app: Any, pilot: Any, pane: Any, clock: FrameClock, big: Any,
     import tui.widgets.results as results_module
 
     chunk = getattr(results_module, "CHUNK", None)
-    for _ in range(args.repeat):
+    for _ in range(0 if args.rerender_only else args.repeat):
         for label, result in (("1000 rows", big), ("50 rows", small)):
             rows.setdefault(f"{prefix}show {label}", []).append(
                 await measure(app, clock, lambda r=result: pane.show_result(r), lambda: is_complete(pane)))
@@ -180,7 +189,10 @@ async def run(args: argparse.Namespace) -> None:
         done = f"{median(complete):.1f} / {max(complete):.1f}" if "show" in name else "–"
         print(f"| {name} | {median(calls):.1f} | {median(frames):.1f} / {max(frames):.1f} | {done} | "
               f"{median(stalls):.1f} / {max(stalls):.1f} | {max(gcs):.1f} | {median(cpus):.1f} |")
-    print("\n(median / max of the repeats)")
+    print("\n(median / max of the repeats)" + (" GC off during each action" if GC_OFF else ""))
+    if args.rerender_only:
+        summary_rerender(rows)
+        return
     show = rows["show 1000 rows"]
     first = [v[1] for v in show]
     stall = max(v[3] for k, vs in rows.items() if "1000 rows on screen" in k and not k.startswith("bare")
@@ -193,6 +205,10 @@ async def run(args: argparse.Namespace) -> None:
           + f"50-row page: {median([v[1] for v in rows['show 50 rows']]):.1f} ms")
     print(f"- theme switch / resize with 1000 rows on screen: longest stall {stall:.1f} ms (target ≤ 50 ms): "
           f"{verdict(stall <= 50)}")
+    summary_rerender(rows)
+
+
+def summary_rerender(rows: dict) -> None:
     for what in ("theme switch", "resize"):
         app_rows, bare_rows = rows[f"{what}, 1000 rows on screen"], rows[f"bare app: {what}, 1000 rows on screen"]
         print(f"- {what}, 1000 rows: stall median {median([v[3] for v in app_rows]):.1f} ms vs bare app "
@@ -205,7 +221,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-freeze", action="store_true",
                         help="gc.unfreeze() once the app is up: what the app's gc.freeze() buys")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="no garbage collection during each measured action (its own work only)")
+    parser.add_argument("--rerender-only", action="store_true",
+                        help="only the theme switches and resizes (the result is shown once, untimed)")
     args = parser.parse_args()
+    global GC_OFF
+    GC_OFF = args.gc_off
     header("Target 6: rendering")
     asyncio.run(run(args))
 
