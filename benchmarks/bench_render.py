@@ -8,7 +8,9 @@ the time is measured from the call until the next frame is composed (``App._disp
 with a 10 ms heartbeat (``LoopMonitor``) on the same loop catching any stall. The same is
 done for a 50-row page in the same run, for comparison. Then, with the 1000 rows on
 screen (and again with 50), the theme is switched and the terminal resized, and the
-heartbeat reports the longest stall.
+heartbeat reports the longest stall. Each row also gives the CPU time the loop's thread
+spent on the action (from the call until 100 ms after its frame): on a loaded machine the
+wall-clock stall grows with other processes' load, the CPU time much less.
 
     .venv/bin/python benchmarks/bench_render.py [--repeat 5]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import sys
 import tempfile
@@ -30,6 +33,9 @@ from _common import env_home, header, load_now, median, texts, verdict  # noqa: 
 from bench_responsiveness import FrameClock, GcWatch, wait_for  # noqa: E402
 
 THEMES = ["textual-light", "nord", "gruvbox", "textual-dark"]
+#: ``--gc-off``: collect before each action and keep the collector off during it, so the loop
+#: CPU column is the action's own work (compare two checkouts on a loaded machine with it).
+GC_OFF = False
 
 
 def make_result(n: int) -> Any:
@@ -61,15 +67,21 @@ async def until_frame(clock: FrameClock, after: float, timeout: float = 5.0) -> 
 
 
 async def measure(app: Any, clock: FrameClock, action: Any,
-                  done: Any = None) -> tuple[float, float, float, float]:
+                  done: Any = None) -> tuple[float, float, float, float, float, float]:
     """For one UI action, in ms: (call returns, first frame after it, frame once ``done()``
-    holds, longest heartbeat stall)."""
+    holds, longest heartbeat stall, longest GC pause, CPU time of the loop's thread from
+    the call until 100 ms after the frame). The CPU time hardly moves with the machine's
+    load, where the wall-clock stall does: it is the figure to compare across runs."""
     from tui.timing import LoopMonitor
 
     monitor = LoopMonitor(0.010)
     monitor.start()
     await asyncio.sleep(0.05)
+    if GC_OFF:
+        gc.collect()
+        gc.disable()
     gcw = GcWatch().__enter__()
+    cpu0 = time.thread_time()
     t0 = time.perf_counter()
     result = action()
     if asyncio.iscoroutine(result):
@@ -82,10 +94,13 @@ async def measure(app: Any, clock: FrameClock, action: Any,
             await asyncio.sleep(0.001)
         complete = await until_frame(clock, time.perf_counter())
     await asyncio.sleep(0.1)  # let any follow-up work (layout, timers) run under the heartbeat
+    cpu = (time.thread_time() - cpu0) * 1000
     _, lag_max = await monitor.stop()
     gcw.__exit__()
+    if GC_OFF:
+        gc.enable()
     gc_max = max((d for _, d in gcw.pauses), default=0.0) * 1000
-    return (t_call - t0) * 1000, (frame - t0) * 1000, (complete - t0) * 1000, lag_max, gc_max
+    return (t_call - t0) * 1000, (frame - t0) * 1000, (complete - t0) * 1000, lag_max, gc_max, cpu
 
 
 async def exercise(app: Any, pilot: Any, pane: Any, clock: FrameClock, big: Any, small: Any,
@@ -93,7 +108,7 @@ async def exercise(app: Any, pilot: Any, pane: Any, clock: FrameClock, big: Any,
     import tui.widgets.results as results_module
 
     chunk = getattr(results_module, "CHUNK", None)
-    for _ in range(args.repeat):
+    for _ in range(0 if args.rerender_only else args.repeat):
         for label, result in (("1000 rows", big), ("50 rows", small)):
             rows.setdefault(f"{prefix}show {label}", []).append(
                 await measure(app, clock, lambda r=result: pane.show_result(r), lambda: is_complete(pane)))
@@ -146,7 +161,7 @@ async def run(args: argparse.Namespace) -> None:
     from tui.widgets.results import ResultsPane
 
     big, small = make_result(1000), make_result(50)
-    rows: dict[str, list[tuple[float, float, float]]] = {}
+    rows: dict[str, list[tuple[float, ...]]] = {}
     with tempfile.TemporaryDirectory() as tmp, env_home(Path(tmp) / "home"):
         app = MilvusTuiApp(Settings(uri=str(Path(tmp) / "data"), embedding_provider="local"))
         async with app.run_test(size=(120, 40)) as pilot:
@@ -167,14 +182,17 @@ async def run(args: argparse.Namespace) -> None:
 
     print(f"\n{args.repeat} repeats, 120x40 terminal; {load_now()}.\n")
     print("| action | call returns (ms) | first frame (ms) | all rows in, frame (ms) | longest loop stall (ms) | "
-          "longest GC pause (ms) |")
-    print("|---|---|---|---|---|---|")
+          "longest GC pause (ms) | loop CPU (ms) |")
+    print("|---|---|---|---|---|---|---|")
     for name, values in rows.items():
-        calls, frames, complete, stalls, gcs = ([v[i] for v in values] for i in range(5))
+        calls, frames, complete, stalls, gcs, cpus = ([v[i] for v in values] for i in range(6))
         done = f"{median(complete):.1f} / {max(complete):.1f}" if "show" in name else "–"
         print(f"| {name} | {median(calls):.1f} | {median(frames):.1f} / {max(frames):.1f} | {done} | "
-              f"{median(stalls):.1f} / {max(stalls):.1f} | {max(gcs):.1f} |")
-    print("\n(median / max of the repeats)")
+              f"{median(stalls):.1f} / {max(stalls):.1f} | {max(gcs):.1f} | {median(cpus):.1f} |")
+    print("\n(median / max of the repeats)" + (" GC off during each action" if GC_OFF else ""))
+    if args.rerender_only:
+        summary_rerender(rows)
+        return
     show = rows["show 1000 rows"]
     first = [v[1] for v in show]
     stall = max(v[3] for k, vs in rows.items() if "1000 rows on screen" in k and not k.startswith("bare")
@@ -187,6 +205,15 @@ async def run(args: argparse.Namespace) -> None:
           + f"50-row page: {median([v[1] for v in rows['show 50 rows']]):.1f} ms")
     print(f"- theme switch / resize with 1000 rows on screen: longest stall {stall:.1f} ms (target ≤ 50 ms): "
           f"{verdict(stall <= 50)}")
+    summary_rerender(rows)
+
+
+def summary_rerender(rows: dict) -> None:
+    for what in ("theme switch", "resize"):
+        app_rows, bare_rows = rows[f"{what}, 1000 rows on screen"], rows[f"bare app: {what}, 1000 rows on screen"]
+        print(f"- {what}, 1000 rows: stall median {median([v[3] for v in app_rows]):.1f} ms vs bare app "
+              f"{median([v[3] for v in bare_rows]):.1f} ms; loop CPU {median([v[5] for v in app_rows]):.1f} ms vs "
+              f"{median([v[5] for v in bare_rows]):.1f} ms")
 
 
 def main() -> None:
@@ -194,7 +221,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-freeze", action="store_true",
                         help="gc.unfreeze() once the app is up: what the app's gc.freeze() buys")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="no garbage collection during each measured action (its own work only)")
+    parser.add_argument("--rerender-only", action="store_true",
+                        help="only the theme switches and resizes (the result is shown once, untimed)")
     args = parser.parse_args()
+    global GC_OFF
+    GC_OFF = args.gc_off
     header("Target 6: rendering")
     asyncio.run(run(args))
 

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, ProgressBar
+from textual.widgets import Label, ProgressBar
 from textual.worker import get_current_worker
 
 from .. import messages as msg
@@ -36,7 +36,7 @@ from ..milvus.ops import Context, Op, Progress
 from ..widgets.collections import CollectionsPane
 from ..widgets.query_bar import QueryBar
 from ..widgets.results import ResultsPane
-from ..widgets.status import StatusBar
+from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
 from .delete import ConfirmDeleteScreen
 from .entity import EntityScreen
@@ -123,7 +123,7 @@ class MainScreen(Screen[None]):
                 yield Label("", id="banner")
                 yield ResultsPane(id="results")
                 yield ProgressBar(id="op-progress", show_eta=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(QueryBar).history = self.history
@@ -759,8 +759,8 @@ class MainScreen(Screen[None]):
         select = self.query_one("#exec-mode", Select)
         select.value = "sync" if self.exec_mode == "async" else "async"
 
-    def action_toggle_options(self) -> None:
-        self.query_one("#options-row").toggle_class("hidden")
+    async def action_toggle_options(self) -> None:
+        await self.query_one(QueryBar).toggle_options()
 
     def action_cancel(self) -> None:
         """Cancel running work and say so at once.

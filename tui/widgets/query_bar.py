@@ -13,6 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widget import Widget
@@ -88,6 +89,7 @@ class QueryBar(Widget):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.suggester = FieldSuggester()
         self.history: History | None = None
+        self._partitions: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-row"):
@@ -96,14 +98,40 @@ class QueryBar(Widget):
             yield Input("10", id="query-k", type="integer", tooltip="k: how many search results")
             yield Select([("async", "async"), ("sync (thread)", "sync")], value="async", allow_blank=False,
                          id="exec-mode", tooltip="Run Milvus calls with the async client, or the sync client in a thread")
-        with Horizontal(id="options-row", classes="hidden"):
-            yield Input(placeholder="output fields (comma-separated; default all)", id="query-fields")
-            yield Select(CONSISTENCY, value="", allow_blank=False, id="query-consistency")
-            yield Select([("all partitions", "")], value="", allow_blank=False, id="query-partition")
-            yield Checkbox("MMR", id="query-mmr", tooltip="Max-marginal-relevance: diverse results")
-            yield Input("40", id="query-fetch-k", type="integer", tooltip="MMR fetch_k")
-            yield Input("0.5", id="query-lambda", type="number", tooltip="MMR lambda (0 diverse … 1 relevant)")
+        # The options row is composed on first use (``toggle_options``): its 17 widgets would
+        # otherwise be restyled on every theme switch while hidden (docs/BENCHMARKS.md, section 6).
         yield Label("", id="query-error")
+
+    def _options_row(self) -> Horizontal | None:
+        try:
+            return self.query_one("#options-row", Horizontal)
+        except NoMatches:
+            return None
+
+    async def toggle_options(self) -> None:
+        """Show or hide the options row, composing it the first time (awaited, so that
+        ``options()`` and ``set_fields`` find all of it once this returns)."""
+        row = self._options_row()
+        if row is not None:
+            row.toggle_class("hidden")
+            return
+        await self.mount(Horizontal(
+            Input(placeholder="output fields (comma-separated; default all)", id="query-fields"),
+            Select(CONSISTENCY, value="", allow_blank=False, id="query-consistency"),
+            Select(self._partition_options(), value="", allow_blank=False, id="query-partition"),
+            Checkbox("MMR", id="query-mmr", tooltip="Max-marginal-relevance: diverse results"),
+            Input("40", id="query-fetch-k", type="integer", tooltip="MMR fetch_k"),
+            Input("0.5", id="query-lambda", type="number", tooltip="MMR lambda (0 diverse … 1 relevant)"),
+            id="options-row",
+        ), before="#query-error")
+
+    @property
+    def options_shown(self) -> bool:
+        row = self._options_row()
+        return row is not None and not row.has_class("hidden")
+
+    def _partition_options(self) -> list[tuple[str, str]]:
+        return [("all partitions", ""), *[(p, p) for p in self._partitions]]
 
     @property
     def mode(self) -> str:
@@ -119,8 +147,13 @@ class QueryBar(Widget):
 
     def set_fields(self, fields: list[str], partitions: list[str]) -> None:
         self.suggester.fields = sorted(fields, key=str.lower)
+        self._partitions = list(partitions)
+        if self._options_row() is not None:
+            self._apply_partitions()
+
+    def _apply_partitions(self) -> None:
         select = self.query_one("#query-partition", Select)
-        select.set_options([("all partitions", ""), *[(p, p) for p in partitions]])
+        select.set_options(self._partition_options())
         select.value = ""
 
     def show_error(self, message: str) -> None:
@@ -155,6 +188,10 @@ class QueryBar(Widget):
         self.post_message(self.Submitted(self.mode, text, options))
 
     def options(self) -> QueryOptions:
+        """The options row's values; its defaults while it was never opened."""
+        if self._options_row() is None:
+            return QueryOptions(self._k(), None, None, None, None)
+
         def number(selector: str, cast: type, what: str) -> int | float:
             raw = self.query_one(selector, Input).value.strip()
             try:
@@ -162,7 +199,7 @@ class QueryBar(Widget):
             except ValueError:
                 raise ValueError(f"{what} must be a number, not {raw!r}.") from None
 
-        k = int(number("#query-k", int, "k"))
+        k = self._k()
         fields_text = self.query_one("#query-fields", Input).value
         fields = [f.strip() for f in fields_text.split(",") if f.strip()] or None
         consistency = str(self.query_one("#query-consistency", Select).value) or None
@@ -171,6 +208,13 @@ class QueryBar(Widget):
         if self.query_one("#query-mmr", Checkbox).value:
             mmr = (int(number("#query-fetch-k", int, "fetch_k")), float(number("#query-lambda", float, "lambda")))
         return QueryOptions(k, fields, consistency, partition, mmr)
+
+    def _k(self) -> int:
+        raw = self.query_one("#query-k", Input).value.strip()
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"k must be a number, not {raw!r}.") from None
 
     def recall(self, direction: int) -> None:
         if self.history is None:
