@@ -39,7 +39,6 @@ from ..widgets.results import ResultsPane
 from ..widgets.status import StatusBar
 from .choice import ChoiceScreen
 from .delete import ConfirmDeleteScreen
-from .entity import EntityScreen
 from .export import ExportScreen
 from .help import HelpScreen
 
@@ -125,7 +124,10 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPane).show_message("Connecting…")
         self.query_one(StatusBar).running = f"starting {self.conn.kind}"
         self._show_on_disk()
-        self.connect()
+        # After the first frame: the connect worker imports pymilvus (~0.5 s of CPU) and starts
+        # the Lite child, and in the same instant both delayed that frame by 0.1-0.5 s (GIL
+        # and cores shared; docs/BENCHMARKS.md §2). The server needs far longer than a frame.
+        self.call_after_refresh(self.connect)
 
     def _show_on_disk(self) -> None:
         """Embedded Lite: list the data directory's collections on the first frame, marked
@@ -777,6 +779,8 @@ class MainScreen(Screen[None]):
         def closed(action: str | None) -> None:
             if action == "similar":
                 self.action_similar()
+
+        from .entity import EntityScreen  # here: it imports rich.syntax and pygments (~15 ms at startup)
 
         self.app.push_screen(EntityScreen(info.name, row, {f.name for f in info.vector_fields}, score), closed)
 
