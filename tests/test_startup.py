@@ -15,9 +15,11 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymilvus import MilvusClient
+from textual.pilot import Pilot
 
 from tests.apphelpers import SIZE, notifications, title, wait_first_page, wait_until
 from tui.app import MilvusTuiApp
@@ -232,3 +234,19 @@ async def test_names_stay_marked_unconfirmed_when_the_server_never_answers(data_
             await wait_until(pilot, lambda: "Not connected" in title(app),
                              what="the not-connected message")
             assert app.main.info is None
+
+
+def test_snapshot_before_the_server_answers(snap_compare: Any, data_copy: Path,  # noqa: ANN401
+                                             held_connection: tuple[MilvusConnection, int]) -> None:
+    """The first frame on the embedded default: names from disk, dim, marked starting…"""
+    conn, _ = held_connection
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, MilvusTuiApp)
+        await wait_until(pilot, lambda: app.main.query_one(CollectionsPane).cursor_node is not None,
+                         what="the cursor on the first collection")
+        assert not app.main.connected
+        await pilot.pause()
+
+    assert snap_compare(MilvusTuiApp(Settings(uri=str(data_copy)), conn), terminal_size=SIZE, run_before=run_before)
