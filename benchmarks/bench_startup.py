@@ -260,6 +260,11 @@ def main() -> None:
               f"{median(diffs):+.3f} s vs hello-world per pair (target ≤ 0.8 s, or ≤ +0.3 s): {verdict(ok)}; "
               f"catalog confirmed (counts from the server) median {median(confirmed):.3f} s, "
               f"{median([c - s for c, s in zip(confirmed, shown)]):+.3f} s after the names")
+    if args.compare:
+        this, other = list(runs.values())
+        diffs = ", ".join(f"{mark} {median([a[mark] - b[mark] for a, b in zip(this, other)]):+.3f} s"
+                          for mark in marks)
+        print(f"- this checkout minus {args.compare}, per-pair medians: {diffs}")
     print(f"- Milvus Lite child, spawn to port open: `LiteServer.start()` (the app's launcher) median "
           f"{median(boots['app']):.3f} s vs `python -m milvus_lite server` {median(boots['plain']):.3f} s")
     print(f"- `milvus-tui --help`: median {median(helps):.3f} s (target ≤ 0.3 s): {verdict(median(helps) <= 0.3)}")
