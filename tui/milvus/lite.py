@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataDirInUse, ServerUnavailable
@@ -253,6 +254,69 @@ class LiteServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class OnDiskCatalog:
+    """Names read from a Lite data directory before its server answers: not confirmed."""
+
+    databases: tuple[str, ...]
+    collections: tuple[str, ...]
+
+
+#: More collections than this and the pre-listing is skipped: reading thousands of schema
+#: files would delay the first frame, and the server's catalog would take long anyway.
+ON_DISK_MAX_COLLECTIONS = 300
+#: ``schema_format_version`` values of the Lite releases whose layout this reader knows.
+_KNOWN_SCHEMA_FORMATS = (1, 2)
+
+
+def read_on_disk_catalog(data_dir: str | os.PathLike[str], db_name: str = "default") -> OnDiskCatalog | None:
+    """The databases and ``db_name``'s collections that Milvus Lite 3 would list for
+    ``data_dir``, read from its files (a few ``listdir`` calls and one small JSON file per
+    collection; no Milvus import), or None when the directory is not a layout we know.
+
+    Layout (milvus_lite 3.2, ``milvus_lite/db.py``): ``LOCK``, ``collections/<name>/schema.json``
+    for the default database, ``databases/<db>/collections/<name>/schema.json`` for the others.
+    Lite lists a collection when its directory holds ``schema.json``, and drops one by
+    removing its directory. We are stricter: the schema must parse and name that collection,
+    so nothing half-written or foreign is shown. The result is a hint for the first frame;
+    the server's own catalog replaces it.
+    """
+    root = Path(data_dir).expanduser()
+    try:
+        if not ((root / "LOCK").is_file() and (root / "collections").is_dir() and (root / "databases").is_dir()):
+            return None
+        databases = ["default"]
+        for entry in os.scandir(root / "databases"):
+            if entry.is_dir() and entry.name != "default":
+                databases.append(entry.name)
+        home = root if db_name in ("", "default") else root / "databases" / db_name
+        if not (home / "collections").is_dir():
+            return None
+        entries = [e for e in os.scandir(home / "collections") if e.is_dir()]
+        if len(entries) > ON_DISK_MAX_COLLECTIONS:
+            return None
+        names = [e.name for e in entries if _names_collection(Path(e.path) / "schema.json", e.name)]
+    except OSError:
+        return None
+    return OnDiskCatalog(tuple(sorted(databases)), tuple(sorted(names)))
+
+
+def _names_collection(schema_path: Path, name: str) -> bool:
+    try:
+        if schema_path.stat().st_size > 1_000_000:
+            return False
+        schema = json.loads(schema_path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(schema, dict)
+        and schema.get("collection_name") == name
+        and isinstance(schema.get("fields"), list)
+        and "version" in schema
+        and schema.get("schema_format_version", 1) in _KNOWN_SCHEMA_FORMATS
+    )
 
 
 def _in_use_message(data_dir: Path, holder: dict) -> str:

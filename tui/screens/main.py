@@ -39,7 +39,6 @@ from ..widgets.results import ResultsPane
 from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
 from .delete import ConfirmDeleteScreen
-from .entity import EntityScreen
 from .export import ExportScreen
 from .help import HelpScreen
 
@@ -97,6 +96,8 @@ class MainScreen(Screen[None]):
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
+        #: a collection chosen from the names read off disk, opened once the server answers.
+        self._open_when_ready: str | None = None
         self._deleting: tuple[Any, ...] = ()
         #: the newest worker (token, what) per group; other workers' messages are ignored.
         self._current: dict[str, tuple[object, str]] = {}
@@ -129,7 +130,23 @@ class MainScreen(Screen[None]):
         self.query_one(QueryBar).history = self.history
         self.query_one(ResultsPane).show_message("Connecting…")
         self.query_one(StatusBar).running = f"starting {self.conn.kind}"
-        self.connect()
+        self._show_on_disk()
+        # After the first frame: the connect worker imports pymilvus (~0.5 s of CPU) and starts
+        # the Lite child, and in the same instant both delayed that frame by 0.1-0.5 s (GIL
+        # and cores shared; docs/BENCHMARKS.md §2). The server needs far longer than a frame.
+        self.call_after_refresh(self.connect)
+
+    def _show_on_disk(self) -> None:
+        """Embedded Lite: list the data directory's collections on the first frame, marked
+        unconfirmed, instead of waiting ~0.5-1 s for the child and the catalog RPCs."""
+        if self.conn.lite is None or self.conn.lite.ready:
+            return
+        from ..milvus.lite import read_on_disk_catalog
+
+        found = read_on_disk_catalog(self.conn.lite.data_dir, self.conn.db_name)
+        if found is not None and found.collections:
+            self.query_one(CollectionsPane).show_on_disk(self.conn.db_name, found.databases, found.collections,
+                                                         self.settings.collection or found.collections[0])
 
     # -- running operations ------------------------------------------------------------
 
@@ -279,8 +296,12 @@ class MainScreen(Screen[None]):
         self._record(event)
         databases, infos = event.result
         pane = self.query_one(CollectionsPane)
-        wanted = self.info.name if self.info else self.settings.collection
+        wanted = self.info.name if self.info else (self._open_when_ready or self.settings.collection)
         names = [i.name for i in infos]
+        if self._open_when_ready is not None and self._open_when_ready not in names:
+            self.notify(f"'{self._open_when_ready}' is not in the server's catalog (dropped?).",
+                        severity="warning")
+        self._open_when_ready = None
         if wanted not in names:
             wanted = names[0] if names else None
         pane.show_catalog(self.conn.db_name, databases, infos, wanted)
@@ -297,7 +318,17 @@ class MainScreen(Screen[None]):
 
     @on(CollectionsPane.Selected)
     def _collection_selected(self, event: CollectionsPane.Selected) -> None:
-        info = self.query_one(CollectionsPane).infos.get(event.name)
+        pane = self.query_one(CollectionsPane)
+        if pane.unconfirmed:
+            # Read from disk, the server not up yet: remember the choice; the catalog opens it.
+            self._open_when_ready = event.name
+            if any(w.group == "connect" and w.is_running for w in self.workers):
+                self.query_one(ResultsPane).show_message(f"'{event.name}' opens as soon as the server is up…")
+            else:
+                self.query_one(ResultsPane).show_message(
+                    f"Not connected, so '{event.name}' cannot open yet. Press ctrl+r to try again.")
+            return
+        info = pane.infos.get(event.name)
         if info is not None and (self.info is None or info.name != self.info.name):
             self.current_filter = ""
             self.query_one(ResultsPane).clear_marks()
@@ -527,6 +558,7 @@ class MainScreen(Screen[None]):
             return  # replaced by a newer worker of its group; esc is handled in action_cancel
         if event.what == "connect":
             self.query_one(StatusBar).connection = "not connected"
+            self.query_one(CollectionsPane).mark_unconfirmed("not confirmed")
             results.show_message(f"Could not connect: {event.error}\nPress ctrl+r to try again.")
         if event.what in ("search", "page", "more like this", "filter"):
             self.query_one(QueryBar).show_error(event.error)
@@ -818,6 +850,8 @@ class MainScreen(Screen[None]):
         def closed(action: str | None) -> None:
             if action == "similar":
                 self.action_similar()
+
+        from .entity import EntityScreen  # here: it imports rich.syntax and pygments (~15 ms at startup)
 
         self.app.push_screen(EntityScreen(info.name, row, {f.name for f in info.vector_fields}, score), closed)
 

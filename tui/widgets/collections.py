@@ -1,4 +1,9 @@
-"""The collections pane: database → collection → fields, indexes and partitions."""
+"""The collections pane: database → collection → fields, indexes and partitions.
+
+For the embedded Lite default the pane first shows what the data directory holds
+(``show_on_disk``), dim and marked "starting…", on the very first frame; the server's
+catalog (``show_catalog``) then replaces it with counts and load state.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +54,43 @@ class CollectionsPane(Tree[str]):
         self.show_root = False
         self.guide_depth = 2
         self.infos: dict[str, CollectionInfo] = {}
+        #: True while the nodes come from the data directory, not from the server.
+        self.unconfirmed = False
+
+    def show_on_disk(self, db_name: str, databases: tuple[str, ...], names: tuple[str, ...],
+                     selected: str | None, note: str = "starting…") -> None:
+        """Names read from the data directory, before the server answers: no counts, no
+        load state, nothing to expand; selecting one posts ``Selected`` all the same."""
+        self.clear()
+        self.infos = {}
+        self.unconfirmed = True
+        db = self.root.add(Text.assemble(("⛁ ", "dim"), (db_name, "bold")), data=None, expand=True)
+        for other in databases:
+            if other != db_name:
+                self.root.add_leaf(Text.assemble(("⛁ ", "dim"), (other, "dim")), data=None)
+        for name in names:
+            node = db.add_leaf(self._unconfirmed_label(name, note), data=name)
+            if name == selected:
+                self.call_after_refresh(self._select_node, node)
+        self.border_subtitle = "from disk · unconfirmed"
+
+    def mark_unconfirmed(self, note: str) -> None:
+        """The server did not answer: say so on each name still read from disk."""
+        if not self.unconfirmed:
+            return
+        for node in self._collection_nodes():
+            node.set_label(self._unconfirmed_label(str(node.data), note))
+
+    @staticmethod
+    def _unconfirmed_label(name: str, note: str) -> Text:
+        return Text.assemble((name, "dim"), (f"  {note}", "dim italic"))
 
     def show_catalog(self, db_name: str, databases: list[str], infos: list[CollectionInfo],
                      selected: str | None) -> None:
         self.clear()
         self.infos = {i.name: i for i in infos}
+        self.unconfirmed = False
+        self.border_subtitle = ""
         db = self.root.add(Text.assemble(("⛁ ", "dim"), (db_name, "bold")), data=None, expand=True)
         for other in databases:
             if other != db_name:
