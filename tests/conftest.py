@@ -38,6 +38,15 @@ def tui_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["MILVUS_TUI_HOME"] = old
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state dir for one test (history, ui.json, backups, audit log), so app tests
+    never see each other's state. Test modules opt in with ``usefixtures("home")``."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def lite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
     server = LiteServer(tmp_path_factory.mktemp("lite") / "data")

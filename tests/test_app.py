@@ -47,12 +47,8 @@ from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir per test: history, ui.json (theme), backups, audit log."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
-    return path
+# A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 # -- browsing ------------------------------------------------------------------------------

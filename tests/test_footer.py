@@ -3,7 +3,6 @@ it shows the bindings the focused widget leaves free, follows focus, and a click
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +10,8 @@ from tests.apphelpers import SIZE, focus_table, make_app, query_bar, query_input
 from tui.widgets.status import KeyFooter
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
-    return path
+# A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def footer_text(app) -> str:  # noqa: ANN001

@@ -8,7 +8,6 @@ old fill still finds, and a jump while the fill runs must still land on the righ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,11 +19,8 @@ from tui.milvus import MilvusService
 from tui.screens.delete import ConfirmDeleteScreen
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
-    return path
+# A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 @pytest.fixture(scope="module")

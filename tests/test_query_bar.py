@@ -6,7 +6,6 @@ theme switch, docs/BENCHMARKS.md section 6); until then ``options()`` gives its 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from textual.containers import Horizontal
@@ -16,11 +15,8 @@ from tests.apphelpers import SIZE, focus_table, make_app, query_bar, submit, wai
     wait_result
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
-    return path
+# A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 async def test_options_row_is_composed_on_first_use_and_its_values_apply(milvus_uri: str,

@@ -31,11 +31,8 @@ from tui.widgets.collections import CollectionsPane
 ROWS = {"alpha": 3, "beta": 5, "renamed": 2}
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
-    return path
+# A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 @pytest.fixture(scope="module")

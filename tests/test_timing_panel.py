@@ -7,7 +7,6 @@ expect instead of sleeping, and never assert on absolute timings.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,12 +30,8 @@ from tui.screens.timing import BenchFinished, BenchProgress, BenchResult, Timing
 from tui.timing.engine import SCRATCH_PREFIX
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir per test (history, ui.json, backups)."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("MILVUS_TUI_HOME", str(path))
-    return path
+# A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def scratch_names(uri: str) -> set[str]:
