@@ -25,6 +25,7 @@ from tests.apphelpers import SIZE, notifications, title, wait_first_page, wait_u
 from tui.app import MilvusTuiApp
 from tui.config import Settings
 from tui.milvus import MilvusConnection
+from tui.loads import RememberedLoads
 from tui.milvus.lite import ON_DISK_MAX_COLLECTIONS, LiteServer, read_on_disk_catalog
 from tui.widgets.collections import CollectionsPane
 
@@ -247,3 +248,58 @@ def test_snapshot_before_the_server_answers(snap_compare: Any, data_copy: Path, 
         await pilot.pause()
 
     assert snap_compare(MilvusTuiApp(Settings(uri=str(data_copy)), conn), terminal_size=SIZE, run_before=run_before)
+
+
+# -- load state across restarts of the app's own Lite --------------------------------------
+
+
+async def test_a_collection_loaded_last_time_is_loaded_again_on_the_next_start(data_copy: Path, home: Path) -> None:
+    """Milvus Lite forgets load state when its server restarts; the app remembers what the
+    user loaded, loads that collection again when it opens, and forgets it on a release."""
+
+    def loaded(app: MilvusTuiApp) -> bool:
+        return app.main.info is not None and app.main.info.loaded
+
+    # First start: Lite reports 'alpha' released (its server was restarted); the user presses l.
+    app = MilvusTuiApp(Settings(uri=str(data_copy), collection="alpha"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.main.info is not None, timeout=60, what="alpha to open")
+        assert not app.main.info.loaded and "press l to load it" in title(app)
+        await pilot.pause(0.5)
+        assert not loaded(app)  # nothing was loaded on its own: never loaded before
+        app.main.action_load()
+        await wait_until(pilot, lambda: loaded(app), timeout=60, what="alpha to load")
+        await wait_first_page(pilot, app)
+    remembered = json.loads((home / "state" / "loaded.json").read_text())
+    assert list(remembered.values()) == [["alpha"]]
+
+    # Second start: loaded again without a key, rows on screen; then the user releases it.
+    app = MilvusTuiApp(Settings(uri=str(data_copy), collection="alpha"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: loaded(app), timeout=60, what="alpha to be loaded again")
+        page = await wait_first_page(pilot, app)
+        assert [row["id"] for row in page.rows] == [0, 1, 2]
+        assert not app.main.query_one(CollectionsPane).infos["beta"].loaded  # only the one opened
+        app.main.action_release()
+        await wait_until(pilot, lambda: not loaded(app), timeout=60, what="alpha to be released")
+
+    # Third start: released, as the user left it.
+    app = MilvusTuiApp(Settings(uri=str(data_copy), collection="alpha"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.main.info is not None, timeout=60, what="alpha to open")
+        await pilot.pause(0.5)
+        assert not loaded(app) and "press l to load it" in title(app)
+
+
+def test_remembered_loads_are_per_data_directory_and_survive_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "loaded.json"
+    one, two = RememberedLoads(path, "/data/one|default"), RememberedLoads(path, "/data/two|default")
+    one.remember("alpha", "beta")
+    two.remember("gamma")
+    one.forget("beta")
+    assert one.names() == {"alpha"} and two.names() == {"gamma"}
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(b"\x00not json")
+    assert one.names() == set()
+    one.remember("alpha")
+    assert one.names() == {"alpha"}

@@ -33,6 +33,7 @@ from ..milvus import export as export_ops
 from ..milvus import queries as query_ops
 from ..milvus.errors import AmbiguousField, MilvusTuiError, scrub
 from ..milvus.ops import Context, Op, Progress
+from ..loads import RememberedLoads
 from ..widgets.collections import CollectionsPane
 from ..widgets.query_bar import QueryBar
 from ..widgets.results import ResultsPane
@@ -112,6 +113,7 @@ class MainScreen(Screen[None]):
         from ..config import state_dir
 
         self.history = History(state_dir() / "history.json", settings.history_key())
+        self._state_dir = state_dir()
 
     # -- layout ------------------------------------------------------------------------
 
@@ -305,6 +307,9 @@ class MainScreen(Screen[None]):
         if wanted not in names:
             wanted = names[0] if names else None
         pane.show_catalog(self.conn.db_name, databases, infos, wanted)
+        loads = self._remembered_loads()
+        if loads is not None and any(i.loaded for i in infos):
+            loads.remember(*(i.name for i in infos if i.loaded))
         if wanted and (self.info is None or self.info.name != wanted):
             self.open_collection(next(i for i in infos if i.name == wanted))
         elif wanted and self.info is not None:
@@ -362,10 +367,22 @@ class MainScreen(Screen[None]):
 
     def open_collection(self, info: CollectionInfo) -> None:
         self._set_info(info)
+        loads = self._remembered_loads()
         if info.loaded:
             self.browse()
+        elif loads is not None and info.name in loads.names():
+            self.query_one(ResultsPane).show_message(
+                f"Loading '{info.name}' again: it was loaded when this app last used it "
+                "(Milvus Lite releases everything when its server restarts)…")
+            self._load(info.name)
         else:
             self.query_one(ResultsPane).show_message(f"'{info.name}' is released: press l to load it.")
+
+    def _remembered_loads(self) -> RememberedLoads | None:
+        """Only for the app's own Lite: a remote server keeps its load state itself."""
+        if self.conn.lite is None:
+            return None
+        return RememberedLoads(self._state_dir / "loaded.json", f"{self.conn.lite.data_dir}|{self.conn.db_name}")
 
     def browse(self, page: int = 0, expr: str | None = None) -> None:
         """Page through the collection (or ``expr``, default the current filter) from scratch.
@@ -761,8 +778,10 @@ class MainScreen(Screen[None]):
 
     def action_load(self) -> None:
         name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
-        if not name:
-            return
+        if name:
+            self._load(name)
+
+    def _load(self, name: str) -> None:
         self.run_op("load", lambda: _load_then_describe(name), msg.CollectionLoaded, group="load",
                     label=f"loading {name}")
 
@@ -772,12 +791,18 @@ class MainScreen(Screen[None]):
             return
         info: CollectionInfo = event.result
         self.notify(f"Loaded '{info.name}' in {event.elapsed:.1f} s.")
+        loads = self._remembered_loads()
+        if loads is not None and info.loaded:
+            loads.remember(info.name)
         self._described(event)
 
     def action_release(self) -> None:
         name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
         if not name:
             return
+        loads = self._remembered_loads()
+        if loads is not None:
+            loads.forget(name)  # what the user asked for, even if the release then fails
         self.run_op("release", lambda: _release_then_describe(name), msg.CollectionDescribed, group="load",
                     label=f"releasing {name}")
 
