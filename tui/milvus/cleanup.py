@@ -143,20 +143,6 @@ def _write_rows(handle: TextIO, rows: list[dict[str, Any]], packing: dict[str, s
     return len(rows)
 
 
-def _fetch_for_backup(info: CollectionInfo, keys: list[Any]) -> Op[list[dict[str, Any]]]:
-    """Whole entities by key, at Strong consistency, as pymilvus returns them (rows are
-    materialized later, on the writer thread). ``strict_float32`` makes pymilvus hand float
-    vectors over as float32 arrays instead of building a Python float per component, which
-    is what the backup stores anyway."""
-    kwargs: dict[str, Any] = dict(
-        collection_name=info.name, filter=exprs.in_list(info.primary.name, keys), output_fields=["*"],
-        limit=len(keys), consistency_level="Strong",
-    )
-    if any(f.dtype == "FLOAT_VECTOR" for f in info.fields):
-        kwargs["strict_float32"] = True
-    return (yield Call("query", kwargs, collection=info.name))
-
-
 def _close_durably(handle: TextIO) -> None:
     handle.flush()
     os.fsync(handle.fileno())
@@ -186,7 +172,7 @@ def write_backup(info: CollectionInfo, keys: tuple[Any, ...] | list[Any], path: 
     written = 0
     try:
         for batch in _batches(keys, batch_size):
-            rows = yield from _fetch_for_backup(info, batch)
+            rows = yield from get_entities(info, batch, strict_float32=True)
             if pending is not None:
                 written += yield Blocking(pending.result)
                 yield Progress(written, total, "backing up")

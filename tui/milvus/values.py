@@ -41,16 +41,11 @@ def plain(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    """``json.dumps`` hook for what JSON cannot hold natively: the same conversions as ``plain``."""
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return value.tolist() if hasattr(value, "tolist") else item()
-        except (TypeError, ValueError):
-            return str(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    """``json.dumps`` hook for what JSON cannot hold natively: ``plain``'s conversions."""
+    converted = plain(value)
+    if converted is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return converted
 
 
 def encode_row(row: dict[str, Any]) -> dict[str, Any]:
