@@ -212,16 +212,14 @@ def _check_nothing_lost(lite: MilvusConnection, svc: MilvusService, name: str, p
     return remaining
 
 
-def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: MilvusService) -> None:
-    total = 2400
-    name = make_collection(lite, total)
-    info = svc.catalog.describe(name)
-    preview = svc.cleanup.preview(info, expr="grp == 0")
-    assert preview.count == total // 2
+def _delete_killed_during(lite: MilvusConnection, svc: MilvusService, info: Any, preview: Any,
+                          phase: str) -> tuple[Any, int]:
+    """Run a backed-up delete (sync driver, batches of 50) and SIGKILL the Lite child once
+    ``phase`` ("backing up" or "deleting") has done 300 entities; the raised error and the pid."""
     killed: dict[str, int] = {}
 
     def progress(p: Progress) -> None:
-        if p.what == "deleting" and p.done >= 300 and not killed:
+        if p.what == phase and p.done >= 300 and not killed:
             killed["pid"] = kill_child(lite)
 
     op = execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.cleanup.audit_path,
@@ -229,6 +227,16 @@ def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: MilvusSe
     with pytest.raises(MilvusTuiError) as err:
         lite.run(op, Context(on_progress=progress))
     assert_server_unavailable(err.value)
+    return err, killed["pid"]
+
+
+def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: MilvusService) -> None:
+    total = 2400
+    name = make_collection(lite, total)
+    info = svc.catalog.describe(name)
+    preview = svc.cleanup.preview(info, expr="grp == 0")
+    assert preview.count == total // 2
+    err, killed_pid = _delete_killed_during(lite, svc, info, preview, "deleting")
     assert "stopped after 300 of 1200" in str(err.value) and "backup" in str(err.value)
     record = _audit(svc)[-1]
     assert record["status"] == "failed" and record["previewed"] == 1200
@@ -236,7 +244,7 @@ def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: MilvusSe
     backup = Path(record["backup"])
     assert str(backup) in str(err.value)
 
-    recover(lite, svc, killed["pid"], name)
+    recover(lite, svc, killed_pid, name)
     remaining = _check_nothing_lost(lite, svc, name, preview.keys, backup, total)
     assert len(remaining) == 1200 - 300, "acknowledged deletes survive the crash"
     # Undo: the backup brings back exactly the original entities.
@@ -279,18 +287,8 @@ def test_kill_during_backup_deletes_nothing(lite: MilvusConnection, svc: MilvusS
     name = make_collection(lite, total)
     info = svc.catalog.describe(name)
     preview = svc.cleanup.preview(info, expr="grp == 0")
-    killed: dict[str, int] = {}
-
-    def progress(p: Progress) -> None:
-        if p.what == "backing up" and p.done >= 300 and not killed:
-            killed["pid"] = kill_child(lite)
-
-    op = execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.cleanup.audit_path,
-                        batch_size=50, server="fault-test")
-    with pytest.raises(MilvusTuiError) as err:
-        lite.run(op, Context(on_progress=progress))
-    assert_server_unavailable(err.value)
-    infos = recover(lite, svc, killed["pid"], name)
+    _, killed_pid = _delete_killed_during(lite, svc, info, preview, "backing up")
+    infos = recover(lite, svc, killed_pid, name)
     assert infos[name].row_count == total, "nothing may be deleted before the backup is complete"
     assert sorted(keys_where(lite, name, "grp == 0")) == sorted(preview.keys)
     # The partial backup (written up to the crash, by the writer thread) holds whole lines only.
