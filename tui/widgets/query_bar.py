@@ -149,12 +149,9 @@ class QueryBar(Widget):
         self.suggester.fields = sorted(fields, key=str.lower)
         self._partitions = list(partitions)
         if self._options_row() is not None:
-            self._apply_partitions()
-
-    def _apply_partitions(self) -> None:
-        select = self.query_one("#query-partition", Select)
-        select.set_options(self._partition_options())
-        select.value = ""
+            select = self.query_one("#query-partition", Select)
+            select.set_options(self._partition_options())
+            select.value = ""
 
     def show_error(self, message: str) -> None:
         label = self.query_one("#query-error", Label)
@@ -189,32 +186,25 @@ class QueryBar(Widget):
 
     def options(self) -> QueryOptions:
         """The options row's values; its defaults while it was never opened."""
+        k = int(self._number("#query-k", int, "k"))
         if self._options_row() is None:
-            return QueryOptions(self._k(), None, None, None, None)
-
-        def number(selector: str, cast: type, what: str) -> int | float:
-            raw = self.query_one(selector, Input).value.strip()
-            try:
-                return cast(raw)
-            except ValueError:
-                raise ValueError(f"{what} must be a number, not {raw!r}.") from None
-
-        k = self._k()
+            return QueryOptions(k, None, None, None, None)
         fields_text = self.query_one("#query-fields", Input).value
         fields = [f.strip() for f in fields_text.split(",") if f.strip()] or None
         consistency = str(self.query_one("#query-consistency", Select).value) or None
         partition = str(self.query_one("#query-partition", Select).value) or None
         mmr = None
         if self.query_one("#query-mmr", Checkbox).value:
-            mmr = (int(number("#query-fetch-k", int, "fetch_k")), float(number("#query-lambda", float, "lambda")))
+            mmr = (int(self._number("#query-fetch-k", int, "fetch_k")),
+                   float(self._number("#query-lambda", float, "lambda")))
         return QueryOptions(k, fields, consistency, partition, mmr)
 
-    def _k(self) -> int:
-        raw = self.query_one("#query-k", Input).value.strip()
+    def _number(self, selector: str, cast: type, what: str) -> int | float:
+        raw = self.query_one(selector, Input).value.strip()
         try:
-            return int(raw)
+            return cast(raw)
         except ValueError:
-            raise ValueError(f"k must be a number, not {raw!r}.") from None
+            raise ValueError(f"{what} must be a number, not {raw!r}.") from None
 
     def recall(self, direction: int) -> None:
         if self.history is None:
