@@ -111,7 +111,8 @@ async def test_delete_backs_up_deletes_audits_and_restore_is_identical(
     assert header["format"] == BACKUP_FORMAT
     assert (header["collection"], header["filter"], header["count"], header["primary_key"]) == (
         name, expr, len(doomed), "id")
-    body = [json.loads(line) for line in lines[1:]]
+    assert json.loads(lines[-1]) == {"$backup_end": len(doomed)}  # the trailer: the backup is whole
+    body = [json.loads(line) for line in lines[1:-1]]
     assert len(body) == len(doomed)
     assert sorted(r["id"] for r in body) == sorted(doomed)
     # Format 2: the float vector packed as base64 little-endian float32, bit for bit.
@@ -209,7 +210,7 @@ async def test_delete_by_keys_ignores_missing_keys(service: MilvusService, scrat
     assert count(raw_client, name) == 246
     assert count(raw_client, name, "id in [3, 4, 5, 250]") == 0
     backup_lines = Path(report.backup_path).read_text().splitlines()
-    assert len(backup_lines) == 1 + 4
+    assert len(backup_lines) == 2 + 4
 
 
 @MODE
@@ -292,7 +293,7 @@ def test_batched_delete_with_progress(service: MilvusService, scratch_collection
     deleting = [e.done for e in events if e.what == "deleting"]
     assert deleting == [min(7 * i, 100) for i in range(1, 16)]  # 15 batches of at most 7
     assert count(raw_client, scratch_collection) == 150
-    assert len(Path(report.backup_path).read_text().splitlines()) == 101
+    assert len(Path(report.backup_path).read_text().splitlines()) == 1 + 100 + 1  # header, entities, trailer
 
 
 async def test_delete_without_backup_and_wrong_collection(service: MilvusService, scratch_collection: str,
@@ -369,7 +370,7 @@ async def test_cancelled_delete_is_audited_as_cancelled(service: MilvusService, 
     assert record["deleted"] == 14
     assert count(raw_client, scratch_collection) == 250 - 14
     backup = Path(record["backup"])
-    assert len(backup.read_text().splitlines()) == 1 + 100  # every previewed entity is safe
+    assert len(backup.read_text().splitlines()) == 1 + 100 + 1  # every previewed entity is safe (and a trailer)
 
 
 # -- backup formats --------------------------------------------------------------------------
@@ -445,7 +446,7 @@ def test_format_2_round_trip_with_keys_and_vectors_compared_bit_for_bit(
         assert report.deleted == report.backed_up == 20
         lines = Path(report.backup_path).read_text().splitlines()
         assert json.loads(lines[0])["vectors"] == {"v": "float32-le-base64"}  # sparse stays JSON
-        assert len(lines) == 21
+        assert len(lines) == 1 + 20 + 1
         assert set(bits()) == {r["pk"] for r in rows[20:]}
         service.cleanup.restore(Path(report.backup_path))
         assert bits() == before
@@ -464,8 +465,8 @@ async def test_damaged_and_future_backups_are_refused_clearly(service: MilvusSer
         bad.write_text(json.dumps(header) + "\n" + line + "\n")
         with pytest.raises(InvalidInput, match=why):
             await service.cleanup.arestore(bad)
-    bad.write_text(json.dumps({**header, "format": "milvus-tui-backup/3"}) + "\n")
-    with pytest.raises(InvalidInput, match="milvus-tui-backup/3 backup, a format this version cannot read"):
+    bad.write_text(json.dumps({**header, "format": "milvus-tui-backup/9"}) + "\n")
+    with pytest.raises(InvalidInput, match="milvus-tui-backup/9 backup, a format this version cannot read"):
         service.cleanup.restore(bad)
     bad.write_text(json.dumps({**header, "vectors": ["vector"]}) + "\n")
     with pytest.raises(InvalidInput, match="damaged"):

@@ -148,7 +148,7 @@ def test_delete_preview_apply_and_restore(milvus_uri: str, scratch_collection: s
     assert applied["count_after"] == 250 - matching == count(raw_client, scratch_collection)
     backup = Path(applied["backup"])
     assert backup.is_file() and backup.parent == home / "state" / "backups"
-    assert len(backup.read_text().splitlines()) == matching + 1
+    assert len(backup.read_text().splitlines()) == 1 + matching + 1  # header, entities, trailer
     assert Path(applied["audit"]) == home / "state" / "audit.jsonl"
 
     restored = ok_json(cli("restore", str(backup), "--json", uri=milvus_uri, home=home))

@@ -40,6 +40,9 @@ class FieldInfo:
     max_length: int | None = None
     element_type: str | None = None
     is_partition_key: bool = False
+    #: the output of a function (e.g. BM25's sparse vector): the server computes it, and
+    #: refuses it in an insert or upsert ("Attempt to insert an unexpected function output field").
+    is_function_output: bool = False
     description: str = ""
 
     @property
@@ -64,6 +67,8 @@ class FieldInfo:
             parts.append("nullable")
         if self.is_partition_key:
             parts.append("partition key")
+        if self.is_function_output:
+            parts.append("function output")
         return " ".join(parts)
 
 
@@ -122,6 +127,15 @@ class CollectionInfo:
             if f.is_primary:
                 return f
         raise MilvusTuiError(f"Collection '{self.name}' has no primary key field.")
+
+    @property
+    def partition_key(self) -> FieldInfo | None:
+        return next((f for f in self.fields if f.is_partition_key), None)
+
+    @property
+    def function_outputs(self) -> list[str]:
+        """Fields a function fills in (BM25's sparse output): never sent back to the server."""
+        return [f.name for f in self.fields if f.is_function_output]
 
     @property
     def field_names(self) -> list[str]:
@@ -198,7 +212,7 @@ def _type_name(value: Any) -> str:
     return str(name if name is not None else value).upper()
 
 
-def parse_field(raw: dict[str, Any], auto_id: bool) -> FieldInfo:
+def parse_field(raw: dict[str, Any], auto_id: bool, function_outputs: frozenset[str] = frozenset()) -> FieldInfo:
     params = raw.get("params") or {}
     dim = params.get("dim")
     max_length = params.get("max_length")
@@ -214,6 +228,7 @@ def parse_field(raw: dict[str, Any], auto_id: bool) -> FieldInfo:
         max_length=int(max_length) if max_length not in (None, "") else None,
         element_type=_type_name(element) if element not in (None, 0, "NONE") else None,
         is_partition_key=bool(raw.get("is_partition_key", False)),
+        is_function_output=bool(raw.get("is_function_output", False)) or str(raw["name"]) in function_outputs,
         description=str(raw.get("description") or ""),
     )
 
@@ -254,7 +269,8 @@ def describe(collection: str, *, with_count: bool = True) -> Op[CollectionInfo]:
     """Schema, indexes, partitions, load state and (when loaded) the exact row count."""
     raw = yield Call("describe_collection", {"collection_name": collection}, collection=collection)
     auto_id = bool(raw.get("auto_id"))
-    fields = tuple(parse_field(f, auto_id) for f in raw.get("fields", []))
+    outputs = frozenset(str(name) for fn in raw.get("functions") or [] for name in fn.get("output_field_names") or [])
+    fields = tuple(parse_field(f, auto_id, outputs) for f in raw.get("fields", []))
     state = _load_state_name((yield Call("get_load_state", {"collection_name": collection}, collection=collection)))
     index_names = yield Call("list_indexes", {"collection_name": collection}, collection=collection)
     indexes = []
@@ -313,6 +329,17 @@ def milvus_version(text: Any) -> tuple[int, int] | None:
     strings that do not start with a Milvus version (Milvus Lite 3's "milvus_lite-3.2.2", Zilliz)."""
     match = re.match(r"v?(\d+)\.(\d+)", str(text or "").strip())
     return (int(match[1]), int(match[2])) if match else None
+
+
+def milvus_release(text: Any) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of a Milvus server's version string ("v2.6.3" -> (2, 6, 3))."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
+    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+
+
+def is_lite_version(text: Any) -> bool:
+    """Milvus Lite reports "milvus_lite-3.2.2" (its own numbering, not Milvus's)."""
+    return str(text or "").strip().lower().startswith(("milvus_lite", "milvus-lite"))
 
 
 def check_loadable(collection: str) -> Op[None]:

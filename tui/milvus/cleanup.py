@@ -3,43 +3,132 @@
 The order is the safety argument:
 1. ``preview_delete`` counts and samples at Strong consistency and *captures the
    primary keys*; that list, not the filter, is what gets deleted later, so rows that
-   start matching after the preview are never touched.
-2. ``execute_delete`` writes every captured entity (all fields, vectors included) to a
-   JSONL backup, fsyncs it, and only then deletes, by key, in batches. A failed batch
-   raises with the server's message; nothing trusts a boolean return value. While one
-   batch is encoded and written (on a writer thread), the next one is fetched.
-3. An audit record says what was asked, what was deleted and where the backup is.
-4. ``restore`` upserts a backup, so running it twice leaves the same collection.
+   start matching after the preview are never touched. It also decides, from the schema
+   and the server's version, *how* the delete can be undone (``UndoPlan``), so the
+   confirmation says it before anything is deleted, and a delete whose undo is known to
+   fail is refused.
+2. ``execute_delete`` writes an audit record of intent, then every captured entity (all
+   fields, vectors included, and its partition) to a JSONL backup, fsyncs it, and only then
+   deletes, by key, in batches. A failed batch raises with the server's message; nothing
+   trusts a boolean return value. While one batch is encoded and written (on a writer
+   thread), the next one is fetched. An interruption (ctrl+c, SIGTERM, a cancel) raises
+   ``DeleteInterrupted`` with the exact account.
+3. A closing audit record says what was deleted and where the backup is. When it cannot be
+   written, the delete is still reported as done (with a warning): a late failure must not
+   hide what was done.
+4. ``restore`` puts every entity back into its database, collection and partition, leaving
+   out function outputs (the server recomputes them), after checking the backup is whole. It
+   keeps the original primary keys wherever the server allows (upsert, or insert on a
+   collection that allows it); otherwise it inserts with new keys and records the old -> new
+   map. Running it twice leaves the same collection: upserts are idempotent, inserts skip
+   entities already present and those a journal beside the backup says were restored.
 
-Backup format 2 (``milvus-tui-backup/2``) is format 1 with dense vectors packed as base64
-(float vectors as little-endian float32): the header's ``vectors`` names each packed field
-and its packing. ``restore`` reads both formats.
+Backup format 3 (``milvus-tui-backup/3``) is format 2 plus each entity's partition (the key
+``$partition``, which no Milvus field name can be) and, in the header, the database, the
+partitions, the function outputs and the undo plan. Format 2 packs dense vectors as base64
+(float vectors as little-endian float32): the header's ``vectors`` names each packed field and
+its packing. ``restore`` reads formats 1-3.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import expr as exprs
-from .catalog import CollectionInfo, describe, require_loaded
+from .catalog import CollectionInfo, describe, is_lite_version, milvus_release, require_loaded
 from .connection import MilvusConnection
-from .errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, OperationFailed, ServerUnavailable
+from .errors import (
+    DeleteInterrupted, InvalidFilter, InvalidInput, MilvusTuiError, NotFound, NotSupported, OperationFailed,
+    RestoreIncomplete, ServerUnavailable,
+)
 from .ops import Blocking, Call, Context, Op, Progress, Timer
 from .queries import get_entities, scan_keys, validate_filter
 from .values import decode_row, pack_line, unpack_row, vector_packing
 
-BACKUP_FORMAT = "milvus-tui-backup/2"
-#: Older formats ``restore`` still reads: 1 wrote vectors as JSON numbers.
-READABLE_FORMATS = ("milvus-tui-backup/1", BACKUP_FORMAT)
+BACKUP_FORMAT = "milvus-tui-backup/3"
+#: Older formats ``restore`` still reads: 1 wrote vectors as JSON numbers, 2 had no partitions.
+READABLE_FORMATS = ("milvus-tui-backup/1", "milvus-tui-backup/2", BACKUP_FORMAT)
+#: The key of a backup line (format 3) that holds the entity's partition. Milvus field names
+#: match ``[A-Za-z_][A-Za-z0-9_]*``, so it cannot collide with a field.
+PARTITION_KEY = "$partition"
 DEFAULT_BATCH = 1000
+#: Field types a backup can carry and a restore can send back (everything pymilvus returns).
+BACKUP_TYPES = {
+    "BOOL", "INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE", "VARCHAR", "STRING", "JSON", "ARRAY",
+    "TIMESTAMPTZ", "GEOMETRY", "FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "INT8_VECTOR",
+    "BINARY_VECTOR", "SPARSE_FLOAT_VECTOR",
+}
+#: Milvus 2.6.3 added the collection property that lets an insert carry the primary key of an
+#: ``auto_id`` collection (milvus-sdk-java #1710, pymilvus #3005). Before it (and Go 2.3.5,
+#: measured), an upsert carrying the key is refused (2.3) or gets a new key (2.4+, milvus #50355).
+ALLOW_INSERT_AUTO_ID = "allow_insert_auto_id"
+ALLOW_INSERT_AUTO_ID_SINCE = (2, 6, 3)
+
+#: How a restore sends entities back (``UndoPlan.method``).
+UPSERT = "upsert"  # keys kept; idempotent
+INSERT_KEEP_KEYS = "insert-keep-keys"  # auto_id collection that allows keyed inserts
+INSERT_NEW_KEYS = "insert-new-keys"  # auto_id on a server that cannot keep keys
+
+
+@dataclass(frozen=True)
+class UndoPlan:
+    """How a delete of this collection will be undone on this server, decided beforehand."""
+
+    method: str
+    server_version: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def keeps_keys(self) -> bool:
+        return self.method != INSERT_NEW_KEYS
+
+    @property
+    def summary(self) -> str:
+        """One sentence for the delete confirmation."""
+        if self.method == INSERT_NEW_KEYS:
+            text = ("Undo will give these entities new primary keys on this server "
+                    f"({self.server_version or 'unknown version'}): its auto_id collections do not accept "
+                    "the old keys back. The old -> new key map goes to the audit log.")
+        else:
+            text = "Undo restores these entities with their primary keys, fields, vectors and partitions."
+        return " ".join((text, *self.notes))
+
+
+def plan_undo(info: CollectionInfo, version: str) -> UndoPlan:
+    """Decide how a backup of ``info`` can go back on a server reporting ``version``; raise
+    NotSupported when it cannot go back at all (then nothing may be deleted)."""
+    odd = [f"'{f.name}' ({f.dtype})" for f in info.fields if f.dtype not in BACKUP_TYPES]
+    if odd:
+        raise NotSupported(
+            f"Not supported by this server ({version or 'unknown version'}) for a safe delete: "
+            f"milvus-tui cannot back up field {', '.join(odd)}, so an undo would fail. Nothing was deleted."
+        )
+    notes: list[str] = []
+    if info.function_outputs:
+        notes.append(f"Function outputs ({', '.join(info.function_outputs)}) are recomputed by the server.")
+    if not info.primary.auto_id:
+        return UndoPlan(UPSERT, version, tuple(notes))
+    if is_lite_version(version):
+        # Measured on Milvus Lite 3.2.2: an upsert carrying the key of an auto_id entity keeps it.
+        return UndoPlan(UPSERT, version, tuple(notes))
+    release = milvus_release(version)
+    if release is not None and release >= ALLOW_INSERT_AUTO_ID_SINCE:
+        return UndoPlan(INSERT_KEEP_KEYS, version, tuple(notes))
+    return UndoPlan(INSERT_NEW_KEYS, version, tuple(notes))
+
+
+def server_version() -> Op[str]:
+    text = yield Call("get_server_version", sync_only=True)
+    return str(text or "")
 
 
 @dataclass(frozen=True)
@@ -51,6 +140,7 @@ class DeletePreview:
     keys: tuple[Any, ...]
     sample: list[dict[str, Any]]
     taken_at: float = field(default_factory=time.time)
+    undo: UndoPlan = field(default_factory=lambda: UndoPlan(UPSERT))
 
     @property
     def count(self) -> int:
@@ -67,6 +157,7 @@ class DeleteReport:
     audit_path: str | None
     elapsed: float
     status: str = "done"
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,13 +166,23 @@ class RestoreReport:
     restored: int
     backup_path: str
     elapsed: float
+    db_name: str = ""
+    method: str = UPSERT
+    #: entities not sent because they were already there (a re-run, or an interrupted delete)
+    skipped: int = 0
+    #: old primary key -> new one, when the server gave restored entities new keys
+    key_map: dict[str, Any] = field(default_factory=dict)
+    partitions: tuple[str, ...] = ()
 
 
 def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[Any] | None = None,
-                   sample_size: int = 10) -> Op[DeletePreview]:
-    """Count, sample and capture the keys a delete would remove, at Strong consistency."""
+                   sample_size: int = 10, db_name: str = "") -> Op[DeletePreview]:
+    """Count, sample and capture the keys a delete would remove, at Strong consistency, and
+    decide how it can be undone. ``db_name`` is the connection's database (servers leave it out
+    of ``describe_collection``), recorded so the undo finds the collection again."""
     require_loaded(info)
     pk = info.primary.name
+    undo = plan_undo(info, (yield from server_version()))
     if keys is not None:
         if not keys:
             raise InvalidInput("No entities are selected.")
@@ -110,7 +211,8 @@ def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[
                 break
             cursor = batch[-1]
     sample = (yield from get_entities(info, captured[:sample_size])) if captured else []
-    return DeletePreview(info.name, info.db_name, pk, where, tuple(captured), sample)
+    return DeletePreview(info.name, db_name or info.db_name or "default", pk, where, tuple(captured), sample,
+                         undo=undo)
 
 
 def _batches(items: list[Any] | tuple[Any, ...], size: int) -> Iterator[list[Any]]:
@@ -118,10 +220,20 @@ def _batches(items: list[Any] | tuple[Any, ...], size: int) -> Iterator[list[Any
         yield list(items[start:start + size])
 
 
+def _file_safe(name: str, limit: int = 80) -> str:
+    """A name fit for a file name: other characters become '_', and a long one (collection names
+    may have 255 characters; file names ~255 bytes) is cut and keeps a hash of the whole."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    if len(safe.encode()) > limit:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        safe = safe.encode()[:limit - 11].decode(errors="ignore") + "-" + digest
+    return safe
+
+
 def backup_path_for(backup_dir: Path, preview: DeletePreview) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(preview.taken_at))
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in preview.collection)
-    db = "".join(c if c.isalnum() or c in "-_" else "_" for c in (preview.db_name or "default"))
+    safe = _file_safe(preview.collection)
+    db = _file_safe(preview.db_name or "default")
     path = backup_dir / f"{db}-{safe}-{stamp}.jsonl"
     n = 1
     while path.exists():
@@ -143,7 +255,9 @@ def _write_rows(handle: TextIO, rows: list[dict[str, Any]], packing: dict[str, s
     return len(rows)
 
 
-def _close_durably(handle: TextIO) -> None:
+def _close_durably(handle: TextIO, written: int | None = None) -> None:
+    if written is not None:
+        handle.write(json.dumps({TRAILER_KEY: written}) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
     handle.close()
@@ -157,13 +271,36 @@ def append_audit(audit_path: Path, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record, default=str) + "\n")
 
 
+def _needs_partitions(info: CollectionInfo) -> bool:
+    """Whether a backup must record each entity's partition: a query's rows do not say it, and
+    a partition-key collection routes entities by the key itself."""
+    return info.partition_key is None and any(p != "_default" for p in info.partitions)
+
+
+def partitions_of(info: CollectionInfo, keys: list[Any]) -> Op[dict[Any, str]]:
+    """Which partition holds each of ``keys`` (one key-only query per partition)."""
+    pk = info.primary.name
+    where: dict[Any, str] = {}
+    for partition in info.partitions:
+        rows = yield Call("query", {
+            "collection_name": info.name, "filter": exprs.in_list(pk, keys), "output_fields": [pk],
+            "partition_names": [partition], "limit": len(keys), "consistency_level": "Strong",
+        }, collection=info.name)
+        for row in rows:
+            where[row[pk]] = partition
+    return where
+
+
 def write_backup(info: CollectionInfo, keys: tuple[Any, ...] | list[Any], path: Path, header: dict[str, Any], *,
                  batch_size: int = DEFAULT_BATCH) -> Op[int]:
-    """Write the entities with these keys to a new backup file at ``path`` (format 2: ``header``
-    gains the ``vectors`` packing), fsynced before this returns; the number of entities written."""
+    """Write the entities with these keys to a new backup file at ``path`` (format 3: ``header``
+    gains the ``vectors`` packing; lines carry their partition when the collection has named
+    partitions), fsynced before this returns; the number of entities written."""
     total = len(keys)
     header = {**header, "vectors": vector_packing(info)}
     packing = header["vectors"]
+    by_partition = _needs_partitions(info)
+    pk = info.primary.name
     handle = yield Blocking(lambda: _open_backup(path, header))
     # One writer thread: batch N is encoded and appended while batch N+1 is fetched (the
     # server works in its own process). At most two batches are in memory at a time.
@@ -173,6 +310,15 @@ def write_backup(info: CollectionInfo, keys: tuple[Any, ...] | list[Any], path: 
     try:
         for batch in _batches(keys, batch_size):
             rows = yield from get_entities(info, batch, strict_float32=True)
+            if by_partition:
+                where = yield from partitions_of(info, batch)
+                missing = [r[pk] for r in rows if r[pk] not in where]
+                if missing:
+                    raise OperationFailed(
+                        f"Could not tell which partition holds {len(missing)} of the entities (for example "
+                        f"{missing[0]!r}); nothing was deleted.")
+                for row in rows:
+                    row[PARTITION_KEY] = where[row[pk]]
             if pending is not None:
                 written += yield Blocking(pending.result)
                 yield Progress(written, total, "backing up")
@@ -181,7 +327,9 @@ def write_backup(info: CollectionInfo, keys: tuple[Any, ...] | list[Any], path: 
             written += yield Blocking(pending.result)
             pending = None
             yield Progress(written, total, "backing up")
-        yield Blocking(lambda: _close_durably(handle))
+        # The header said how many were asked for; a trailer says how many are here, so a
+        # restore can tell a whole backup from one cut short.
+        yield Blocking(lambda: _close_durably(handle, written))
     finally:
         # Queued after any write still in flight, so the file is never closed under it
         # (and a cancel on the event loop does not wait for that write).
@@ -200,14 +348,34 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
     total = len(keys)
     backup: Path | None = None
     backed_up = 0
+    db_name = preview.db_name or info.db_name or "default"
+    record = {
+        "action": "delete", "server": server, "db_name": db_name, "collection": info.name,
+        "filter": preview.expr, "previewed": total, "undo": preview.undo.method, "backup": None,
+    }
+    if audit_path is not None:
+        # Intent first: if the process dies mid-delete, the log still says what was under way.
+        yield Blocking(lambda: append_audit(audit_path, {"time": _now(), **record, "status": "started"}))
     if backup_dir is not None and total:
         backup = backup_path_for(backup_dir, preview)
+        record["backup"] = str(backup)
         header = {
-            "format": BACKUP_FORMAT, "collection": info.name, "db_name": info.db_name,
-            "primary_key": preview.pk_field, "filter": preview.expr, "count": total,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server": server,
+            "format": BACKUP_FORMAT, "collection": info.name, "db_name": db_name,
+            "primary_key": preview.pk_field, "auto_id": info.primary.auto_id, "filter": preview.expr,
+            "count": total, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server": server,
+            "server_version": preview.undo.server_version, "undo": preview.undo.method,
+            "partitions": list(info.partitions),
+            "partition_key": info.partition_key.name if info.partition_key else None,
+            "function_outputs": info.function_outputs,
         }
-        backed_up = yield from write_backup(info, keys, backup, header, batch_size=batch_size)
+        try:
+            backed_up = yield from write_backup(info, keys, backup, header, batch_size=batch_size)
+        except (GeneratorExit, KeyboardInterrupt):
+            _final_audit(audit_path, record, "cancelled before deleting", 0, 0)
+            raise
+        except BaseException:
+            _final_audit(audit_path, record, "failed before deleting", 0, 0)
+            raise
     deleted = 0
     status = "failed"
     try:
@@ -223,6 +391,13 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
     except GeneratorExit:
         status = "cancelled"
         raise
+    except KeyboardInterrupt:
+        status = "interrupted"
+        where = f" Every previewed entity is in the backup {backup}." if backup else " There is no backup."
+        raise DeleteInterrupted(
+            f"Interrupted: {deleted} of {total} entities were deleted from '{info.name}' before the stop; "
+            f"the other {total - deleted} are still there.{where}", requested=total, deleted=deleted,
+            backup_path=str(backup) if backup else None) from None
     except MilvusTuiError as exc:
         # Keep "the server went away" recognisable (exit code 5, reconnect hint) after wrapping.
         kind = ServerUnavailable if isinstance(exc, ServerUnavailable) else OperationFailed
@@ -231,15 +406,28 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
             + (f" Every previewed entity is in the backup {backup}." if backup else "")
         ) from exc
     finally:
-        if audit_path is not None:
-            append_audit(audit_path, {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "delete", "status": status,
-                "server": server, "db_name": info.db_name, "collection": info.name, "filter": preview.expr,
-                "previewed": total, "backed_up": backed_up, "deleted": deleted,
-                "backup": str(backup) if backup else None,
-            })
+        warning = _final_audit(audit_path, record, status, backed_up, deleted)
     return DeleteReport(info.name, total, backed_up, deleted, str(backup) if backup else None,
-                        str(audit_path) if audit_path else None, timer.elapsed)
+                        str(audit_path) if audit_path else None, timer.elapsed,
+                        warnings=(warning,) if warning else ())
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _final_audit(audit_path: Path | None, record: dict[str, Any], status: str, backed_up: int,
+                 deleted: int) -> str | None:
+    """The closing audit record; a warning (not an error) when it cannot be written, because
+    by then the delete has happened and the user must hear about it, and about the backup."""
+    if audit_path is None:
+        return None
+    try:
+        append_audit(audit_path, {"time": _now(), **record, "status": status, "backed_up": backed_up,
+                                  "deleted": deleted})
+    except OSError as exc:
+        return f"The audit log {audit_path} could not be written ({exc.strerror or exc})."
+    return None
 
 
 def read_backup_header(path: Path) -> dict[str, Any]:
@@ -261,17 +449,106 @@ def read_backup_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFAULT_BATCH) -> Op[RestoreReport]:
-    """Upsert every entity of a backup back into its collection (idempotent)."""
+def backup_database(path: Path) -> str:
+    """The database a backup's collection lives in ("default" for formats that did not say)."""
+    return str(read_backup_header(path).get("db_name") or "default")
+
+
+TRAILER_KEY = "$backup_end"
+
+
+def _scan_backup(path: Path) -> tuple[int, int | None]:
+    """(entity lines, the count the trailer states or None) of a backup, header excluded."""
+    lines = 0
+    trailer: int | None = None
+    with open(path, "rb") as handle:
+        handle.readline()
+        for raw in handle:
+            if raw.startswith(b'{"' + TRAILER_KEY.encode()):
+                try:
+                    trailer = int(json.loads(raw)[TRAILER_KEY])
+                except (ValueError, KeyError, TypeError):
+                    trailer = -1
+                continue
+            if raw.strip():
+                lines += 1
+    return lines, trailer
+
+
+def check_whole(path: Path, header: dict[str, Any]) -> int:
+    """The number of entities the backup holds; InvalidInput when it is not the number it says."""
+    lines, trailer = _scan_backup(path)
+    expected = trailer if trailer is not None else header.get("count")
+    if header["format"] == BACKUP_FORMAT and trailer is None:
+        raise InvalidInput(
+            f"{path} is incomplete: it holds {lines:,} entities, but it ends before the line that closes "
+            f"every whole backup (its header says {int(header.get('count') or 0):,} were to be backed up). "
+            f"Nothing was restored. To restore the {lines:,} it holds, add --partial.")
+    if expected is not None and int(expected) != lines:
+        raise InvalidInput(
+            f"{path} is incomplete: it holds {lines:,} entities, but says it holds {int(expected):,}. "
+            f"Nothing was restored. To restore the {lines:,} it holds, add --partial.")
+    return lines
+
+
+def journal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".restored")
+
+
+def _read_journal(path: Path) -> dict[str, Any]:
+    """Old key (as JSON text) -> new key, for every entity an earlier restore inserted."""
+    done: dict[str, Any] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash: its batch is checked against the server
+                for old, new in zip(entry.get("old", []), entry.get("new", [])):
+                    done[json.dumps(old)] = new
+    except FileNotFoundError:
+        pass
+    return done
+
+
+def _append_journal(path: Path, old: list[Any], new: list[Any]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"old": old, "new": new}, default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFAULT_BATCH,
+            db_name: str | None = None, partial: bool = False) -> Op[RestoreReport]:
+    """Put every entity of a backup back into its collection and partition (safe to re-run).
+
+    ``db_name`` is the database the connection uses; a backup of another database is refused
+    here (``Cleanup.restore`` opens a connection to the right one). ``partial`` restores a backup
+    that is not whole (cut short) instead of refusing it."""
     timer = Timer()
     header = yield Blocking(lambda: read_backup_header(path))
+    backup_db = str(header.get("db_name") or "default")
+    if db_name is not None and collection is None and backup_db != (db_name or "default"):
+        raise InvalidInput(f"{path} belongs to database '{backup_db}', but this connection uses '{db_name}'.")
+    held = yield Blocking(lambda: check_whole(path, header) if not partial else _scan_backup(path)[0])
     target = collection or header["collection"]
     info = yield from describe(target, with_count=False)
-    total = int(header.get("count") or 0)
-    # Format 1 is decoded by the target's schema; format 2 says how each vector is packed.
+    plan = plan_undo(info, (yield from server_version()))
+    pk = info.primary.name
+    # Format 1 is decoded by the target's schema; formats 2 and 3 say how each vector is packed.
     packing = None if header["format"] == READABLE_FORMATS[0] else dict(header.get("vectors") or {})
+    leave_out = set(info.function_outputs)
+    use_partitions = info.partition_key is None
+    known_partitions = set(info.partitions)
+    journal = journal_path(path)
+    journaled = (yield Blocking(lambda: _read_journal(journal))) if plan.method != UPSERT else {}
+    key_map: dict[str, Any] = dict(journaled)
+    altered = yield from _allow_keyed_insert(info) if plan.method == INSERT_KEEP_KEYS else _nothing()
     handle = yield Blocking(lambda: open(path, encoding="utf-8"))
-    restored = 0
+    restored = skipped = 0
+    used: set[str] = set()
     try:
         handle.readline()
         while True:
@@ -279,22 +556,136 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
             if not lines:
                 break
             try:
-                if packing is None:
-                    rows = [decode_row(json.loads(line), info) for line in lines if line.strip()]
-                else:
-                    rows = [unpack_row(json.loads(line), packing) for line in lines if line.strip()]
+                rows = [json.loads(line) for line in lines if line.strip()]
+                rows = [r for r in rows if TRAILER_KEY not in r]
+                rows = [decode_row(r, info) if packing is None else unpack_row(r, packing) for r in rows]
             except ValueError as exc:
-                raise InvalidInput(f"{path} is damaged: a line after entity {restored} is not a "
+                raise InvalidInput(f"{path} is damaged: a line after entity {restored + skipped} is not a "
                                    f"backed-up entity ({exc}).") from None
-            if rows:
-                yield Call("upsert", {"collection_name": target, "data": rows}, collection=target)
-            restored += len(rows)
-            yield Progress(restored, total, "restoring")
-    finally:
+            for row in rows:
+                for name in leave_out:
+                    row.pop(name, None)
+            if plan.method != UPSERT and rows:
+                # An insert must not duplicate: skip what a journal says went back already, and
+                # what is still there (a delete interrupted part-way leaves some behind).
+                fresh = [r for r in rows if json.dumps(r.get(pk), default=str) not in journaled]
+                present = yield from _present(info, [r[pk] for r in fresh])
+                skipped += len(rows) - len(fresh) + sum(1 for r in fresh if r[pk] in present)
+                rows = [r for r in fresh if r[pk] not in present]
+            groups: dict[str | None, list[dict[str, Any]]] = {}
+            for row in rows:
+                partition = row.pop(PARTITION_KEY, None)
+                groups.setdefault(partition if use_partitions else None, []).append(row)
+            for partition, group in groups.items():
+                try:
+                    if partition is not None and partition not in known_partitions:
+                        yield Call("create_partition", {"collection_name": target, "partition_name": partition},
+                                   collection=target, sync_only=True)
+                        known_partitions.add(partition)
+                    yield from _send(target, pk, plan.method, group, partition, key_map, journal)
+                except (MilvusTuiError, KeyboardInterrupt) as exc:
+                    again = ("it upserts, so entities already back are not duplicated"
+                             if plan.method == UPSERT else
+                             f"it skips the entities already back (the journal {journal} lists them)")
+                    why = "it was interrupted." if isinstance(exc, KeyboardInterrupt) else str(exc)
+                    error = RestoreIncomplete(
+                        f"The restore stopped after {restored:,} of {held:,} entities: {why} Running the same "
+                        f"restore again is safe: {again}.", restored=restored, total=held)
+                    if isinstance(exc, KeyboardInterrupt):
+                        error.exit_code = 130
+                    raise error from exc
+                restored += len(group)
+                if partition:
+                    used.add(partition)
+            yield Progress(restored + skipped, held, "restoring")
+    except GeneratorExit:
+        # Cancelled: no more requests may be made from here, so the property set for this
+        # restore stays; say so rather than pretend.
         handle.close()
+        if altered is not None:
+            raise RestoreIncomplete(
+                f"The restore was cancelled after {restored:,} of {held:,} entities; the collection property "
+                f"{ALLOW_INSERT_AUTO_ID}=true set for it is still set on '{target}'.",
+                restored=restored, total=held) from None
+        raise
+    except BaseException:
+        handle.close()
+        if altered is not None:
+            yield from _disallow_keyed_insert(info, altered)
+        raise
+    handle.close()
+    if altered is not None:
+        yield from _disallow_keyed_insert(info, altered)
     # Restored rows should be fast to read right away (Lite is slow on unflushed data).
     yield Call("flush", {"collection_name": target}, collection=target)
-    return RestoreReport(target, restored, str(path), timer.elapsed)
+    return RestoreReport(target, restored, str(path), timer.elapsed, db_name=backup_db, method=plan.method,
+                         skipped=skipped, key_map=key_map if plan.method == INSERT_NEW_KEYS else {},
+                         partitions=tuple(sorted(used)))
+
+
+def _nothing() -> Op[None]:
+    return None
+    yield  # pragma: no cover - makes this a generator
+
+
+def _present(info: CollectionInfo, keys: list[Any]) -> Op[set[Any]]:
+    if not keys:
+        return set()
+    found = yield from get_entities(info, keys, [info.primary.name])
+    return {r[info.primary.name] for r in found}
+
+
+def _send(target: str, pk: str, method: str, rows: list[dict[str, Any]], partition: str | None,
+          key_map: dict[str, Any], journal: Path) -> Op[None]:
+    kwargs: dict[str, Any] = {"collection_name": target}
+    if partition is not None:
+        kwargs["partition_name"] = partition
+    if method == UPSERT:
+        yield Call("upsert", {**kwargs, "data": rows}, collection=target)
+        return
+    old = [r[pk] for r in rows]
+    if method == INSERT_NEW_KEYS:
+        rows = [{k: v for k, v in r.items() if k != pk} for r in rows]
+    result = yield Call("insert", {**kwargs, "data": rows}, collection=target)
+    new = list((result or {}).get("ids") or []) if isinstance(result, dict) else []
+    if method == INSERT_KEEP_KEYS or len(new) != len(old):
+        new = new if len(new) == len(old) else old
+    yield Blocking(lambda: _append_journal(journal, old, new))
+    for a, b in zip(old, new):
+        key_map[json.dumps(a, default=str)] = b
+
+
+def _allow_keyed_insert(info: CollectionInfo) -> Op[str | None]:
+    """Let inserts carry the primary key for the restore; the property's previous value
+    ("" when unset), or None when it was already allowed."""
+    previous = info.properties.get(ALLOW_INSERT_AUTO_ID)
+    if str(previous).lower() == "true":
+        return None
+    yield Call("alter_collection_properties", {"collection_name": info.name,
+                                               "properties": {ALLOW_INSERT_AUTO_ID: "true"}},
+               collection=info.name, sync_only=True)
+    return previous or ""
+
+
+def _disallow_keyed_insert(info: CollectionInfo, previous: str) -> Op[None]:
+    if previous:
+        yield Call("alter_collection_properties", {"collection_name": info.name,
+                                                   "properties": {ALLOW_INSERT_AUTO_ID: previous}},
+                   collection=info.name, sync_only=True)
+    else:
+        yield Call("drop_collection_properties", {"collection_name": info.name,
+                                                  "property_keys": [ALLOW_INSERT_AUTO_ID]},
+                   collection=info.name, sync_only=True)
+
+
+def restore_record(report: RestoreReport, server: str) -> dict[str, Any]:
+    """The audit record of a restore (the app and the CLI write the same one)."""
+    record = {"time": _now(), "action": "restore", "server": server, "db_name": report.db_name,
+              "collection": report.collection, "restored": report.restored, "skipped": report.skipped,
+              "method": report.method, "backup": report.backup_path, "elapsed": round(report.elapsed, 3)}
+    if report.key_map:
+        record["key_map"] = report.key_map
+    return record
 
 
 class Cleanup:
@@ -305,14 +696,15 @@ class Cleanup:
         self.backup_dir = backup_dir
         self.audit_path = audit_path
 
-    def _server(self) -> str:
-        return f"{self.conn.uri} db={self.conn.db_name}"
+    def _server(self, conn: MilvusConnection | None = None) -> str:
+        # The user's URI (a sibling connection dials the Lite child's URL), with its database.
+        return f"{self.conn.display_uri} db={(conn or self.conn).db_name}"
 
     def preview(self, info: CollectionInfo, **kw: Any) -> DeletePreview:
-        return self.conn.run(preview_delete(info, **kw))
+        return self.conn.run(preview_delete(info, db_name=self.conn.db_name, **kw))
 
     async def apreview(self, info: CollectionInfo, **kw: Any) -> DeletePreview:
-        return await self.conn.arun(preview_delete(info, **kw))
+        return await self.conn.arun(preview_delete(info, db_name=self.conn.db_name, **kw))
 
     def delete(self, info: CollectionInfo, preview: DeletePreview, *, backup: bool = True,
                ctx: Context | None = None) -> DeleteReport:
@@ -326,16 +718,30 @@ class Cleanup:
                             audit_path=self.audit_path, server=self._server())
         return await self.conn.arun(op, ctx)
 
-    def restore(self, path: Path, ctx: Context | None = None, **kw: Any) -> RestoreReport:
-        report = self.conn.run(restore(path, **kw), ctx)
-        self._audit_restore(report)
+    def _connection_for(self, path: Path, db_name: str | None) -> MilvusConnection:
+        """This connection, or one to the database the backup (or the user) names."""
+        db = db_name or backup_database(path)
+        return self.conn if db == self.conn.db_name else self.conn.sibling(db)
+
+    def restore(self, path: Path, ctx: Context | None = None, *, db_name: str | None = None,
+                **kw: Any) -> RestoreReport:
+        conn = self._connection_for(path, db_name)
+        try:
+            report = conn.run(restore(path, db_name=conn.db_name, **kw), ctx)
+        finally:
+            if conn is not self.conn:
+                conn.close()
+        append_audit(self.audit_path, restore_record(report, self._server(conn)))
         return report
 
-    async def arestore(self, path: Path, ctx: Context | None = None, **kw: Any) -> RestoreReport:
-        report = await self.conn.arun(restore(path, **kw), ctx)
-        self._audit_restore(report)
+    async def arestore(self, path: Path, ctx: Context | None = None, *, db_name: str | None = None,
+                       **kw: Any) -> RestoreReport:
+        conn = self._connection_for(path, db_name)
+        try:
+            report = await conn.arun(restore(path, db_name=conn.db_name, **kw), ctx)
+        finally:
+            if conn is not self.conn:
+                await conn.aclose()
+                conn.close()
+        append_audit(self.audit_path, restore_record(report, self._server(conn)))
         return report
-
-    def _audit_restore(self, report: RestoreReport) -> None:
-        append_audit(self.audit_path, {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "restore",
-                                       "server": self._server(), **asdict(report)})

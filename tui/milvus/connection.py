@@ -44,6 +44,19 @@ def import_pymilvus() -> None:
 GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0}
 
 
+def redact_uri(uri: str) -> str:
+    """``http://user:secret@host`` -> ``http://user:***@host`` (passwords are secrets, like tokens)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
 def is_local(uri: str) -> bool:
     """A URI that names a local data directory (the embedded Milvus Lite default)."""
     return not uri.startswith(REMOTE_SCHEMES)
@@ -73,7 +86,18 @@ class MilvusConnection:
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        return f"MilvusConnection(uri={self.uri!r}, db_name={self.db_name!r})"
+        return f"MilvusConnection(uri={self.display_uri!r}, db_name={self.db_name!r})"
+
+    @property
+    def display_uri(self) -> str:
+        """The URI as it may be shown or stored: a password in it is replaced by ``***``."""
+        return redact_uri(self.uri)
+
+    def sibling(self, db_name: str) -> MilvusConnection:
+        """A connection to another database of the same server (for Lite: the same child)."""
+        other = MilvusConnection(self.endpoint, token=self._token, db_name=db_name, timeout=self.timeout)
+        other.open()
+        return other
 
     @property
     def kind(self) -> str:

@@ -88,6 +88,25 @@ class Cancelled(MilvusTuiError):
     exit_code = 130
 
 
+class DeleteInterrupted(Cancelled):
+    """A confirmed delete stopped part-way (ctrl+c, SIGTERM, a cancel): the exact account."""
+
+    def __init__(self, message: str, *, requested: int, deleted: int, backup_path: str | None) -> None:
+        super().__init__(message)
+        self.requested = requested
+        self.deleted = deleted
+        self.backup_path = backup_path
+
+
+class RestoreIncomplete(OperationFailed):
+    """A restore stopped part-way; ``restored`` entities are back, and running it again is safe."""
+
+    def __init__(self, message: str, *, restored: int, total: int) -> None:
+        super().__init__(message)
+        self.restored = restored
+        self.total = total
+
+
 _SECRETS: set[str] = set()
 
 

@@ -107,6 +107,11 @@ def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
         if isinstance(request, Call):
             try:
                 send = getattr(client, request.method)(**request.kwargs)
+            except KeyboardInterrupt as exc:
+                # ctrl+c (or a SIGTERM turned into one) mid-call: the operation gets to say what
+                # it had done (a delete raises DeleteInterrupted with its exact account).
+                send = None
+                _throw(op, exc)
             except Exception as exc:  # noqa: BLE001 - every pymilvus/grpc error is translated
                 send = None
                 _throw(op, translate(exc, collection=request.collection, expr=request.expr))
@@ -122,6 +127,9 @@ def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
         elif isinstance(request, Blocking):
             try:
                 send = request.fn()
+            except KeyboardInterrupt as exc:
+                send = None
+                _throw(op, exc)
             except Exception as exc:  # noqa: BLE001 - file errors become user-facing errors
                 send = None
                 _throw(op, file_error(exc))
