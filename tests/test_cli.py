@@ -152,7 +152,8 @@ def test_delete_preview_apply_and_restore(milvus_uri: str, scratch_collection: s
     assert Path(applied["audit"]) == home / "state" / "audit.jsonl"
 
     restored = ok_json(cli("restore", str(backup), "--json", uri=milvus_uri, home=home))
-    assert restored == {"collection": scratch_collection, "restored": matching, "backup": str(backup)}
+    assert restored == {"collection": scratch_collection, "db_name": "default", "restored": matching, "skipped": 0,
+                        "method": "upsert", "backup": str(backup), "key_map": {}}
     assert count(raw_client, scratch_collection) == 250
     assert count(raw_client, scratch_collection, expr) == matching
 

@@ -303,15 +303,21 @@ def delete(ctx: click.Context, collection: str, filter_expr: str | None, ids: st
         info = svc.catalog.describe(collection)
         keys = _parse_ids(ids, info) if ids else None
         preview = svc.cleanup.preview(info, expr=filter_expr, keys=keys)
+        if yes and preview.count and not as_json:
+            # Said before anything is deleted: what undo will do on this server.
+            click.echo(f"Deleting {preview.count} entities from '{collection}'. {preview.undo.summary}", err=True)
         report = svc.cleanup.delete(info, preview, backup=not no_backup) if yes and preview.count else None
         after = svc.catalog.count(collection) if report else None
     from .milvus.values import encode_row
 
     if as_json:
         out: dict[str, Any] = {"collection": collection, "filter": preview.expr, "matched": preview.count,
-                               "sample": [encode_row(r) for r in preview.sample], "applied": report is not None}
+                               "sample": [encode_row(r) for r in preview.sample], "applied": report is not None,
+                               "undo": {"method": preview.undo.method, "keeps_keys": preview.undo.keeps_keys,
+                                        "summary": preview.undo.summary}}
         if report:
-            out.update(deleted=report.deleted, backup=report.backup_path, audit=report.audit_path, count_after=after)
+            out.update(deleted=report.deleted, backup=report.backup_path, audit=report.audit_path, count_after=after,
+                       warnings=list(report.warnings))
         click.echo(json.dumps(out, ensure_ascii=False))
         return
     click.echo(f"{preview.count} entities match in '{collection}'.")
@@ -321,7 +327,10 @@ def delete(ctx: click.Context, collection: str, filter_expr: str | None, ids: st
     if report:
         click.echo(f"Deleted {report.deleted}. Backup: {report.backup_path or 'none'}. {after} entities remain.")
         click.echo(f"Undo with: milvus-tui restore {report.backup_path}" if report.backup_path else "")
+        for warning in report.warnings:
+            click.echo(f"Warning: {warning}", err=True)
     elif preview.count:
+        click.echo(preview.undo.summary)
         click.echo("Nothing deleted: this was a preview. Add --yes to delete.")
 
 
@@ -348,17 +357,24 @@ def _parse_ids(text: str, info: Any) -> list[Any]:
 @main.command()
 @click.argument("backup", type=click.Path(path_type=Path))
 @click.option("--collection", help="Restore into this collection instead of the original.")
+@click.option("--partial", is_flag=True, help="Restore a backup that was cut short (what it holds).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def restore(ctx: click.Context, backup: Path, collection: str | None, as_json: bool) -> None:
-    """Re-insert (upsert) the entities of a delete backup; safe to run twice."""
+def restore(ctx: click.Context, backup: Path, collection: str | None, partial: bool, as_json: bool) -> None:
+    """Put the entities of a delete backup back (database, partition, keys); safe to run twice."""
     with _service(_settings(ctx)) as svc:
-        report = svc.cleanup.restore(backup, collection=collection)
+        db_name = ctx.obj.get("db_name") if isinstance(ctx.obj, dict) else None
+        report = svc.cleanup.restore(backup, collection=collection, partial=partial, db_name=db_name)
     if as_json:
-        click.echo(json.dumps({"collection": report.collection, "restored": report.restored,
-                               "backup": report.backup_path}))
+        click.echo(json.dumps({"collection": report.collection, "db_name": report.db_name,
+                               "restored": report.restored, "skipped": report.skipped, "method": report.method,
+                               "backup": report.backup_path, "key_map": report.key_map}, default=str))
     else:
-        click.echo(f"Restored {report.restored} entities into '{report.collection}'.")
+        where = f"'{report.collection}'" + (f" (database '{report.db_name}')" if report.db_name != "default" else "")
+        click.echo(f"Restored {report.restored} entities into {where}."
+                   + (f" {report.skipped} were already there." if report.skipped else ""))
+        if report.key_map:
+            click.echo("This server gave them new primary keys; the old -> new map is in the audit log.")
 
 
 @main.command()

@@ -727,7 +727,7 @@ class Cleanup:
                 **kw: Any) -> RestoreReport:
         conn = self._connection_for(path, db_name)
         try:
-            report = conn.run(restore(path, db_name=conn.db_name, **kw), ctx)
+            report = conn.run(restore(path, db_name=None if db_name else conn.db_name, **kw), ctx)
         finally:
             if conn is not self.conn:
                 conn.close()
@@ -738,7 +738,7 @@ class Cleanup:
                        **kw: Any) -> RestoreReport:
         conn = self._connection_for(path, db_name)
         try:
-            report = await conn.arun(restore(path, db_name=conn.db_name, **kw), ctx)
+            report = await conn.arun(restore(path, db_name=None if db_name else conn.db_name, **kw), ctx)
         finally:
             if conn is not self.conn:
                 await conn.aclose()

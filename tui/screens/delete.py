@@ -34,13 +34,17 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
         with Vertical(id="delete-box") as box:
             box.border_title = "Delete entities"
             what = f"matching  {p.expr}" if p.expr else "selected by you"
-            yield Label(f"Delete {p.count:,} entities from '{p.collection}' {what}?", id="delete-count")
+            yield Label(f"Delete {p.count:,} entities from '{p.collection}' {what}?", id="delete-count", markup=False)
             yield Label("Sample (counted and captured at Strong consistency; only these keys will be deleted):",
                         classes="dim")
             sample = "\n".join(self._sample_line(r) for r in p.sample[:8]) or "(none)"
-            yield Static(sample, id="delete-sample")
-            yield Label(f"Backup (all fields and vectors) goes to {self.backup_dir}/ before anything is deleted.",
-                        id="delete-backup")
+            yield Static(sample, id="delete-sample", markup=False)
+            exact = " u undoes it, keys included." if p.undo.keeps_keys else ""
+            yield Label(f"Backup (all fields, vectors, partitions) goes to {self.backup_dir}/ before anything "
+                        f"is deleted.{exact}", id="delete-backup", markup=False)
+            if not p.undo.keeps_keys:
+                # Said before anything is deleted: on this server the undo cannot keep the keys.
+                yield Label(p.undo.summary, id="delete-undo", markup=False)
             if self.needs_typing:
                 yield Label(f"More than {TYPED_CONFIRM_ABOVE} entities: type the collection name to confirm.")
                 yield Input(placeholder=p.collection, id="delete-typed")

@@ -272,7 +272,7 @@ class MainScreen(Screen[None]):
         self.connected = True
         info = event.result
         kind = "Lite (embedded)" if self.conn.lite is not None else info.kind
-        self.query_one(StatusBar).connection = f"{kind} {self.conn.uri} · db {info.db_name} · {info.version}"
+        self.query_one(StatusBar).connection = f"{kind} {self.conn.display_uri} · db {info.db_name} · {info.version}"
         self._finished("connect")
         self.query_one(StatusBar).running = ""
         _freeze_long_lived_objects()
@@ -641,7 +641,7 @@ class MainScreen(Screen[None]):
                 self.notify("Mark rows with space, or select one, then press d.", severity="warning")
                 return
             keys = [row[info.primary.name]]
-        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, keys=keys), msg.DeletePreviewed,
+        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, keys=keys, db_name=self.conn.db_name), msg.DeletePreviewed,
                     group="cleanup", label="preparing delete")
 
     def action_delete_filter(self) -> None:
@@ -652,7 +652,7 @@ class MainScreen(Screen[None]):
         if not expr:
             self.notify("Apply a filter first (f), then D deletes everything it matches.", severity="warning")
             return
-        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, expr=expr), msg.DeletePreviewed,
+        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, expr=expr, db_name=self.conn.db_name), msg.DeletePreviewed,
                     group="cleanup", label="counting matches")
 
     @on(msg.DeletePreviewed)
@@ -672,7 +672,7 @@ class MainScreen(Screen[None]):
             if not yes:
                 self.notify("Delete cancelled; nothing was deleted.")
                 return
-            server = f"{self.conn.uri} db={self.conn.db_name}"
+            server = self._server_label()
             self._deleting = preview.keys
             self.run_op("delete", lambda: cleanup_ops.execute_delete(
                 info, preview, backup_dir=self.settings.backup_dir, audit_path=self.settings.audit_path,
@@ -694,7 +694,9 @@ class MainScreen(Screen[None]):
         else:
             results.marked.clear()
         self.notify(f"Deleted {report.deleted:,} entities from '{report.collection}'. "
-                    f"Backup: {report.backup_path}. Press u to undo.", timeout=10)
+                    f"Backup: {report.backup_path}. Press u to undo.", timeout=10, markup=False)
+        for warning in report.warnings:
+            self.notify(warning, severity="warning", timeout=10, markup=False)
         self._after_write(report.collection)
 
     def _after_write(self, collection: str) -> None:
@@ -717,13 +719,18 @@ class MainScreen(Screen[None]):
             if info.loaded and (not was_loaded or results is None or results.kind == "page"):
                 self.browse(results.page or 0 if results is not None and results.kind == "page" else 0)
 
+    def _server_label(self) -> str:
+        """How audit records name the server: the URI without its password, and the database."""
+        return f"{self.conn.display_uri} db={self.conn.db_name}"
+
     def action_undo(self) -> None:
         report = self.last_delete
         if report is None or not report.backup_path:
             self.notify("There is no delete to undo in this session.", severity="warning")
             return
         path = Path(report.backup_path)
-        self.run_op("restore", lambda: cleanup_ops.restore(path), msg.RestoreDone, group="cleanup",
+        db_name = self.conn.db_name
+        self.run_op("restore", lambda: cleanup_ops.restore(path, db_name=db_name), msg.RestoreDone, group="cleanup",
                     label="restoring")
 
     @on(msg.RestoreDone)
@@ -733,11 +740,13 @@ class MainScreen(Screen[None]):
         self._record(event)
         report: cleanup_ops.RestoreReport = event.result
         self.last_delete = None
-        cleanup_ops.append_audit(self.settings.audit_path, {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "restore", "collection": report.collection,
-            "restored": report.restored, "backup": report.backup_path,
-        })
-        self.notify(f"Restored {report.restored:,} entities into '{report.collection}'.")
+        cleanup_ops.append_audit(self.settings.audit_path, cleanup_ops.restore_record(report, self._server_label()))
+        text = f"Restored {report.restored:,} entities into '{report.collection}'."
+        if report.key_map:
+            text += " This server gave them new primary keys; the old -> new map is in the audit log."
+        if report.skipped:
+            text += f" {report.skipped:,} were already there."
+        self.notify(text, markup=False)
         self._after_write(report.collection)
 
     def action_export(self) -> None:
