@@ -306,7 +306,7 @@ class Cleanup:
         self.audit_path = audit_path
 
     def _server(self) -> str:
-        return f"{self.conn.uri} db={self.conn.db_name}"
+        return f"{self.conn.display_uri} db={self.conn.db_name}"  # never a password in the URI
 
     def preview(self, info: CollectionInfo, **kw: Any) -> DeletePreview:
         return self.conn.run(preview_delete(info, **kw))
