@@ -12,11 +12,13 @@ from concurrent.futures import thread as futures_thread
 from pathlib import Path
 
 from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.binding import Binding
 from textual.screen import Screen
 
 from .config import Settings, state_dir, write_private
 from .milvus import MilvusConnection
+from .printable import printable
 from .screens.main import MainScreen
 
 
@@ -81,6 +83,13 @@ class MilvusTuiApp(App[int]):
         import gc
 
         gc.freeze()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification as plain text: messages quote filters, server errors and data, so
+        ``[/]`` in them crashed the app as markup and ESC in them reached the terminal. None
+        of ours uses markup, so ``markup`` is ignored."""
+        super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=False)
 
     def _ui_state(self) -> dict:
         try:

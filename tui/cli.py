@@ -57,10 +57,9 @@ def _fail(message: str, code: int) -> None:
 
 def _printable(text: str) -> str:
     """Control characters from user input (NUL, ESC sequences) shown, not sent to the terminal."""
-    return "".join(
-        f"\\x{ord(c):02x}" if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F else c
-        for c in text
-    )
+    from .printable import printable
+
+    return printable(text)
 
 
 @contextlib.contextmanager
@@ -103,43 +102,55 @@ def _describe_loaded(svc: Any, collection: str, load: bool) -> Any:
     return info
 
 
-def _print_rows(result: Any, as_json: bool) -> None:
-    from .milvus.values import encode_row, summarize_vector
+def _print_rows(result: Any, as_json: bool, info: Any = None) -> None:
+    """Rows as a table or JSON. Data is shown as text, never as Rich markup, and control
+    characters in it as escapes (``tui.printable``); with ``info`` (the collection's schema)
+    byte vectors are read by their type: bits and numbers, in the table and in the JSON."""
+    from .milvus.values import json_row, summarize_vector, vector_types
+    from .printable import json_text, printable, printable_text
 
+    types = vector_types(info) if info is not None else {}
+    vectors = {f.name: f.dtype for f in info.vector_fields} if info is not None else {}
     if as_json:
         payload = {
             "collection": result.collection, "kind": result.kind, "elapsed_s": round(result.elapsed, 6),
-            "rows": [encode_row(r) for r in result.rows],
+            "rows": [json_row(r, types) for r in result.rows],
         }
         if result.scores is not None:
             payload["scores"] = result.scores
             payload["metric"] = result.metric
         if result.warnings:
             payload["warnings"] = list(result.warnings)
-        click.echo(json.dumps(payload, ensure_ascii=False))
+        click.echo(json_text(payload))
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{result.collection}: {len(result.rows)} rows in {result.elapsed * 1000:.0f} ms")
+    table = Table(title=Text(f"{result.collection}: {len(result.rows)} rows in {result.elapsed * 1000:.0f} ms"))
     cols = [c for c in result.columns]
     if result.scores is not None:
         table.add_column("score", justify="right")
     for col in cols:
-        table.add_column(col, overflow="fold", max_width=60)
+        table.add_column(Text(printable(col)), overflow="fold", max_width=60)
     for i, row in enumerate(result.rows):
-        cells = [f"{result.scores[i]:.4f}"] if result.scores is not None else []
+        cells: list[Any] = [f"{result.scores[i]:.4f}"] if result.scores is not None else []
         for col in cols:
             value = row.get(col)
-            if isinstance(value, (bytes, bytearray)) or (isinstance(value, list) and len(value) > 16):
-                cells.append(summarize_vector(value))
+            if value is None:
+                cells.append(Text(""))
+            elif col in vectors or isinstance(value, (bytes, bytearray)) or (
+                    isinstance(value, list) and len(value) > 16):
+                cells.append(Text(summarize_vector(value, dtype=vectors.get(col))))
+            elif isinstance(value, (dict, list)):
+                cells.append(printable_text(json_text(json_row({"v": value})["v"])))
             else:
-                cells.append("" if value is None else str(value))
+                cells.append(printable_text(str(value)))
         table.add_row(*cells)
     console = Console()
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(Text.assemble(("warning:", "yellow"), " ", printable_text(warning)))
 
 
 @click.group(invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
@@ -260,7 +271,7 @@ def query(ctx: click.Context, collection: str, filter_expr: str, limit: int, out
         info = _describe_loaded(svc, collection, load_first)
         result = svc.queries.filter(info, filter_expr, limit=limit, output_fields=_fields(output_fields),
                                     consistency_level=consistency, partition_names=list(partitions) or None)
-    _print_rows(result, as_json)
+    _print_rows(result, as_json, info)
 
 
 @main.command()
@@ -283,7 +294,7 @@ def search(ctx: click.Context, collection: str, text: str, k: int, filter_expr: 
             info, text, k=k, expr=filter_expr, anns_field=anns_field, output_fields=_fields(output_fields),
             consistency_level=consistency, partition_names=list(partitions) or None, mmr=mmr,
         )
-    _print_rows(result, as_json)
+    _print_rows(result, as_json, info)
 
 
 @main.command()
@@ -308,22 +319,22 @@ def delete(ctx: click.Context, collection: str, filter_expr: str | None, ids: st
             click.echo(f"Deleting {preview.count} entities from '{collection}'. {preview.undo.summary}", err=True)
         report = svc.cleanup.delete(info, preview, backup=not no_backup) if yes and preview.count else None
         after = svc.catalog.count(collection) if report else None
-    from .milvus.values import encode_row
+    from .milvus.values import encode_row, json_row, vector_types
+    from .printable import json_text
 
     if as_json:
         out: dict[str, Any] = {"collection": collection, "filter": preview.expr, "matched": preview.count,
-                               "sample": [encode_row(r) for r in preview.sample], "applied": report is not None,
+                               "sample": [json_row(r, vector_types(info)) for r in preview.sample], "applied": report is not None,
                                "undo": {"method": preview.undo.method, "keeps_keys": preview.undo.keeps_keys,
                                         "summary": preview.undo.summary}}
         if report:
             out.update(deleted=report.deleted, backup=report.backup_path, audit=report.audit_path, count_after=after,
                        warnings=list(report.warnings))
-        click.echo(json.dumps(out, ensure_ascii=False))
+        click.echo(json_text(out))
         return
     click.echo(f"{preview.count} entities match in '{collection}'.")
     for row in preview.sample[:5]:
-        click.echo("  " + json.dumps({k: v for k, v in encode_row(row).items() if not isinstance(v, list)},
-                                     ensure_ascii=False)[:200])
+        click.echo("  " + json_text({k: v for k, v in encode_row(row).items() if not isinstance(v, list)})[:200])
     if report:
         click.echo(f"Deleted {report.deleted}. Backup: {report.backup_path or 'none'}. {after} entities remain.")
         click.echo(f"Undo with: milvus-tui restore {report.backup_path}" if report.backup_path else "")

@@ -90,8 +90,11 @@ class Settings:
         )
 
     def history_key(self) -> str:
-        """Names this connection in the history file without any secret."""
-        return f"{self.uri}|{self.db_name}"
+        """Names this connection in the history file without any secret (not even a password
+        written into the URI)."""
+        from .milvus.errors import display_uri
+
+        return f"{display_uri(self.uri)}|{self.db_name}"
 
 
 def read_config(path: Path | None = None) -> dict[str, Any]:
@@ -155,10 +158,12 @@ def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, s
         if value is not None and key in _FIELDS:
             merged[key] = value
     settings = Settings(**{k: _coerce(k, v) for k, v in merged.items()})
-    from .milvus.errors import register_secret
+    from .milvus.errors import register_secret, uri_secrets
 
     register_secret(settings.token)
     register_secret(settings.api_key)
+    for secret in uri_secrets(str(settings.uri)):  # a password or token written into the URI
+        register_secret(secret)
     return settings
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import ops
-from .errors import MilvusTuiError, NotFound, ServerUnavailable, register_secret, translate
+from .errors import MilvusTuiError, NotFound, ServerUnavailable, display_uri, register_secret, translate
 from .lite import LiteServer
 
 REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
@@ -44,19 +44,6 @@ def import_pymilvus() -> None:
 GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0}
 
 
-def redact_uri(uri: str) -> str:
-    """``http://user:secret@host`` -> ``http://user:***@host`` (passwords are secrets, like tokens)."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
-    return f"{scheme}://{netloc}{slash}{path}"
-
-
 def is_local(uri: str) -> bool:
     """A URI that names a local data directory (the embedded Milvus Lite default)."""
     return not uri.startswith(REMOTE_SCHEMES)
@@ -65,7 +52,7 @@ def is_local(uri: str) -> bool:
 @dataclass(frozen=True)
 class ServerInfo:
     kind: str  # "Milvus Lite (embedded)", "Milvus server" or "Zilliz Cloud"
-    uri: str  # what the user typed (never the token)
+    uri: str  # what the user typed, with any password or token in it masked
     db_name: str
     version: str
 
@@ -80,6 +67,9 @@ class MilvusConnection:
         self.timeout = timeout
         self._token = token or None
         register_secret(self._token)
+        #: the URI to show or store: a password or token written into it is masked (and
+        #: registered with ``scrub``, so errors quoting the URI are cleaned too).
+        self.display_uri = display_uri(uri)
         self.lite: LiteServer | None = LiteServer(uri, startup_timeout=startup_timeout) if is_local(uri) else None
         self._client: Any = None
         self._aclient: Any = None
@@ -87,12 +77,6 @@ class MilvusConnection:
 
     def __repr__(self) -> str:
         return f"MilvusConnection(uri={self.display_uri!r}, db_name={self.db_name!r})"
-
-    @property
-    def display_uri(self) -> str:
-        """The URI as it may be shown or stored: a password in it is replaced by ``***``."""
-        return redact_uri(self.uri)
-
     def sibling(self, db_name: str) -> MilvusConnection:
         """A connection to another database of the same server (for Lite: the same child)."""
         other = MilvusConnection(self.endpoint, token=self._token, db_name=db_name, timeout=self.timeout)
@@ -134,12 +118,12 @@ class MilvusConnection:
         try:
             version = self.client.get_server_version()
             if self.db_name != "default" and self.db_name not in self.client.list_databases():
-                raise NotFound(f"Database '{self.db_name}' does not exist on {self.uri}.")
+                raise NotFound(f"Database '{self.db_name}' does not exist on {self.display_uri}.")
         except MilvusTuiError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise translate(exc) from None
-        return ServerInfo(self.kind, self.uri, self.db_name, str(version))
+        return ServerInfo(self.kind, self.display_uri, self.db_name, str(version))
 
     def reconnect(self) -> ServerInfo:
         """Drop clients and (for Lite) restart a dead child, then open again."""

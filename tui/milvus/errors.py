@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 
 class MilvusTuiError(Exception):
@@ -114,6 +115,47 @@ def register_secret(value: str | None) -> None:
     """Remember a token or key so that ``scrub`` removes it from any message."""
     if value and len(value) >= 4:
         _SECRETS.add(value)
+
+
+#: Query parameters of a URI that carry credentials.
+_SECRET_PARAMS = {"token", "password", "passwd", "pwd", "secret", "api_key", "apikey", "key", "access_token"}
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The credentials written into a URI: the userinfo password and secret query values."""
+    try:
+        parts = urlsplit(uri)
+        # Both spellings: an error message may quote the URI as typed or the decoded password.
+        found = [parts.password, unquote(parts.password)] if parts.password else []
+    except ValueError:  # not a URL (a data directory, or a malformed port): nothing to find
+        return []
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in _SECRET_PARAMS and v]
+    return found
+
+
+def display_uri(uri: str) -> str:
+    """``uri`` fit to show or store: ``http://user:***@host:19530``, secret query values ``***``.
+
+    The one function every place that shows or writes a URI uses (status bar, history,
+    audit log, backup headers). It also registers the secrets with ``scrub``, so an error
+    message that echoes the URI is cleaned too.
+    """
+    secrets = uri_secrets(uri)
+    if not secrets:
+        return uri
+    for secret in secrets:
+        register_secret(secret)
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if parts.password:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS and v else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

@@ -17,7 +17,7 @@ from .connection import MilvusConnection
 from .errors import InvalidInput
 from .ops import Blocking, Context, Op, Progress, Timer
 from .queries import resolve_output_fields, rows_after, validate_filter
-from .values import dumps, encode_row
+from .values import dumps, json_row, vector_types
 
 FORMATS = ("jsonl", "csv")
 
@@ -40,11 +40,16 @@ def format_for(path: Path, fmt: str | None) -> str:
 
 
 class RowWriter:
-    """Writes rows as JSONL, or CSV with the schema's columns plus one for extra keys."""
+    """Writes rows as JSONL, or CSV with the schema's columns plus one for extra keys.
 
-    def __init__(self, handle: TextIO, fmt: str, columns: list[str]) -> None:
+    Byte vectors (``types``, from ``values.vector_types``) are written as one number per
+    dimension (binary: 0/1 bits), the form ``--json`` prints, not pymilvus's ``["<base64>"]``.
+    """
+
+    def __init__(self, handle: TextIO, fmt: str, columns: list[str], types: dict[str, str] | None = None) -> None:
         self.handle = handle
         self.fmt = fmt
+        self.types = types or {}
         self.columns = [c for c in columns if c != "*"]
         self.csv: Any = None
         if fmt == "csv":
@@ -53,10 +58,12 @@ class RowWriter:
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if self.fmt == "jsonl":
+            if self.types:
+                rows = [json_row(r, self.types) for r in rows]
             self.handle.write("".join(dumps(r) + "\n" for r in rows))
             return
         for row in rows:
-            plain = encode_row(row)
+            plain = json_row(row, self.types)
             extra = {k: v for k, v in plain.items() if k not in self.columns}
             self.csv.writerow([_cell(plain.get(c)) for c in self.columns] + [json.dumps(extra) if extra else ""])
 
@@ -67,11 +74,12 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str | None = None) -> int:
-    """Write rows already in memory (the current results) to a file."""
+def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str | None = None,
+               types: dict[str, str] | None = None) -> int:
+    """Write rows already in memory (the current results) to a file; ``types`` as ``RowWriter``'s."""
     fmt = format_for(path, fmt)
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        RowWriter(handle, fmt, columns).write(rows)
+        RowWriter(handle, fmt, columns, types).write(rows)
     return len(rows)
 
 
@@ -87,7 +95,7 @@ def export(info: CollectionInfo, path: Path, *, expr: str = "", fmt: str | None 
     handle = yield Blocking(lambda: open(path, "w", encoding="utf-8", newline=""))
     written = 0
     try:
-        writer = RowWriter(handle, fmt, columns)
+        writer = RowWriter(handle, fmt, columns, vector_types(info))
         cursor = None
         while True:
             rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=fields)

@@ -49,14 +49,19 @@ def conjoin(*parts: str | None) -> str:
     return " and ".join(f"({p})" for p in kept)
 
 
-_KEYWORDS = {
-    "and", "or", "not", "in", "like", "true", "false", "is", "null", "exists",
-    "AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE", "IS", "NULL", "EXISTS",
-}
+#: Words of Milvus's filter grammar that are not field names (its ``Plan.g4`` lexer: operators,
+#: literals, the TIMESTAMPTZ forms ``ISO '…'`` and ``INTERVAL '…'``, ``is [not] null``, the
+#: options inside text_match/match_least). Compared case-insensitively: the grammar takes
+#: ``true``/``True``/``TRUE``, and where a case is not Milvus's the server says so, not us.
+#: Function names (json_contains, array_length, text_match, …) are known by their ``(``.
+_KEYWORDS = frozenset({
+    "and", "or", "not", "in", "like", "exists", "is", "null", "true", "false",
+    "iso", "interval", "minimum_should_match", "threshold",
+})
 _TOKEN = re.compile(
     r"""
-    (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-  | (?P<number>[0-9](?:[eE][+-]?[0-9]|[A-Za-z0-9_.])*)  # 1e3, -1.5E-2: exponents are not names
+    (?P<string>(?:u8|[uULrR])?(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'))  # u8"…", r'…' too
+  | (?P<number>[0-9](?:[eE][+-]?[0-9]|[pP][+-]?[0-9]|[A-Za-z0-9_.])*)  # 1e3, 0x1p-3: exponents are not names
   | (?P<ident>\$?[A-Za-z_][A-Za-z0-9_]*)
   | (?P<other>.)
     """,
@@ -67,16 +72,29 @@ _TOKEN = re.compile(
 def referenced_fields(expr: str) -> list[str]:
     """Field names an expression mentions (functions, keywords and strings excluded).
 
-    Only the outer name of ``meta["key"]`` counts: JSON keys are data, not schema.
+    Only the outer name of ``meta["key"]`` counts: JSON keys are data, not schema. So does
+    only the outer name of a struct's ``s[sub]`` and ``s[0][sub]`` (sub-field names), and
+    neither ``$[sub]`` (inside element_filter) nor a ``{name}`` template placeholder.
     """
     names: list[str] = []
-    tokens = [(m.lastgroup, m.group(), m.end()) for m in _TOKEN.finditer(expr)]
-    for kind, text, end in tokens:
-        if kind != "ident" or text in _KEYWORDS:
+    tokens = [(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(expr)]
+    for i, (kind, text, start, end) in enumerate(tokens):
+        if kind != "ident" or text.lower() in _KEYWORDS:
             continue
         following = expr[end:].lstrip()[:1]
         if following == "(":  # a function such as json_contains(...) or array_length(...)
             continue
+        before = expr[:start]
+        if before.endswith("[") and expr[end:end + 1] == "]":
+            # ``x[sub]``, ``x[0][sub]`` or ``$[sub]`` with no space: a sub-field of a struct
+            # (Milvus lexes these as one token). ``in [a, b]`` has a space or a comma.
+            opener = before[:-1]
+            if opener.endswith(("$", "]")) or (i >= 2 and tokens[i - 2][0] == "ident"
+                                               and tokens[i - 2][3] == start - 1
+                                               and tokens[i - 2][1].lower() not in _KEYWORDS):
+                continue
+        if before.endswith("{") and expr[end:end + 1] == "}":
+            continue  # a template placeholder, {name}, filled from filter_params
         if text not in names:
             names.append(text)
     return names

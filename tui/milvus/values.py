@@ -79,18 +79,92 @@ def dumps(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
-def summarize_vector(value: Any, width: int = 4) -> str:
-    """A short cell text for a vector: its first numbers and its length."""
-    if isinstance(value, (bytes, bytearray)):
-        return f"<{len(value)} bytes>"
+def summarize_vector(value: Any, width: int = 4, dtype: str | None = None) -> str:
+    """A short cell text for a vector: its first numbers (or bits) and its length.
+
+    ``dtype`` is the field's Milvus type; byte vectors (binary, float16, bfloat16, int8) come
+    from pymilvus as bytes in a one-item list and only the type says how to read them.
+    """
+    if dtype in BYTE_VECTORS or _byte_vector(value) is not None:
+        numbers = vector_numbers(value, dtype) if dtype in BYTE_VECTORS else None
+        if numbers is None:
+            raw = _byte_vector(value)
+            return f"<{len(raw) if raw is not None else '?'} bytes>"
+        if dtype == "BINARY_VECTOR":
+            shown = "".join(str(b) for b in numbers[: width * 4])
+            return f"{shown}{'…' if len(numbers) > width * 4 else ''} ({len(numbers)} bits)"
+        value = numbers
     if isinstance(value, dict):
         return f"<sparse, {len(value)} nnz>"
     try:
         items = list(value)
     except TypeError:
         return str(value)
-    head = ", ".join(f"{float(x):.3f}" for x in items[:width])
+    try:
+        head = ", ".join(f"{x:d}" if isinstance(x, int) else f"{float(x):.3f}" for x in items[:width])
+    except (TypeError, ValueError):  # not numbers after all: show what it is, never fail a render
+        return f"<{type(value).__name__} of {len(items)}>"
     return f"[{head}{', …' if len(items) > width else ''}] ({len(items)}d)"
+
+
+# -- byte vectors for people: display, --json and export -------------------------------------
+
+#: Vector types pymilvus hands back as raw bytes (in a one-item list).
+BYTE_VECTORS = frozenset({*_BYTES_VECTORS, "INT8_VECTOR"})
+
+
+def vector_types(info: CollectionInfo) -> dict[str, str]:
+    """Field name -> Milvus type for the byte vector fields: what ``json_row`` needs to know."""
+    return {f.name: f.dtype for f in info.fields if f.dtype in BYTE_VECTORS}
+
+
+def _byte_vector(value: Any) -> bytes | None:
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]  # pymilvus's query and search wrap each byte vector in a one-item list
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return None
+
+
+def vector_numbers(value: Any, dtype: str | None) -> list[int] | list[float] | None:
+    """A byte vector as one number per dimension: 0/1 bits for a binary vector (the first
+    byte's highest bit first, as ``numpy.packbits`` packs them), floats for float16 and
+    bfloat16, ints for int8. None when ``value`` is not a byte vector of that type."""
+    if dtype not in BYTE_VECTORS or value is None:
+        return None
+    import numpy as np
+
+    raw = _byte_vector(value)
+    if raw is None:
+        tobytes = getattr(value, "tobytes", None)  # a numpy array, as some pymilvus paths give
+        if not callable(tobytes):
+            return None
+        if dtype == "FLOAT16_VECTOR" or dtype == "INT8_VECTOR":
+            return np.asarray(value).tolist()
+        raw = tobytes()
+    if dtype == "BINARY_VECTOR":
+        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).tolist()
+    if dtype == "INT8_VECTOR":
+        return np.frombuffer(raw, dtype=np.int8).tolist()
+    if len(raw) % 2:
+        return None
+    if dtype == "FLOAT16_VECTOR":
+        return np.frombuffer(raw, dtype="<f2").astype(np.float64).tolist()
+    # bfloat16 is the upper half of a float32: shift it back into place (numpy has no bfloat16).
+    halves = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+    return halves.view(np.float32).astype(np.float64).tolist()
+
+
+def json_row(row: dict[str, Any], types: dict[str, str] | None = None) -> dict[str, Any]:
+    """A row as JSON types for people and other tools (``--json``, export, the detail view):
+    ``encode_row``, except that byte vectors (``types`` from ``vector_types``) become one
+    number per dimension instead of pymilvus's ``["<base64>"]``."""
+    out = encode_row(row)
+    for name, dtype in (types or {}).items():
+        numbers = vector_numbers(row.get(name), dtype)
+        if numbers is not None:
+            out[name] = numbers
+    return out
 
 
 # -- backup format 2: dense vectors packed as base64 -----------------------------------------

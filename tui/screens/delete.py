@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +12,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from ..milvus import DeletePreview
 from ..milvus.values import encode_row
+from ..printable import json_text, printable
 
 TYPED_CONFIRM_ABOVE = 100
 
@@ -33,12 +33,12 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
         p = self.preview
         with Vertical(id="delete-box") as box:
             box.border_title = "Delete entities"
-            what = f"matching  {p.expr}" if p.expr else "selected by you"
-            yield Label(f"Delete {p.count:,} entities from '{p.collection}' {what}?", id="delete-count", markup=False)
+            what = f"matching  {printable(p.expr)}" if p.expr else "selected by you"
+            yield Label(Text(f"Delete {p.count:,} entities from '{p.collection}' {what}?"), id="delete-count")
             yield Label("Sample (counted and captured at Strong consistency; only these keys will be deleted):",
                         classes="dim")
             sample = "\n".join(self._sample_line(r) for r in p.sample[:8]) or "(none)"
-            yield Static(sample, id="delete-sample", markup=False)
+            yield Static(Text(sample), id="delete-sample")  # data, never markup
             exact = " u undoes it, keys included." if p.undo.keeps_keys else ""
             yield Label(f"Backup (all fields, vectors, partitions) goes to {self.backup_dir}/ before anything "
                         f"is deleted.{exact}", id="delete-backup", markup=False)
@@ -55,7 +55,7 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
 
     def _sample_line(self, row: dict) -> str:
         data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
-        text = json.dumps(data, ensure_ascii=False)
+        text = json_text(data)  # no raw control character reaches the terminal
         return text if len(text) < 110 else text[:109] + "…"
 
     def on_mount(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.syntax import Syntax
@@ -12,7 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
-from ..milvus.values import encode_row, summarize_vector
+from ..milvus.values import json_row, summarize_vector
+from ..printable import json_text
 
 
 class EntityScreen(ModalScreen[str | None]):
@@ -25,12 +25,13 @@ class EntityScreen(ModalScreen[str | None]):
         Binding("m", "dismiss('similar')", "More like this"),
     ]
 
-    def __init__(self, collection: str, row: dict[str, Any], vector_fields: set[str],
+    def __init__(self, collection: str, row: dict[str, Any], vector_fields: dict[str, str | None] | set[str],
                  score: float | None = None) -> None:
+        """``vector_fields``: vector field -> its Milvus type (byte vectors are read by type)."""
         super().__init__()
         self.collection = collection
         self.row = row
-        self.vector_fields = vector_fields
+        self.vector_fields = dict(vector_fields) if isinstance(vector_fields, dict) else dict.fromkeys(vector_fields)
         self.score = score
         self.full_vectors = False
 
@@ -46,12 +47,15 @@ class EntityScreen(ModalScreen[str | None]):
         self._render_json()
 
     def as_json(self, full: bool = True) -> str:
-        data = encode_row(self.row)
+        # Byte vectors as numbers (bits for binary), the same form as --json and export.
+        data = json_row(self.row, {k: t for k, t in self.vector_fields.items() if t})
         if not full:
-            for name in self.vector_fields:
+            for name, dtype in self.vector_fields.items():
                 if name in self.row and self.row[name] is not None:
-                    data[name] = summarize_vector(self.row[name], width=8)
-        return json.dumps(data, indent=2, ensure_ascii=False)
+                    data[name] = summarize_vector(self.row[name], width=8, dtype=dtype)
+        # JSON escapes C0 controls; json_text escapes DEL and C1 too, so stored ESC/OSC
+        # sequences show as \u001b… instead of acting on the terminal.
+        return json_text(data, indent=2)
 
     def _render_json(self) -> None:
         text = self.as_json(full=self.full_vectors)

@@ -31,7 +31,7 @@ from ..milvus import catalog as catalog_ops
 from ..milvus import cleanup as cleanup_ops
 from ..milvus import export as export_ops
 from ..milvus import queries as query_ops
-from ..milvus.errors import AmbiguousField, MilvusTuiError, scrub
+from ..milvus.errors import AmbiguousField, MilvusTuiError, display_uri, scrub
 from ..milvus.ops import Context, Op, Progress
 from ..loads import RememberedLoads
 from ..widgets.collections import CollectionsPane
@@ -272,7 +272,7 @@ class MainScreen(Screen[None]):
         self.connected = True
         info = event.result
         kind = "Lite (embedded)" if self.conn.lite is not None else info.kind
-        self.query_one(StatusBar).connection = f"{kind} {self.conn.display_uri} · db {info.db_name} · {info.version}"
+        self.query_one(StatusBar).connection = f"{kind} {display_uri(self.conn.uri)} · db {info.db_name} · {info.version}"
         self._finished("connect")
         self.query_one(StatusBar).running = ""
         _freeze_long_lived_objects()
@@ -354,7 +354,7 @@ class MainScreen(Screen[None]):
         self.info = info
         self.query_one(CollectionsPane).update_collection(info)
         self.query_one(QueryBar).set_fields(info.field_names, list(info.partitions))
-        self.query_one(ResultsPane).set_schema(info.primary.name, {f.name for f in info.vector_fields})
+        self.query_one(ResultsPane).set_schema(info.primary.name, {f.name: f.dtype for f in info.vector_fields})
         banner = self.query_one("#banner", Label)
         if info.loaded:
             banner.update("")
@@ -765,7 +765,7 @@ class MainScreen(Screen[None]):
             if not request.whole:
                 rows = results.rows if results else []
                 columns = results.columns if results else info.field_names
-                self.run_op("export", lambda: _write_rows_op(request.path, rows, columns, request.fmt, info.name),
+                self.run_op("export", lambda: _write_rows_op(request.path, rows, columns, request.fmt, info),
                             msg.ExportDone, group="export", label="exporting")
                 return
             expr = self.current_filter
@@ -887,7 +887,7 @@ class MainScreen(Screen[None]):
 
         from .entity import EntityScreen  # here: it imports rich.syntax and pygments (~15 ms at startup)
 
-        self.app.push_screen(EntityScreen(info.name, row, {f.name for f in info.vector_fields}, score), closed)
+        self.app.push_screen(EntityScreen(info.name, row, {f.name: f.dtype for f in info.vector_fields}, score), closed)
 
 
 def _freeze_long_lived_objects() -> None:
@@ -918,9 +918,10 @@ def _release_then_describe(name: str) -> Op[CollectionInfo]:
 
 
 def _write_rows_op(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str,
-                   collection: str) -> Op[export_ops.ExportReport]:
+                   info: CollectionInfo) -> Op[export_ops.ExportReport]:
     from ..milvus.ops import Blocking, Timer
+    from ..milvus.values import vector_types
 
     timer = Timer()
-    count = yield Blocking(lambda: export_ops.write_rows(path, rows, columns, fmt))
-    return export_ops.ExportReport(collection, str(path), count, timer.elapsed)
+    count = yield Blocking(lambda: export_ops.write_rows(path, rows, columns, fmt, vector_types(info)))
+    return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)

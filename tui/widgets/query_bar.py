@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select
 
 from ..history import History
+from ..printable import printable_text
 
 MODES = [("Search", "search"), ("Filter", "filter"), ("More like this", "similar")]
 PLACEHOLDERS = {
@@ -155,7 +156,7 @@ class QueryBar(Widget):
 
     def show_error(self, message: str) -> None:
         label = self.query_one("#query-error", Label)
-        label.update(message)
+        label.update(printable_text(message))  # it quotes the user's filter and the server: never markup
         label.set_class(bool(message), "visible")
 
     @on(Select.Changed, "#query-mode")

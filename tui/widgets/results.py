@@ -5,7 +5,6 @@ While the next page loads, the old rows stay and the title line says what is com
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -15,6 +14,7 @@ from textual.widgets import DataTable, Label
 
 from ..milvus import QueryResult
 from ..milvus.values import encode_row, summarize_vector
+from ..printable import json_text, printable, printable_text
 
 CELL_WIDTH = 48
 #: Rows added to the table per frame. A page of up to this many appears in one frame; a
@@ -23,19 +23,24 @@ CELL_WIDTH = 48
 CHUNK = 50
 
 
-def cell(value: Any, *, is_vector: bool = False) -> Text:
+def cell(value: Any, *, is_vector: bool = False, dtype: str | None = None) -> Text:
     """A table cell. Always ``Text``: a plain ``str`` would be parsed as Rich markup, so data
-    such as ``list[str]`` lost its brackets and ``a [/] b`` raised MarkupError in render."""
+    such as ``list[str]`` lost its brackets and ``a [/] b`` raised MarkupError in render.
+    Control characters show as escapes (``tui.printable``): stored ESC sequences must not
+    reach the terminal. ``dtype`` is a vector field's Milvus type (byte vectors need it)."""
     if value is None:
         return Text("∅", style="dim")
     if is_vector or isinstance(value, (bytes, bytearray)):
-        return Text(summarize_vector(value), style="dim")
+        return Text(summarize_vector(value, dtype=dtype), style="dim")
     if isinstance(value, (dict, list)):
-        text = json.dumps(encode_row({"v": value})["v"], ensure_ascii=False)
+        text = json_text(encode_row({"v": value})["v"])
     else:
         text = str(value)
     text = text.replace("\n", " ⏎ ")
-    return Text(text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…")
+    if len(printable(text)) > CELL_WIDTH:
+        # Cut the escaped form, so an escape is never split into raw bytes.
+        return Text(printable(text)[: CELL_WIDTH - 1] + "…")
+    return printable_text(text)
 
 
 class ResultsPane(Vertical):
@@ -46,7 +51,8 @@ class ResultsPane(Vertical):
         self.result: QueryResult | None = None
         self.marked: set[Any] = set()
         self.pk_field: str = "id"
-        self.vector_fields: set[str] = set()
+        #: vector field -> its Milvus type (a set of names is accepted too: types unknown).
+        self.vector_fields: dict[str, str | None] = {}
         self._generation = 0  # bumped by every show_result: stale chunks stop adding rows
 
     def compose(self) -> ComposeResult:
@@ -58,20 +64,20 @@ class ResultsPane(Vertical):
     def table(self) -> DataTable[Any]:
         return self.query_one("#results-table", DataTable)
 
-    def set_schema(self, pk_field: str, vector_fields: set[str]) -> None:
+    def set_schema(self, pk_field: str, vector_fields: dict[str, str | None] | set[str]) -> None:
         if pk_field != self.pk_field:
             self.marked.clear()
         self.pk_field = pk_field
-        self.vector_fields = vector_fields
+        self.vector_fields = dict(vector_fields) if isinstance(vector_fields, dict) else dict.fromkeys(vector_fields)
 
     def set_loading(self, text: str) -> None:
         title = self.query_one("#results-title", Label)
-        title.update(Text.assemble(("⟳ ", "bold yellow"), (text, "yellow"), "   ", self._summary()))
+        title.update(Text.assemble(("⟳ ", "bold yellow"), (printable(text), "yellow"), "   ", self._summary()))
         self.add_class("loading")
 
     def show_message(self, text: str) -> None:
         self.remove_class("loading")
-        self.query_one("#results-title", Label).update(text)
+        self.query_one("#results-title", Label).update(printable_text(text))  # may quote data
 
     def _summary(self) -> Text:
         r = self.result
@@ -80,18 +86,18 @@ class ResultsPane(Vertical):
         parts: list[tuple[str, str] | str] = []
         if r.kind == "page" and r.pages is not None:
             parts.append((f"page {r.page + 1 if r.page is not None else 1} of {r.pages:,}", "bold"))
-            parts.append(f" · {r.total:,} entities" + (f" matching {r.expr}" if r.expr else ""))
+            parts.append(f" · {r.total:,} entities" + (f" matching {printable(r.expr)}" if r.expr else ""))
         elif r.kind in ("search", "more_like_this"):
             label = "more like this" if r.kind == "more_like_this" else "search"
             parts.append((f"{label}: {len(r.rows)} hits", "bold"))
             if r.metric:
                 parts.append(f" · {r.metric}")
             if r.expr:
-                parts.append(f" · filter {r.expr}")
+                parts.append(f" · filter {printable(r.expr)}")
         else:
             parts.append((f"filter: {len(r.rows)} rows", "bold"))
             if r.expr:
-                parts.append(f" · {r.expr}")
+                parts.append(f" · {printable(r.expr)}")
         parts.append((f" · {r.elapsed * 1000:.0f} ms {r.mode}", "dim"))
         if self.marked:
             parts.append((f" · {len(self.marked)} marked", "bold magenta"))
@@ -102,7 +108,7 @@ class ResultsPane(Vertical):
         self.remove_class("loading")
         title = self._summary()
         for warning in result.warnings:
-            title.append(f"  ⚠ {warning}", style="yellow")
+            title.append(f"  ⚠ {printable(warning)}", style="yellow")
         self.query_one("#results-title", Label).update(title)
         table = self.table
         table.clear(columns=True)
@@ -127,7 +133,8 @@ class ResultsPane(Vertical):
             cells: list[Any] = [self._mark_cell(row)]
             if result.scores is not None:
                 cells.append(Text(f"{result.scores[i]:.4f}", style="cyan"))
-            cells.extend(cell(row.get(c), is_vector=c in self.vector_fields) for c in columns)
+            cells.extend(cell(row.get(c), is_vector=c in self.vector_fields, dtype=self.vector_fields.get(c))
+                         for c in columns)
             table.add_row(*cells, key=str(i))
         if end < len(result.rows):
             self.call_after_refresh(self._add_rows, result, columns, end, generation)
