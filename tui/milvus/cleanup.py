@@ -371,33 +371,44 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
         try:
             backed_up = yield from write_backup(info, keys, backup, header, batch_size=batch_size)
         except (GeneratorExit, KeyboardInterrupt):
-            _final_audit(audit_path, record, "cancelled before deleting", 0, 0)
-            raise
+            # Nothing is deleted yet, so the half-written backup is of no use: remove it.
+            _final_audit(audit_path, {**record, "backup": None}, "stopped before deleting", 0, 0)
+            backup.unlink(missing_ok=True)
+            raise DeleteInterrupted(
+                f"Stopped while backing up: nothing was deleted from '{info.name}'.", collection=info.name,
+                requested=total, deleted=0, backup_path=None) from None
         except BaseException:
             _final_audit(audit_path, record, "failed before deleting", 0, 0)
             raise
     deleted = 0
+    in_flight = 0  # keys of a delete call sent but not answered: the server may have applied it
     status = "failed"
     try:
         for batch in _batches(keys, batch_size):
+            in_flight = len(batch)
             result = yield Call("delete", {"collection_name": info.name, "filter": exprs.in_list(preview.pk_field, batch)},
                                 collection=info.name)
+            in_flight = 0
             if isinstance(result, dict) and "delete_count" in result:
                 deleted += int(result["delete_count"])
             else:
                 deleted += len(batch)
             yield Progress(deleted, total, "deleting")
         status = "done"
-    except GeneratorExit:
-        status = "cancelled"
-        raise
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except (GeneratorExit, KeyboardInterrupt) as exc:
+        # Stopped between batches (a cancel closes the operation; ctrl+c arrives mid-call, and
+        # that batch's keys were sent, so the count says "at most" unless the call returned).
+        status = "cancelled" if isinstance(exc, GeneratorExit) else "interrupted"
         where = f" Every previewed entity is in the backup {backup}." if backup else " There is no backup."
-        raise DeleteInterrupted(
-            f"Interrupted: {deleted} of {total} entities were deleted from '{info.name}' before the stop; "
-            f"the other {total - deleted} are still there.{where}", requested=total, deleted=deleted,
-            backup_path=str(backup) if backup else None) from None
+        if in_flight:
+            record["in_flight"] = in_flight
+            account = (f"{deleted} of {total} entities were deleted from '{info.name}', and the {in_flight} "
+                       f"of the batch under way when it stopped may be too; the rest are still there.")
+        else:
+            account = (f"{deleted} of {total} entities were deleted from '{info.name}'; the other "
+                       f"{total - deleted} are still there.")
+        raise DeleteInterrupted(f"Stopped: {account}{where}", collection=info.name, requested=total, deleted=deleted,
+                                backup_path=str(backup) if backup else None) from None
     except MilvusTuiError as exc:
         # Keep "the server went away" recognisable (exit code 5, reconnect hint) after wrapping.
         kind = ServerUnavailable if isinstance(exc, ServerUnavailable) else OperationFailed
@@ -599,15 +610,16 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
                     used.add(partition)
             yield Progress(restored + skipped, held, "restoring")
     except GeneratorExit:
-        # Cancelled: no more requests may be made from here, so the property set for this
-        # restore stays; say so rather than pretend.
+        # Stopped between batches. No more requests may be made from here, so a property set
+        # for this restore stays; say so rather than pretend.
         handle.close()
-        if altered is not None:
-            raise RestoreIncomplete(
-                f"The restore was cancelled after {restored:,} of {held:,} entities; the collection property "
-                f"{ALLOW_INSERT_AUTO_ID}=true set for it is still set on '{target}'.",
-                restored=restored, total=held) from None
-        raise
+        left = (f" The collection property {ALLOW_INSERT_AUTO_ID}=true set for it is still set on '{target}'."
+                if altered is not None else "")
+        stopped = RestoreIncomplete(
+            f"The restore stopped after {restored:,} of {held:,} entities. Running it again is safe.{left}",
+            restored=restored, total=held)
+        stopped.exit_code = 130
+        raise stopped from None
     except BaseException:
         handle.close()
         if altered is not None:

@@ -92,8 +92,10 @@ class Cancelled(MilvusTuiError):
 class DeleteInterrupted(Cancelled):
     """A confirmed delete stopped part-way (ctrl+c, SIGTERM, a cancel): the exact account."""
 
-    def __init__(self, message: str, *, requested: int, deleted: int, backup_path: str | None) -> None:
+    def __init__(self, message: str, *, collection: str, requested: int, deleted: int,
+                 backup_path: str | None) -> None:
         super().__init__(message)
+        self.collection = collection
         self.requested = requested
         self.deleted = deleted
         self.backup_path = backup_path

@@ -148,6 +148,10 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
     ctx = ctx or Context()
     send: Any = None
     while True:
+        if ctx.is_cancelled and ctx.is_cancelled():
+            # A stop asked for between steps (never mid-call): the operation's account is exact.
+            op.close()
+            raise Cancelled("Cancelled.")
         try:
             request = op.send(send)
         except StopIteration as stop:
@@ -160,7 +164,7 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
                 else:
                     send = await getattr(aclient, request.method)(**request.kwargs)
             except asyncio.CancelledError:
-                op.close()
+                _close_quietly(op)
                 raise
             except Exception as exc:  # noqa: BLE001
                 send = None
@@ -178,7 +182,7 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
             try:
                 send = await asyncio.to_thread(request.fn)
             except asyncio.CancelledError:
-                op.close()
+                _close_quietly(op)
                 raise
             except Exception as exc:  # noqa: BLE001
                 send = None
@@ -226,6 +230,13 @@ def _retries_reported(ctx: Context) -> Iterator[None]:
         yield
     finally:
         RETRY_LISTENER.reset(token)
+
+
+def _close_quietly(op: Op[Any]) -> None:
+    """Close an operation whose task was cancelled: CancelledError must stay what propagates
+    (a delete answers a close with DeleteInterrupted, its account, already in the audit log)."""
+    with contextlib.suppress(MilvusTuiError):
+        op.close()
 
 
 def _throw(op: Op[Any], error: BaseException) -> None:

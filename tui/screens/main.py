@@ -31,7 +31,7 @@ from ..milvus import catalog as catalog_ops
 from ..milvus import cleanup as cleanup_ops
 from ..milvus import export as export_ops
 from ..milvus import queries as query_ops
-from ..milvus.errors import AmbiguousField, MilvusTuiError, display_uri, scrub
+from ..milvus.errors import AmbiguousField, Cancelled, DeleteInterrupted, MilvusTuiError, display_uri, scrub
 from ..milvus.ops import Context, Op, Progress
 from ..loads import RememberedLoads
 from ..widgets.collections import CollectionsPane
@@ -44,6 +44,8 @@ from .export import ExportScreen
 from .help import HelpScreen
 
 WORK_GROUPS = ("query", "catalog", "cleanup", "export", "load")
+#: Operations that change data: esc asks before stopping them, and they stop between batches.
+WRITES = ("delete", "restore")
 PAGE_SIZE = 50
 #: the least the background boundary fill waits between its key scans (it waits as long
 #: as the last one took), so a page the user asks for is not queued behind a run of them.
@@ -94,6 +96,10 @@ class MainScreen(Screen[None]):
         self.anns_fields: dict[str, str] = {}
         self.last_delete: cleanup_ops.DeleteReport | None = None
         self.running: dict[str, str] = {}
+        #: set when the user confirmed stopping a running delete or restore; the operation
+        #: checks it between batches, so what it reports having done is exact.
+        self._stop_write = False
+        self._write_progress: tuple[int, int | None] = (0, None)
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
@@ -158,6 +164,15 @@ class MainScreen(Screen[None]):
         if not self.connected:
             self.notify("Not connected yet.", severity="warning")
             return
+        writing = next((w for w in WRITES if w in self.running), None)
+        if group == "cleanup" and writing:
+            # A confirmed delete or restore runs to its end; another cleanup would replace its
+            # worker (one exclusive group) and leave its account wrong.
+            self.notify(f"A {writing} is running; wait for it, or press esc to stop it.", severity="warning")
+            return
+        if what in WRITES:
+            self._stop_write = False
+            self._write_progress = (0, None)
         mode = self.exec_mode
         label = label or what
         token = object()
@@ -169,7 +184,12 @@ class MainScreen(Screen[None]):
             return message_
 
         def on_progress(p: Progress) -> None:
+            if what in WRITES:
+                self._write_progress = (p.done, p.total)
             self.post_message(msg.ProgressUpdate(msg.ProgressInfo(what, p.done, p.total, p.what)))
+
+        def stop() -> bool:
+            return what in WRITES and self._stop_write
 
         def finish(result: Any, started: float) -> None:
             if isinstance(result, QueryResult):
@@ -177,7 +197,15 @@ class MainScreen(Screen[None]):
             self.post_message(tagged(message(what, result, mode, time.perf_counter() - started)))
 
         def fail(exc: BaseException, started: float) -> None:
-            kind = "cancelled" if type(exc).__name__ == "Cancelled" else "error"
+            if isinstance(exc, DeleteInterrupted):
+                # Stopped part-way: report it like a finished delete (exact count, backup, undo).
+                report = cleanup_ops.DeleteReport(
+                    exc.collection, exc.requested, exc.requested if exc.backup_path else 0,
+                    exc.deleted, exc.backup_path, str(self.settings.audit_path), time.perf_counter() - started,
+                    status="stopped", warnings=(str(exc),))
+                self.post_message(tagged(msg.DeleteDone(what, report, mode, report.elapsed)))
+                return
+            kind = "cancelled" if isinstance(exc, Cancelled) else "error"
             self.post_message(tagged(msg.OperationFailed(what, user_message(exc), kind, mode,
                                                          time.perf_counter() - started)))
 
@@ -186,7 +214,7 @@ class MainScreen(Screen[None]):
             async def run_async() -> None:
                 started = time.perf_counter()
                 try:
-                    result = await self.conn.arun(make_op(), Context(embeddings, on_progress))
+                    result = await self.conn.arun(make_op(), Context(embeddings, on_progress, stop))
                 except asyncio.CancelledError:
                     self.post_message(tagged(msg.OperationFailed(what, "Cancelled.", "cancelled", mode)))
                     raise
@@ -200,7 +228,7 @@ class MainScreen(Screen[None]):
             def run_sync() -> None:
                 worker = get_current_worker()
                 started = time.perf_counter()
-                ctx = Context(embeddings, on_progress, lambda: worker.is_cancelled)
+                ctx = Context(embeddings, on_progress, lambda: worker.is_cancelled or stop())
                 try:
                     result = self.conn.run(make_op(), ctx)
                 except Exception as exc:  # noqa: BLE001
@@ -689,12 +717,16 @@ class MainScreen(Screen[None]):
         report: cleanup_ops.DeleteReport = event.result
         self.last_delete = report
         results = self.query_one(ResultsPane)
-        if results.result is not None and results.result.kind != "page":
+        if results.result is not None and results.result.kind != "page" and report.status != "stopped":
             results.drop_keys(set(self._deleting))
         else:
             results.marked.clear()
-        self.notify(f"Deleted {report.deleted:,} entities from '{report.collection}'. "
-                    f"Backup: {report.backup_path}. Press u to undo.", timeout=10, markup=False)
+        if report.status != "stopped":
+            self.notify(f"Deleted {report.deleted:,} entities from '{report.collection}'. "
+                        f"Backup: {report.backup_path}. Press u to undo.", timeout=10, markup=False)
+        elif report.backup_path and report.deleted:
+            self.notify("Press u to put back what was deleted (the backup holds every previewed entity).",
+                        timeout=10, markup=False)
         for warning in report.warnings:
             self.notify(warning, severity="warning", timeout=10, markup=False)
         self._after_write(report.collection)
@@ -724,6 +756,10 @@ class MainScreen(Screen[None]):
         return f"{self.conn.display_uri} db={self.conn.db_name}"
 
     def action_undo(self) -> None:
+        writing = next((w for w in WRITES if w in self.running), None)
+        if writing:
+            self.notify(f"A {writing} is running; wait for it, or press esc to stop it.", severity="warning")
+            return
         report = self.last_delete
         if report is None or not report.backup_path:
             self.notify("There is no delete to undo in this session.", severity="warning")
@@ -834,9 +870,13 @@ class MainScreen(Screen[None]):
         A thread worker only stops at its next step (a sync call cannot be interrupted),
         so its group's token is dropped here: whatever it posts later is ignored.
         """
+        writing = next((w for w in WRITES if w in self.running), None)
+        if writing and not self._stop_write:
+            self._ask_to_stop(writing)
+            return
         cancelled: list[str] = []
         for worker in self.workers:
-            if worker.group in WORK_GROUPS and worker.is_running:
+            if worker.group in WORK_GROUPS and worker.is_running and worker.name not in WRITES:
                 worker.cancel()
                 _, what = self._current.pop(worker.group, (None, worker.name))
                 cancelled.append(what)
@@ -851,6 +891,24 @@ class MainScreen(Screen[None]):
         if results.result is not None:
             results.show_result(results.result)
         self.notify(f"{', '.join(cancelled)} cancelled.", severity="warning")
+
+    def _ask_to_stop(self, writing: str) -> None:
+        """A confirmed write is stopped only on a second confirmation that says what is done."""
+        done, total = self._write_progress
+        so_far = f"{done:,} of {total:,}" if total else f"{done:,}"
+        if writing == "delete":
+            question = (f"Stop the delete? So far {so_far} entities are deleted (or backed up, while the "
+                        f"backup is written); every previewed entity is in the backup. Stopping leaves the rest.")
+        else:
+            question = f"Stop the restore? So far {so_far} entities are back; running undo again is safe."
+
+        def chosen(answer: str | None) -> None:
+            if answer and answer.startswith("Stop"):
+                self._stop_write = True
+                self.notify(f"Stopping the {writing} after the batch under way…", markup=False)
+
+        self.app.push_screen(ChoiceScreen(question, [f"Keep going ({writing} runs to the end)",
+                                                     "Stop after the batch under way"]), chosen)
 
     def action_reconnect(self) -> None:
         self.connected = False
