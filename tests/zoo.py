@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,8 +169,8 @@ def _json_array_row(rng: random.Random, i: int) -> dict[str, Any]:
     row = _text_vec(rng, i)
     row["meta"] = {"i": i, "source": f"doc{i}.txt", "score": rng.randint(0, 100) / 4,
                    "nested": {"list": [i, "x", None, True], "empty": {}}, "quote": "it's \"q\" [x]\\"}
-    if i % 4 == 1:
-        row["meta"] = [1, "two", {"three": 3}]  # JSON need not be an object
+    if i % 4 == 1:  # Go 2.3.5 refuses JSON that is not an object ("cannot unmarshal array")
+        row["meta"] = {"list": [1, "two", {"three": 3}], "unicode": "é\u2028\U0001f600"}
     row["tags"] = [rng.choice(["a", "b", "[c]", "d'e"]) for _ in range(i % 4)]
     row["nums"] = [rng.randint(-2**40, 2**40) for _ in range(i % 5)]
     row["flag"] = i % 2 == 0
@@ -348,13 +349,17 @@ UNSAFE: dict[str, dict[str, str]] = {
         "zoo_nullable": "not supported by this server (Milvus 2.3.5 predates nullable fields): "
                         "it drops nullable=True from the schema and refuses None values",
         # 2.3.5 accepts the schema but drops the function (describe_collection: functions []).
+        # Refused ("... is not supported now"), but the refusal carries the raw vector bytes, which
+        # gRPC cannot marshal ("string field contains invalid UTF-8"): pymilvus then retries
+        # 75 times (minutes) before it gives up.
+        "zoo_bfloat16": "not supported by this server (Milvus 2.3.5 predates BFLOAT16_VECTOR): it refuses the rows",
         "zoo_bm25": "not supported by this server (Milvus 2.3.5 predates functions and sparse vectors): "
                     "it drops the BM25 function from the schema",
     },
 }
 # Not in UNSAFE because the server refuses them itself when tried (the reason is its words):
-# Go 2.3.5 zoo_two_dense ("multiple vector fields is not supported"), zoo_sparse, zoo_bfloat16
-# and zoo_int8 (insert: "... is not supported now"); Lite 3.2.2 zoo_binary, zoo_float16,
+# Go 2.3.5 zoo_two_dense ("multiple vector fields is not supported"), zoo_defaults (rows that leave a default field out: "the num_rows (5) of field
+# (level) is not equal to passed num_rows (8)"), zoo_sparse and zoo_int8 (insert: "... is not supported now"); Lite 3.2.2 zoo_binary, zoo_float16,
 # zoo_bfloat16, zoo_int8 ("... which MilvusLite does not support").
 #
 # Go 2.3.5 and float16: it panics ("unsupported data type: Float16Vector", querynode
@@ -456,7 +461,8 @@ def _create_one(client: MilvusClient, spec: ZooSpec, server: str, prefix: str) -
             else:  # several insert calls, as real writers make them
                 for start in range(0, len(batch), 8):
                     client.insert(name, batch[start:start + 8], **target)
-        client.flush(name)
+        if server == "lite":  # Lite is slow on unflushed data; a Go flush costs ~3 s and is not needed
+            client.flush(name)
         index = MilvusClient.prepare_index_params()
         for field_name, index_type, metric in spec.indexes:
             index.add_index(field_name, index_type=index_type, metric_type=metric)
@@ -526,7 +532,8 @@ def normalize(dtype: DataType, value: Any, element_type: DataType | None = None)
 
     float vectors -> float32 bytes; binary/float16/bfloat16/int8 -> bytes (pymilvus gives them
     as ``[bytes]`` or a numpy array); sparse -> sorted tuple of (int index, float32 value);
-    JSON -> canonical JSON text; FLOAT and FLOAT arrays -> float32; arrays -> tuples; None kept.
+    JSON -> canonical JSON text; FLOAT and FLOAT arrays -> float32; arrays -> tuples;
+    TIMESTAMPTZ -> ISO text in UTC; None kept.
     """
     if value is None:
         return None
@@ -548,6 +555,9 @@ def normalize(dtype: DataType, value: Any, element_type: DataType | None = None)
         return _canonical_json(value)
     if dtype == DataType.FLOAT:
         return float(np.float32(value))
+    if dtype == DataType.TIMESTAMPTZ and isinstance(value, str):
+        # Lite 3 stores the instant and answers in UTC ("...+05:30" comes back as "...Z").
+        return datetime.fromisoformat(value).astimezone(timezone.utc).isoformat()
     if dtype == DataType.ARRAY:
         if element_type == DataType.FLOAT:
             return tuple(float(np.float32(v)) for v in value)
@@ -556,12 +566,14 @@ def normalize(dtype: DataType, value: Any, element_type: DataType | None = None)
 
 
 def snapshot(client: MilvusClient, name: str, *, db_name: str = "default",
-             partition_key_ok: bool = True) -> dict[Any, dict[str, Any]]:
+             function_outputs: bool = False) -> dict[Any, dict[str, Any]]:
     """Every entity of a loaded collection, keyed by primary key, normalised for comparison.
 
     Each entry maps field name -> normalised value (see ``normalize``) for every schema field
-    except function outputs (a BM25 function's sparse field: the server computes it; Lite 3
-    does not return it from query, and it is no user data), plus:
+    except function outputs (a BM25 function's sparse field: not user data, and it cannot be
+    inserted, so a restore leaves it to the server), unless ``function_outputs=True`` (Lite
+    3.2.2 does return it from query; it holds term frequencies of the text, so a recomputed one
+    should compare equal). Plus:
 
     - ``$partition``: the partition the entity was found in (queried one partition at a time,
       since a query's result does not say). For a partition-key collection it is None: the
@@ -570,22 +582,24 @@ def snapshot(client: MilvusClient, name: str, *, db_name: str = "default",
       dynamic field (``"{}"`` for a row without any).
 
     An entity found in two partitions is reported as ``$partition`` "a+b" (it should never be).
-    Reads with Strong consistency; ``client`` may be on any database (it is switched to
+    Reads with Strong consistency; ``client`` may be on any database (it is pointed at
     ``db_name`` for the reads and back afterwards).
     """
-    previous = getattr(getattr(client, "_config", None), "db_name", "") or "default"
-    if db_name != previous:
-        client.use_database(db_name)
+    # Not client.use_database(): it calls DescribeDatabase first, which Go 2.3.5 lacks
+    # (UNIMPLEMENTED). Every data call takes its database from the client's config.
+    config = client._config
+    previous = config.db_name
+    config.db_name = "" if db_name == "default" else db_name
     try:
-        return _snapshot(client, name)
+        return _snapshot(client, name, function_outputs)
     finally:
-        if db_name != previous:
-            client.use_database(previous)
+        config.db_name = previous
 
 
-def _snapshot(client: MilvusClient, name: str) -> dict[Any, dict[str, Any]]:
+def _snapshot(client: MilvusClient, name: str, function_outputs: bool) -> dict[Any, dict[str, Any]]:
     described = client.describe_collection(name)
-    outputs = {o for fn in described.get("functions", []) for o in fn.get("output_field_names", [])}
+    outputs = set() if function_outputs else {
+        o for fn in described.get("functions", []) for o in fn.get("output_field_names", [])}
     fields = {f["name"]: f for f in described["fields"] if f["name"] not in outputs}
     pk = next(f["name"] for f in described["fields"] if f.get("is_primary"))
     dynamic = bool(described.get("enable_dynamic_field"))
@@ -655,7 +669,52 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def entities_by_content(snap: dict[Any, dict[str, Any]], pk: str) -> dict[str, Any]:
-    """{repr of every entry but the primary key: primary key}: to pair old and new keys after a
-    restore that re-keyed entities, when no key map is at hand (zoo entities are distinct)."""
-    return {repr(sorted((k, v) for k, v in entry.items() if k != pk)): key for key, entry in snap.items()}
+def _default_of(field_schema: Any) -> Any:
+    value = getattr(field_schema, "default_value", None)
+    if value is None:
+        return None
+    kind = value.WhichOneof("data")
+    return None if kind is None else getattr(value, kind)
+
+
+def expected_snapshot(made: ZooCollection) -> dict[Any, dict[str, Any]]:
+    """What ``snapshot`` should read from a freshly created zoo collection, built from the
+    spec's own rows (defaults filled in as the schema says, a missing nullable value as None).
+
+    Keyed by primary key; for an ``auto_id`` collection (keys are the server's) keyed by row
+    number instead, with the primary-key field left out: compare those with
+    ``same_content``.
+    """
+    spec = made.spec
+    schema = spec.schema()
+    outputs = set(made.function_outputs)
+    fields = [f for f in schema.fields if f.name not in outputs]
+    names = {f.name for f in schema.fields}
+    out: dict[Any, dict[str, Any]] = {}
+    for n, (partition, row) in enumerate(spec.rows(random.Random(f"zoo:{spec.name}"))):
+        entry: dict[str, Any] = {PARTITION_KEY: None if made.partition_key else partition}
+        for f in fields:
+            if f.is_primary and made.auto_id:
+                continue
+            value = row.get(f.name)
+            if value is None and _default_of(f) is not None:
+                value = _default_of(f)  # left out, or None on a nullable field with a default
+            entry[f.name] = normalize(f.dtype, value, getattr(f, "element_type", None))
+        if schema.enable_dynamic_field:
+            entry[DYNAMIC_KEY] = _canonical_json({k: v for k, v in row.items() if k not in names})
+        out[n if made.auto_id else row["pk"]] = entry
+    return out
+
+
+def same_content(expected: dict[Any, dict[str, Any]], actual: dict[Any, dict[str, Any]], pk: str) -> list[str]:
+    """diff for collections whose keys the server chose: entities paired by content, the
+    primary-key field ignored. Lists entities found on one side only."""
+    def contents(snap: dict[Any, dict[str, Any]]) -> list[str]:
+        return sorted(repr(sorted((k, v) for k, v in entry.items() if k != pk)) for entry in snap.values())
+
+    want, got = contents(expected), contents(actual)
+    problems = [f"missing: {_short(c)}" for c in want if c not in got]
+    problems += [f"extra: {_short(c)}" for c in got if c not in want]
+    if not problems and len(want) != len(got):
+        problems.append(f"{len(want)} entities expected, {len(got)} found (duplicates)")
+    return problems
