@@ -75,6 +75,32 @@ def _handle_sigterm() -> None:
 
 #: What a running ``delete --yes`` has done so far, for the account an interruption prints.
 _in_flight: dict[str, Any] = {}
+#: The signal of an interruption deferred until the server has answered the current request.
+_pending: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[Any]:
+    """ctrl+c and SIGTERM stop the work between two requests, not during one: a delete batch
+    the server is already applying is then counted, so the account and the audit record are
+    exact (a request abandoned mid-flight is applied by the server all the same, uncounted).
+    A second signal stops at once. Yields the ``is_cancelled`` poll for ``ops.Context``."""
+    def defer(signum: int, frame: Any) -> None:
+        if _pending:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        _pending["signum"] = signum
+        click.echo("\nStopping after the current batch (ctrl+c again stops at once) …", err=True)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job's ignored SIGINT stays ignored
+            with contextlib.suppress(ValueError):
+                previous[sig] = signal.signal(sig, defer)
+    try:
+        yield lambda: bool(_pending)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
@@ -206,7 +232,7 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
                 model = make_embeddings(settings.embedding_settings())
             yield MilvusService(conn, model, settings.backup_dir, settings.audit_path)
         except MilvusTuiError as exc:
-            signum = _interruption(exc)
+            signum = _interruption(exc) or _pending.get("signum")
             if signum is not None:  # the data layer's account of an interrupted operation
                 _exit_interrupted(exc, signum)
             _fail(_cli_message(exc), exc.exit_code)
@@ -502,7 +528,9 @@ def _run_delete(svc: Any, settings: Any, info: Any, preview: Any, *, backup: boo
             click.echo(f"\r{p.what}: {p.done}/{p.total}   ", nl=False, err=True)
 
     try:
-        report = svc.cleanup.delete(info, preview, backup=backup, ctx=Context(on_progress=progress))
+        with _deferred_interrupts() as stopping:
+            report = svc.cleanup.delete(info, preview, backup=backup,
+                                        ctx=Context(on_progress=progress, is_cancelled=stopping))
     finally:
         if not as_json:
             click.echo("", err=True)

@@ -101,13 +101,15 @@ def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
     ctx = ctx or Context()
     send: Any = None
     while True:
-        if ctx.is_cancelled and ctx.is_cancelled():
-            op.close()
-            raise Cancelled("Cancelled.")
         try:
             request = op.send(send)
         except StopIteration as stop:
             return stop.value
+        # Checked after the last answer went into the operation, not before: a delete batch
+        # the server applied is then counted in its report and audit record.
+        if ctx.is_cancelled and ctx.is_cancelled():
+            op.close()
+            raise Cancelled("Cancelled.")
         try:
             send = _step(client, op, request, ctx)
         except KeyboardInterrupt as exc:
