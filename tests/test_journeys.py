@@ -215,3 +215,20 @@ def test_interrupted_delete_gives_an_exact_account(shell: Shell) -> None:
     shell.ok("restore", str(backups[0]))
     assert shell.count("notes") == (20000, True)
     assert_no_lite_left(shell)
+
+
+def test_cli_errors_give_cli_advice(shell: Shell) -> None:
+    """No "press ctrl+r in the app" from a command: the advice names what a shell user can do."""
+    result = shell.run("--uri", "http://127.0.0.1:9", "collections")
+    assert result.returncode == 5 and "not answering" in result.stderr, result.stderr
+    assert "ctrl+r" not in result.stderr and "in the app" not in result.stderr
+    assert "run the command again" in result.stderr
+
+
+def test_a_dotenv_milvus_uri_does_not_reach_pymilvus(shell: Shell) -> None:
+    """pymilvus loads ``.env`` from the working directory on import; a data directory there must
+    not break the embedded default either."""
+    del shell.env["MILVUS_URI"]
+    (shell.cwd / ".env").write_text("MILVUS_URI=./elsewhere\n", encoding="utf-8")
+    assert shell.json("collections")["collections"] == []
+    assert (shell.cwd / "milvus_data").is_dir()  # our default, as the README says
