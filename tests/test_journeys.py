@@ -192,24 +192,39 @@ def test_killed_command_frees_the_data_directory(shell: Shell, sig: signal.Signa
     assert_no_lite_left(shell)
 
 
-def test_interrupted_delete_gives_an_exact_account(shell: Shell) -> None:
-    """ctrl+c during `delete --yes`: exit 130, how many were deleted, the backup to restore from,
-    and an audit record; restoring the backup brings every entity back."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_delete_gives_an_exact_account(shell: Shell, sig: signal.Signals) -> None:
+    """ctrl+c (or SIGTERM) during `delete --yes`: exit 130 (143), how many were deleted, the
+    backup to restore from, and an audit record, all exact; restoring brings every entity back."""
     shell.ok("ingest", str(shell.write_notes("notes.jsonl", 20000)), "-c", "notes", "--batch-size", "1000")
-    job = shell.start("delete", "notes", "--filter", "n >= 0", "--yes")
-    job.wait_for("deleting: ")
-    job.process.send_signal(signal.SIGINT)
+    as_json = ["--json"] if sig == signal.SIGTERM else []
+    job = shell.start("delete", "notes", "--filter", "n >= 0", "--yes", *as_json)
+    if as_json:  # no progress on stderr with --json: wait until the backup is complete
+        backups_dir = shell.cwd / "xdg/data/milvus-tui/backups"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                p.read_bytes().count(b"\n") == 20001 for p in backups_dir.glob("*.jsonl")):
+            time.sleep(0.01)
+        time.sleep(0.2)  # into the deletes
+    else:
+        job.wait_for("deleting: ")
+    job.process.send_signal(sig)
     code, stdout, stderr = job.finish()
-    assert code == 130, (code, stdout, stderr)
+    assert code == 128 + sig, (code, stdout, stderr)
     assert "Aborted!" not in stderr and "Traceback" not in stderr
-    assert "Interrupted by ctrl+c" in stderr
+    assert ("Interrupted by ctrl+c" if sig == signal.SIGINT else "Interrupted by SIGTERM") in stderr
     backups = list((shell.cwd / "xdg/data/milvus-tui/backups").glob("*.jsonl"))
-    assert len(backups) == 1 and f"milvus-tui restore {backups[0]}" in stderr
     audit = [json.loads(line) for line in
              (shell.cwd / "xdg/data/milvus-tui/audit.jsonl").read_text(encoding="utf-8").splitlines()]
     record = audit[-1]
-    assert record["action"] == "delete" and record["backup"] == str(backups[0])
+    assert len(backups) == 1 and record["action"] == "delete" and record["backup"] == str(backups[0])
+    assert 0 < record["deleted"] < 20000, record
     assert f"Deleted {record['deleted']} of 20000 entities" in stderr
+    assert f"milvus-tui restore {backups[0]}" in stderr
+    if as_json:
+        account = json.loads(stdout)
+        assert account["interrupted"] == "SIGTERM" and account["deleted"] == record["deleted"]
+        assert account["backup"] == str(backups[0])
     remaining, exact = shell.count("notes")
     assert exact and remaining == 20000 - record["deleted"]
     shell.ok("restore", str(backups[0]))

@@ -73,7 +73,7 @@ class NotLoaded(MilvusTuiError):
 
     def __init__(self, collection: str, *, cli_hint: str | None = None) -> None:
         super().__init__(
-            f"Collection '{collection}' is not loaded.", app_hint="Press l to load it.",
+            f"Collection '{collection}' is not loaded.", app_hint="Load it first (press l).",
             cli_hint=cli_hint if cli_hint is not None else f"Load it first: milvus-tui load {collection}",
         )
         self.collection = collection
