@@ -204,8 +204,7 @@ def test_interrupted_delete_gives_an_exact_account(shell: Shell, sig: signal.Sig
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(
                 p.read_bytes().count(b"\n") == 20001 for p in backups_dir.glob("*.jsonl")):
-            time.sleep(0.01)
-        time.sleep(0.2)  # into the deletes
+            time.sleep(0.005)
     else:
         job.wait_for("deleting: ")
     job.process.send_signal(sig)
