@@ -249,3 +249,10 @@ def test_a_dotenv_milvus_uri_does_not_reach_pymilvus(shell: Shell) -> None:
     (shell.cwd / ".env").write_text("MILVUS_URI=./elsewhere\n", encoding="utf-8")
     assert shell.json("collections")["collections"] == []
     assert (shell.cwd / "milvus_data").is_dir()  # our default, as the README says
+
+
+def test_demo_then_search_in_a_fresh_command(shell: Shell) -> None:
+    """The demo's collection, seeded by one command, is searchable by the next one."""
+    shell.ok("demo", "--no-open", "--limit", "50")
+    found = shell.json("search", "python_docs", "read a file line by line", "-k", "2")
+    assert len(found["rows"]) == 2

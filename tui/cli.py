@@ -360,6 +360,9 @@ def demo(ctx: click.Context, reset: bool, limit: int, no_open: bool) -> None:
             click.echo(f"'{DEMO_COLLECTION}' already has data (use --reset to rebuild it).", err=True)
         else:
             click.echo(f"Inserted {report.inserted} documents in {report.elapsed:.1f} s.", err=True)
+            loads = _remembered_loads(svc)
+            if loads is not None and svc.catalog.describe(DEMO_COLLECTION, with_count=False).loaded:
+                loads.remember(DEMO_COLLECTION)  # seeded here: later commands load it again
         if not no_open:
             # Milvus Lite reports collections released after a restart; load the demo now and
             # hand this very server to the app, so it opens on a ready collection.
