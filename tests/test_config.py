@@ -161,3 +161,22 @@ def test_write_private_is_owner_only(tmp_path: Path) -> None:
     write_private(loose, "new")
     assert loose.read_text() == "new"
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def test_milvus_uri_of_a_directory_is_ours_not_pymilvus(tmp_path: Path) -> None:
+    """pymilvus parses MILVUS_URI on import and refuses a directory ("Illegal uri"); the app and
+    every command read it through our settings instead, and the Lite child never sees it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, tui; from tui.config import load_settings; settings = load_settings(config={});"
+        "import pymilvus; from pymilvus import MilvusClient;"
+        "print(settings.uri, repr(os.environ['MILVUS_URI']))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILVUS_")}
+    env["MILVUS_URI"] = "./milvus_data"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["./milvus_data", "''"]

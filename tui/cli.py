@@ -4,17 +4,23 @@ Only click is imported at module level so ``milvus-tui --help`` stays fast; pymi
 langchain and the embedding model load inside the commands that need them. Every
 command that prints data has ``--json``; exit codes: 0 success, 1 the server refused,
 2 bad input, 3 not found, 4 collection not loaded, 5 server unreachable, 6 not
-supported, 130 cancelled.
+supported, 130 interrupted (ctrl+c), 143 terminated (SIGTERM).
+
+On the embedded default each command starts its own Milvus Lite, which comes up with every
+collection released; so commands load what they need when it was loaded before (the
+remembered loads the app keeps, ``tui/loads.py``). On a server, loading is the user's call:
+``--load``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -50,6 +56,150 @@ def _settings(ctx: click.Context, **flags: Any) -> Any:
         _fail(str(exc), 2)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, like ctrl+c: the same ``finally`` blocks run (the
+    Lite child is stopped, an interrupted delete writes its audit record), then exit 143."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # One is enough; a second one must not cut the cleanup that the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def _handle_sigterm() -> None:
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding test)
+            signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+#: What a running ``delete --yes`` has done so far, for the account an interruption prints.
+_in_flight: dict[str, Any] = {}
+#: The signal of an interruption deferred until the server has answered the current request.
+_pending: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[Any]:
+    """ctrl+c and SIGTERM stop the work between two requests, not during one: a delete batch
+    the server is already applying is then counted, so the account and the audit record are
+    exact (a request abandoned mid-flight is applied by the server all the same, uncounted).
+    A second signal stops at once. Yields the ``is_cancelled`` poll for ``ops.Context``."""
+    def defer(signum: int, frame: Any) -> None:
+        if _pending:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        _pending["signum"] = signum
+        click.echo("\nStopping after the current batch (ctrl+c again stops at once) …", err=True)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job's ignored SIGINT stays ignored
+            with contextlib.suppress(ValueError):
+                previous[sig] = signal.signal(sig, defer)
+    try:
+        yield lambda: bool(_pending)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _interruption(exc: BaseException) -> int | None:
+    """The signal behind ``exc`` (SIGINT or SIGTERM), if an interruption caused it."""
+    for link in _chain(exc):
+        if isinstance(link, Terminated):
+            return int(signal.SIGTERM)
+        if isinstance(link, KeyboardInterrupt):
+            return int(signal.SIGINT)
+    return None
+
+
+def _account(exc: BaseException) -> dict[str, Any]:
+    """Exactly what an interrupted delete did: the exception's own account first (the data
+    layer's), then the audit record it appended, then our progress count."""
+    if not _in_flight:
+        return {}
+    found: dict[str, Any] = {}
+    for link in _chain(exc):
+        for key in ("deleted", "requested", "backup_path", "audit_path"):
+            value = getattr(link, key, None)
+            if value is not None and key not in found:
+                found[key] = value
+    audit = Path(_in_flight["audit_path"])
+    record: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError), open(audit, "rb") as handle:
+        handle.seek(_in_flight["audit_offset"])
+        for line in handle.read().decode("utf-8", "replace").splitlines():
+            item = json.loads(line)
+            if item.get("action") == "delete" and item.get("collection") == _in_flight["collection"]:
+                record = item
+    if record:
+        found.setdefault("deleted", record.get("deleted"))
+        found.setdefault("requested", record.get("previewed"))
+        found.setdefault("backup_path", record.get("backup"))
+        found.setdefault("audit_path", str(audit))
+    found.setdefault("deleted", _in_flight.get("deleted"))
+    found.setdefault("requested", _in_flight.get("requested"))
+    found.setdefault("backup_path", _in_flight.get("backup_path"))
+    return found
+
+
+def _exit_interrupted(exc: BaseException, signum: int) -> NoReturn:
+    how = "SIGTERM" if signum == signal.SIGTERM else "ctrl+c (SIGINT)"
+    lines = [f"Interrupted by {how}."]
+    account = _account(exc)
+    if account:
+        collection = _in_flight["collection"]
+        deleted, requested, backup = account.get("deleted"), account.get("requested"), account.get("backup_path")
+        if deleted is None:
+            lines.append(f"The delete in '{collection}' stopped; how many entities it deleted is not known: "
+                         f"count them with milvus-tui collections.")
+        elif deleted:
+            rest = f" of {requested}" if requested is not None else ""
+            lines.append(f"Deleted {deleted}{rest} entities in '{collection}' before stopping.")
+        else:
+            lines.append(f"Nothing was deleted in '{collection}'.")
+        if backup and deleted:
+            lines.append(f"Backup of every previewed entity: {backup}")
+            lines.append(f"Undo with: milvus-tui restore {backup}")
+        elif backup:
+            lines.append(f"Backup file (not needed, nothing was deleted): {backup}")
+        if account.get("audit_path"):
+            lines.append(f"Audit record: {account['audit_path']}")
+        if _in_flight.get("as_json"):
+            click.echo(json.dumps({"collection": collection, "interrupted": signal.Signals(signum).name,
+                                   "requested": requested, "deleted": deleted, "backup": backup,
+                                   "audit": account.get("audit_path")}, ensure_ascii=False))
+    click.secho("\n".join(_printable(line) for line in lines), fg="yellow", err=True)
+    sys.exit(128 + signum)
+
+
+def _cli_message(exc: BaseException) -> str:
+    """An error's message with the command line's advice, also where it wraps another error."""
+    from .milvus.errors import MilvusTuiError
+
+    text = exc.for_cli() if isinstance(exc, MilvusTuiError) else str(exc)
+    for cause in list(_chain(exc))[1:]:
+        if isinstance(cause, MilvusTuiError) and cause.app_hint:
+            text = text.replace(str(cause), cause.for_cli())
+    return text
+
+
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # click would print "Aborted!" and exit 1
+            _exit_interrupted(exc, int(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT))
+
+
 def _fail(message: str, code: int) -> None:
     click.secho(f"Error: {_printable(message)}", fg="red", err=True)
     sys.exit(code)
@@ -68,6 +218,8 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
     from .milvus import MilvusConnection, MilvusService
     from .milvus.errors import MilvusTuiError
 
+    if not keep_open:  # keep_open hands the connection to the app, which handles its own exits
+        _handle_sigterm()
     conn = MilvusConnection(settings.uri, token=settings.token, db_name=settings.db_name, timeout=settings.timeout)
     try:
         try:
@@ -79,7 +231,10 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
                 model = make_embeddings(settings.embedding_settings())
             yield MilvusService(conn, model, settings.backup_dir, settings.audit_path)
         except MilvusTuiError as exc:
-            _fail(str(exc), exc.exit_code)
+            signum = _interruption(exc) or _pending.get("signum")
+            if signum is not None:  # the data layer's account of an interrupted operation
+                _exit_interrupted(exc, signum)
+            _fail(_cli_message(exc), exc.exit_code)
         except Exception as exc:  # embedding errors and the like: still a clear line, never a traceback
             from .milvus.errors import scrub, translate
 
@@ -94,11 +249,31 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
             conn.close()
 
 
-def _describe_loaded(svc: Any, collection: str, load: bool) -> Any:
+def _remembered_loads(svc: Any) -> Any:
+    from .config import state_dir
+    from .loads import for_lite
+
+    return for_lite(state_dir(), svc.conn)
+
+
+def _describe_loaded(svc: Any, collection: str, load: bool, *, quiet: bool = False) -> Any:
+    """The collection, loaded: with ``--load``, or on the embedded default when it was
+    loaded before (Lite released it when this command's server started); else NotLoaded
+    with advice this command can follow."""
     info = svc.catalog.describe(collection)
-    if not info.loaded and load:
+    loads = _remembered_loads(svc)
+    if not info.loaded and (load or (loads is not None and collection in loads.names())):
+        if not quiet:  # --json output stays one JSON document, even with 2>&1
+            click.echo(f"Loading '{collection}' …", err=True)
         svc.catalog.load(collection)
         info = svc.catalog.describe(collection)
+    if not info.loaded:
+        from .milvus.errors import NotLoaded
+
+        again = " Later commands on this data directory then load it themselves." if loads is not None else ""
+        raise NotLoaded(collection, cli_hint=f"Pass --load, or run: milvus-tui load {collection}.{again}")
+    if loads is not None:
+        loads.remember(collection)
     return info
 
 
@@ -153,7 +328,7 @@ def _print_rows(result: Any, as_json: bool, info: Any = None) -> None:
         console.print(Text.assemble(("warning:", "yellow"), " ", printable_text(warning)))
 
 
-@click.group(invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
+@click.group(cls=_Main, invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
 @_connection_options
 @click.option("--collection", "-c", help="Collection to open first.")
 @click.version_option(package_name="milvus-tui")
@@ -196,6 +371,9 @@ def demo(ctx: click.Context, reset: bool, limit: int, no_open: bool) -> None:
             click.echo(f"'{DEMO_COLLECTION}' already has data (use --reset to rebuild it).", err=True)
         else:
             click.echo(f"Inserted {report.inserted} documents in {report.elapsed:.1f} s.", err=True)
+            loads = _remembered_loads(svc)
+            if loads is not None and svc.catalog.describe(DEMO_COLLECTION, with_count=False).loaded:
+                loads.remember(DEMO_COLLECTION)  # seeded here: later commands load it again
         if not no_open:
             # Milvus Lite reports collections released after a restart; load the demo now and
             # hand this very server to the app, so it opens on a ready collection.
@@ -218,6 +396,9 @@ def collections(ctx: click.Context, as_json: bool) -> None:
     with _service(settings) as svc:
         infos = svc.catalog.describe_all()
         databases = svc.catalog.list_databases()
+        loads = _remembered_loads(svc)
+        if loads is not None and any(i.loaded for i in infos):  # as the app does on a catalog refresh
+            loads.remember(*(i.name for i in infos if i.loaded))
     if as_json:
         click.echo(json.dumps({"databases": databases, "db_name": settings.db_name,
                                "collections": [asdict(i) for i in infos]}, default=str))
@@ -268,7 +449,7 @@ def query(ctx: click.Context, collection: str, filter_expr: str, limit: int, out
           consistency: str | None, partitions: tuple[str, ...], load_first: bool, as_json: bool) -> None:
     """Rows matching a filter expression, e.g. 'category == "function" and n_args > 2'."""
     with _service(_settings(ctx)) as svc:
-        info = _describe_loaded(svc, collection, load_first)
+        info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         result = svc.queries.filter(info, filter_expr, limit=limit, output_fields=_fields(output_fields),
                                     consistency_level=consistency, partition_names=list(partitions) or None)
     _print_rows(result, as_json, info)
@@ -289,7 +470,7 @@ def search(ctx: click.Context, collection: str, text: str, k: int, filter_expr: 
            partitions: tuple[str, ...], load_first: bool, as_json: bool) -> None:
     """Semantic search: embed TEXT and find the nearest entities, with scores."""
     with _service(_settings(ctx), embeddings=True) as svc:
-        info = _describe_loaded(svc, collection, load_first)
+        info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         result = svc.queries.semantic_search(
             info, text, k=k, expr=filter_expr, anns_field=anns_field, output_fields=_fields(output_fields),
             consistency_level=consistency, partition_names=list(partitions) or None, mmr=mmr,
@@ -303,21 +484,28 @@ def search(ctx: click.Context, collection: str, text: str, k: int, filter_expr: 
 @click.option("--ids", help="Comma-separated primary keys to delete (JSON list also accepted).")
 @click.option("--yes", "-y", is_flag=True, help="Apply the delete. Without it, only preview.")
 @click.option("--no-backup", is_flag=True, help="Skip the JSONL backup (not recommended).")
+@click.option("--load", "load_first", is_flag=True, help="Load the collection first if it is released.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def delete(ctx: click.Context, collection: str, filter_expr: str | None, ids: str | None, yes: bool,
-           no_backup: bool, as_json: bool) -> None:
-    """Preview (default) or apply (--yes) a delete; entities are backed up first."""
+           no_backup: bool, load_first: bool, as_json: bool) -> None:
+    """Preview (default) or apply (--yes) a delete; entities are backed up first.
+
+    Interrupted (ctrl+c, SIGTERM), it says how many entities it deleted and where the backup
+    is, and exits 130 (143 for SIGTERM)."""
     if bool(filter_expr) == bool(ids):
         _fail("Give exactly one of --filter or --ids.", 2)
-    with _service(_settings(ctx)) as svc:
-        info = svc.catalog.describe(collection)
+    settings = _settings(ctx)
+    with _service(settings) as svc:
+        info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         keys = _parse_ids(ids, info) if ids else None
         preview = svc.cleanup.preview(info, expr=filter_expr, keys=keys)
         if yes and preview.count and not as_json:
             # Said before anything is deleted: what undo will do on this server.
             click.echo(f"Deleting {preview.count} entities from '{collection}'. {preview.undo.summary}", err=True)
-        report = svc.cleanup.delete(info, preview, backup=not no_backup) if yes and preview.count else None
+        report = None
+        if yes and preview.count:
+            report = _run_delete(svc, settings, info, preview, backup=not no_backup, as_json=as_json)
         after = svc.catalog.count(collection) if report else None
     from .milvus.values import encode_row, json_row, vector_types
     from .printable import json_text
@@ -343,6 +531,34 @@ def delete(ctx: click.Context, collection: str, filter_expr: str | None, ids: st
     elif preview.count:
         click.echo(preview.undo.summary)
         click.echo("Nothing deleted: this was a preview. Add --yes to delete.")
+
+
+def _run_delete(svc: Any, settings: Any, info: Any, preview: Any, *, backup: bool, as_json: bool) -> Any:
+    from .milvus.ops import Context, Progress
+
+    audit = Path(settings.audit_path)
+    try:
+        offset = audit.stat().st_size
+    except OSError:
+        offset = 0
+    _in_flight.update(collection=info.name, requested=preview.count, deleted=0, audit_path=str(audit),
+                      audit_offset=offset, as_json=as_json)
+
+    def progress(p: Progress) -> None:
+        if p.what == "deleting":
+            _in_flight["deleted"] = p.done
+        if not as_json:
+            click.echo(f"\r{p.what}: {p.done}/{p.total}   ", nl=False, err=True)
+
+    try:
+        with _deferred_interrupts() as stopping:
+            report = svc.cleanup.delete(info, preview, backup=backup,
+                                        ctx=Context(on_progress=progress, is_cancelled=stopping))
+    finally:
+        if not as_json:
+            click.echo("", err=True)
+    _in_flight.clear()
+    return report
 
 
 def _parse_ids(text: str, info: Any) -> list[Any]:
@@ -409,6 +625,9 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
     with _service(_settings(ctx), embeddings=True) as svc:
         report = svc.ingest.ingest(target, read_documents(file, text_key=text_key, fmt=fmt),
                                    Context(on_progress=progress), batch_size=batch_size)
+        loads = _remembered_loads(svc)
+        if loads is not None and svc.catalog.describe(report.collection, with_count=False).loaded:
+            loads.remember(report.collection)  # created (and loaded) here: later commands load it again
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "inserted": report.inserted,
                                "created": report.created, "skipped_keys": list(report.skipped_keys)}))
@@ -432,7 +651,7 @@ def export(ctx: click.Context, collection: str, out: Path, filter_expr: str, fmt
            output_fields: str | None, load_first: bool, as_json: bool) -> None:
     """Stream a whole collection or filter result to JSONL or CSV."""
     with _service(_settings(ctx)) as svc:
-        info = _describe_loaded(svc, collection, load_first)
+        info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         report = svc.exporter.export(info, out, expr=filter_expr, fmt=fmt, output_fields=_fields(output_fields))
     if as_json:
         click.echo(json.dumps({"collection": collection, "path": report.path, "rows": report.rows}))
@@ -447,7 +666,14 @@ def load(ctx: click.Context, collection: str) -> None:
     """Load a collection into memory so it can be searched and queried."""
     with _service(_settings(ctx)) as svc:
         svc.catalog.load(collection)
-    click.echo(f"'{collection}' is loaded.")
+        loads = _remembered_loads(svc)
+        if loads is not None:
+            loads.remember(collection)
+    if loads is not None:
+        click.echo(f"'{collection}' is loaded, and later commands on this data directory load it again "
+                   "(Milvus Lite releases everything when its server restarts).")
+    else:
+        click.echo(f"'{collection}' is loaded.")
 
 
 @main.command()
@@ -456,6 +682,9 @@ def load(ctx: click.Context, collection: str) -> None:
 def release(ctx: click.Context, collection: str) -> None:
     """Release a collection from memory."""
     with _service(_settings(ctx)) as svc:
+        loads = _remembered_loads(svc)
+        if loads is not None:
+            loads.forget(collection)  # what the user asked for, even if the release then fails
         svc.catalog.release(collection)
     click.echo(f"'{collection}' is released.")
 

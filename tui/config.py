@@ -35,6 +35,35 @@ class ConfigError(Exception):
     exit_code = 2
 
 
+#: Our variables that pymilvus also reads, once, when it is imported (``pymilvus/settings.py``):
+#: its ``orm.connections`` then parses ``MILVUS_URI`` and raises "Illegal uri" for anything
+#: that is not http(s), such as the local data directory our README tells users to set.
+_PYMILVUS_READS = ("MILVUS_URI",)
+_hidden_env: dict[str, str] = {}
+
+
+def hide_env_from_pymilvus() -> None:
+    """Keep our values of ``_PYMILVUS_READS`` for ``load_settings`` and show pymilvus an empty
+    value instead. Empty, not removed: pymilvus also runs ``load_dotenv()``, which fills unset
+    variables from a ``.env`` file in the working directory but never overrides a set one.
+    Must run before pymilvus is imported; ``tui/__init__`` calls it."""
+    for var in _PYMILVUS_READS:
+        value = os.environ.get(var)
+        if value:
+            _hidden_env[var] = value
+        os.environ[var] = ""
+
+
+def environ() -> Mapping[str, str]:
+    """``os.environ`` with the values hidden from pymilvus put back (a value set after the
+    hiding, e.g. by a test, wins)."""
+    env = dict(os.environ)
+    for var, value in _hidden_env.items():
+        if not env.get(var):
+            env[var] = value
+    return env
+
+
 def config_dir() -> Path:
     home = os.environ.get("MILVUS_TUI_HOME")
     if home:
@@ -145,7 +174,7 @@ def _coerce(key: str, value: Any) -> Any:
 def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None,
                   profile: str | None = None, config: Mapping[str, Any] | None = None) -> Settings:
     """Merge settings: flags > environment > profile > defaults."""
-    env = os.environ if env is None else env
+    env = environ() if env is None else env
     config = read_config() if config is None else config
     merged: dict[str, Any] = {}
     for key, value in _profile_values(config, profile, env).items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .config import write_private
 
@@ -47,3 +48,12 @@ class RememberedLoads:
         known = self.names()
         if name in known:
             self._write(known - {name})
+
+
+def for_lite(state_dir: Path, conn: Any) -> RememberedLoads | None:
+    """The remembered loads of ``conn``'s own Milvus Lite child (the app and the CLI share
+    them); None for a remote server, which keeps its load state itself."""
+    lite = getattr(conn, "lite", None)
+    if lite is None:
+        return None
+    return RememberedLoads(state_dir / "loaded.json", f"{lite.data_dir}|{conn.db_name}")

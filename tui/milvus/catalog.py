@@ -265,8 +265,13 @@ def count(collection: str, expr: str = "", partition_names: list[str] | None = N
     return int(rows[0]["count(*)"]) if rows else 0
 
 
-def describe(collection: str, *, with_count: bool = True) -> Op[CollectionInfo]:
-    """Schema, indexes, partitions, load state and (when loaded) the exact row count."""
+def describe(collection: str, *, with_count: bool = True, stats_exact: bool = False) -> Op[CollectionInfo]:
+    """Schema, indexes, partitions, load state and (when loaded) the exact row count.
+
+    ``stats_exact``: the server's collection statistics are exact, as Milvus Lite 3's are (its
+    ``num_entities`` masks deletes and upsert duplicates with the same bitmap as a search),
+    so a released collection's count needs no load. A Milvus server's exclude deleted rows
+    only after compaction."""
     raw = yield Call("describe_collection", {"collection_name": collection}, collection=collection)
     auto_id = bool(raw.get("auto_id"))
     outputs = frozenset(str(name) for fn in raw.get("functions") or [] for name in fn.get("output_field_names") or [])
@@ -294,6 +299,7 @@ def describe(collection: str, *, with_count: bool = True) -> Op[CollectionInfo]:
     else:
         stats = yield Call("get_collection_stats", {"collection_name": collection}, collection=collection)
         row_count = int(stats.get("row_count", 0)) if stats else None
+        exact = stats_exact and row_count is not None and with_count
     props = {str(k): str(v) for k, v in (raw.get("properties") or {}).items()}
     return CollectionInfo(
         name=collection,
@@ -315,12 +321,12 @@ def _consistency_name(level: Any) -> str:
     return {0: "Strong", 1: "Session", 2: "Bounded", 3: "Eventually", 4: "Customized"}.get(level, "Bounded")
 
 
-def describe_all(names: Iterable[str] | None = None) -> Op[list[CollectionInfo]]:
+def describe_all(names: Iterable[str] | None = None, *, stats_exact: bool = False) -> Op[list[CollectionInfo]]:
     if names is None:
         names = yield from list_collections()
     infos = []
     for name in names:
-        infos.append((yield from describe(name)))
+        infos.append((yield from describe(name, stats_exact=stats_exact)))
     return infos
 
 
@@ -423,17 +429,21 @@ class Catalog:
     async def alist_collections(self) -> list[str]:
         return await self.conn.arun(list_collections())
 
+    @property
+    def _stats_exact(self) -> bool:
+        return self.conn.lite is not None  # our own Milvus Lite child
+
     def describe(self, collection: str, *, with_count: bool = True) -> CollectionInfo:
-        return self.conn.run(describe(collection, with_count=with_count))
+        return self.conn.run(describe(collection, with_count=with_count, stats_exact=self._stats_exact))
 
     async def adescribe(self, collection: str, *, with_count: bool = True) -> CollectionInfo:
-        return await self.conn.arun(describe(collection, with_count=with_count))
+        return await self.conn.arun(describe(collection, with_count=with_count, stats_exact=self._stats_exact))
 
     def describe_all(self) -> list[CollectionInfo]:
-        return self.conn.run(describe_all())
+        return self.conn.run(describe_all(stats_exact=self._stats_exact))
 
     async def adescribe_all(self) -> list[CollectionInfo]:
-        return await self.conn.arun(describe_all())
+        return await self.conn.arun(describe_all(stats_exact=self._stats_exact))
 
     def count(self, collection: str, expr: str = "") -> int:
         return self.conn.run(count(collection, expr))

@@ -14,10 +14,29 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 
 class MilvusTuiError(Exception):
-    """Base class: ``str(err)`` is a complete sentence fit to show a user."""
+    """Base class: ``str(err)`` is a complete sentence fit to show a user.
+
+    Advice that names a key or a flag belongs to one front end, so it is kept apart:
+    ``str(err)`` is the message with the app's advice, ``for_cli()`` the message with the
+    command line's (the CLI never tells anyone to "press ctrl+r in the app")."""
 
     #: CLI exit code for this kind of error (scripts can branch on it).
     exit_code = 1
+
+    def __init__(self, message: str = "", *, app_hint: str = "", cli_hint: str = "") -> None:
+        super().__init__(_with_hint(message, app_hint))
+        self.plain = message
+        self.app_hint = app_hint
+        self.cli_hint = cli_hint
+
+    def for_cli(self) -> str:
+        if not (self.app_hint or self.cli_hint):
+            return str(self)
+        return _with_hint(self.plain, self.cli_hint)
+
+
+def _with_hint(message: str, hint: str) -> str:
+    return f"{message} {hint}" if message and hint else (message or hint)
 
 
 class InvalidInput(MilvusTuiError):
@@ -53,10 +72,10 @@ class NotLoaded(MilvusTuiError):
 
     exit_code = 4
 
-    def __init__(self, collection: str) -> None:
+    def __init__(self, collection: str, *, cli_hint: str | None = None) -> None:
         super().__init__(
-            f"Collection '{collection}' is not loaded. Load it first "
-            f"(press l in the app, or pass --load on the command line)."
+            f"Collection '{collection}' is not loaded.", app_hint="Load it first (press l).",
+            cli_hint=cli_hint if cli_hint is not None else f"Load it first: milvus-tui load {collection}",
         )
         self.collection = collection
 
@@ -219,8 +238,8 @@ def translate(exc: BaseException, *, collection: str | None = None, expr: str | 
         code = None
     if _UNAVAILABLE.search(text) or _UNAVAILABLE.search(type(exc).__name__):
         return ServerUnavailable(
-            f"The Milvus server is not answering ({text}). Check that it is running; "
-            f"press ctrl+r in the app to reconnect."
+            f"The Milvus server is not answering ({text}). Check that it is running.",
+            app_hint="Press ctrl+r to reconnect.", cli_hint="Then run the command again.",
         )
     if collection and (code == 101 or _NOT_LOADED.search(text)):
         return NotLoaded(collection)

@@ -12,7 +12,16 @@ Why not ``prctl(PR_SET_PDEATHSIG)`` in a ``preexec_fn``? Two measured reasons: t
 signal fires when the *thread* that started the child exits, and the app connects from
 a thread worker, so the server died as soon as the connection was made; and a
 ``preexec_fn`` forces ``fork()`` of a process running gRPC threads, whose fork handlers
-made ~4% of starts abort ("epoll_wait error: Bad file descriptor", exit -6).
+made ~4% of starts abort ("epoll_wait error: Bad file descriptor", exit -6). So the child
+sets it on itself, after ``exec``, and only when the parent asks for it: a spawn from the
+main thread (the CLI's), whose exit is the process's. A thread in the child also watches
+the parent's pid, for the case where the lifeline's write end leaked into another process.
+
+A killed parent's child used to hold the data directory's lock for 3-10 s (measured):
+started from a shell script's background job, it inherits SIGINT *ignored*, so our SIGINT
+did nothing and only the 10 s fallback ended it; and a graceful stop drains in-flight
+requests for up to 5 s. So the child restores the SIGINT handler, and a new start waits
+(bounded) for a lock whose holder's parent is gone, instead of failing with "in use".
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,14 +82,43 @@ def _lazy_pymilvus():
 
 _lazy_pymilvus()
 
+# A shell script's background job starts with SIGINT ignored, and Python then installs no
+# KeyboardInterrupt handler: our SIGINT (stop, lifeline) would do nothing.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+_PARENT = int(os.environ.pop("MILVUS_TUI_PARENT_PID", "0") or 0)
+
+def _stop_now():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)  # Lite drains in-flight requests for up to 5 s, then closes the database
+    os._exit(1)
+
 def _lifeline():
     try:
         while os.read(0, 64):
             pass
     except OSError:
         pass
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(10)
+    _stop_now()
+
+def _watch_parent():
+    while os.getppid() == _PARENT:
+        time.sleep(0.2)
+    _stop_now()
+
+def _die_with_parent():
+    # Linux: the kernel sends SIGINT the moment the parent dies (it fires on the exit of the
+    # thread that spawned us, so the parent asks for it only from its main thread).
+    if os.environ.pop("MILVUS_TUI_PDEATHSIG", "") != "1" or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGINT), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+_die_with_parent()
+if _PARENT and os.getppid() != _PARENT:  # the parent died before we got here
     os._exit(1)
 
 def _tolerate_client_keepalive():
@@ -102,6 +141,8 @@ def _tolerate_client_keepalive():
 
 _tolerate_client_keepalive()
 threading.Thread(target=_lifeline, name="milvus-tui-lifeline", daemon=True).start()
+if _PARENT:
+    threading.Thread(target=_watch_parent, name="milvus-tui-parent-watch", daemon=True).start()
 sys.argv = ["milvus_lite", *sys.argv[1:]]
 runpy.run_module("milvus_lite", run_name="__main__", alter_sys=True)
 """
@@ -127,6 +168,44 @@ def data_dir_holder(data_dir: Path) -> dict | None:
         return None
     finally:
         os.close(fd)
+
+
+#: How long a start waits for the lock of a server whose parent is gone: Lite drains
+#: in-flight requests for up to 5 s when it stops, then closes its database.
+ORPHAN_WAIT = 12.0
+#: ... and for a lock whose holder left no state file (killed while starting, or not ours).
+UNKNOWN_HOLDER_WAIT = 3.0
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_for_orphan(data_dir: Path) -> dict | None:
+    """The lock's holder (as ``data_dir_holder``), after waiting while it is a server whose
+    parent died (it is stopping: the previous command was killed) or one with no state file."""
+    start = time.monotonic()
+    while True:
+        holder = data_dir_holder(data_dir)
+        if holder is None:
+            return None
+        if holder.get("app_pid") is None:
+            limit = UNKNOWN_HOLDER_WAIT
+        elif not _alive(holder.get("app_pid")):
+            limit = ORPHAN_WAIT
+        else:
+            return holder
+        if time.monotonic() - start >= limit:
+            return holder
+        time.sleep(0.05)
 
 
 class LiteServer:
@@ -157,17 +236,22 @@ class LiteServer:
         """Start the child without waiting for it; ``wait_ready`` waits (the caller may do
         other work meanwhile: the child takes ~0.5 s to import and bind)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        holder = data_dir_holder(self.data_dir)
+        holder = wait_for_orphan(self.data_dir)
         if holder is not None:
             raise DataDirInUse(_in_use_message(self.data_dir, holder))
         self.port = free_port()
         self.ready = False
+        env = dict(os.environ, MILVUS_TUI_PARENT_PID=str(os.getpid()))
+        # pymilvus (imported lazily in the child) would parse a data directory as its own URI.
+        env["MILVUS_URI"] = ""
+        if threading.current_thread() is threading.main_thread():
+            env["MILVUS_TUI_PDEATHSIG"] = "1"
         log = open(self.data_dir / LOG_FILE, "ab")
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _CHILD_LAUNCHER, "server", "--data-dir", str(self.data_dir),
                  "--host", "127.0.0.1", "--port", str(self.port)],
-                stdin=subprocess.PIPE, stdout=log, stderr=log,
+                stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
                 # A new process group: ctrl+c in the terminal reaches the app, which then stops
                 # the server gracefully, instead of killing the server mid-write.
                 process_group=0,

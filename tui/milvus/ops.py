@@ -93,54 +93,58 @@ def _no_embeddings() -> MilvusTuiError:
 
 
 def run(client: Any, op: Op[T], ctx: Context | None = None) -> T:
-    """Drive ``op`` with a sync ``MilvusClient``."""
+    """Drive ``op`` with a sync ``MilvusClient``.
+
+    ctrl+c (KeyboardInterrupt) arrives while the driver waits on the server, outside the
+    operation; it is raised inside the operation, so an interrupted delete can account for
+    what it did (and write its audit record) before the CLI reports and exits."""
     ctx = ctx or Context()
     send: Any = None
     while True:
-        if ctx.is_cancelled and ctx.is_cancelled():
-            op.close()
-            raise Cancelled("Cancelled.")
         try:
             request = op.send(send)
         except StopIteration as stop:
             return stop.value
-        if isinstance(request, Call):
-            try:
-                send = getattr(client, request.method)(**request.kwargs)
-            except KeyboardInterrupt as exc:
-                # ctrl+c (or a SIGTERM turned into one) mid-call: the operation gets to say what
-                # it had done (a delete raises DeleteInterrupted with its exact account).
-                send = None
-                _throw(op, exc)
-            except Exception as exc:  # noqa: BLE001 - every pymilvus/grpc error is translated
-                send = None
-                _throw(op, translate(exc, collection=request.collection, expr=request.expr))
-        elif isinstance(request, Embed):
-            if ctx.embeddings is None:
-                _throw(op, _no_embeddings())
-            with _retries_reported(ctx):
-                send = (
-                    [ctx.embeddings.embed_query(request.texts[0])]
-                    if request.query
-                    else ctx.embeddings.embed_documents(request.texts)
-                )
-        elif isinstance(request, Blocking):
-            try:
-                send = request.fn()
-            except KeyboardInterrupt as exc:
-                send = None
-                _throw(op, exc)
-            except Exception as exc:  # noqa: BLE001 - file errors become user-facing errors
-                send = None
-                _throw(op, file_error(exc))
-        elif isinstance(request, Sleep):
-            send = time.sleep(request.seconds)
-        elif isinstance(request, Progress):
-            send = None
-            if ctx.on_progress:
-                ctx.on_progress(request)
-        else:  # pragma: no cover - a programming error in an operation
-            raise TypeError(f"unknown request {request!r}")
+        # Checked after the last answer went into the operation, not before: a delete batch
+        # the server applied is then counted in its report and audit record.
+        if ctx.is_cancelled and ctx.is_cancelled():
+            op.close()
+            raise Cancelled("Cancelled.")
+        try:
+            send = _step(client, op, request, ctx)
+        except KeyboardInterrupt as exc:
+            _throw(op, exc)
+
+
+def _step(client: Any, op: Op[Any], request: Any, ctx: Context) -> Any:
+    """Carry out one request of ``op``; returns what to send back into it."""
+    if isinstance(request, Call):
+        try:
+            return getattr(client, request.method)(**request.kwargs)
+        except Exception as exc:  # noqa: BLE001 - every pymilvus/grpc error is translated
+            _throw(op, translate(exc, collection=request.collection, expr=request.expr))
+    elif isinstance(request, Embed):
+        if ctx.embeddings is None:
+            _throw(op, _no_embeddings())
+        with _retries_reported(ctx):
+            return (
+                [ctx.embeddings.embed_query(request.texts[0])]
+                if request.query
+                else ctx.embeddings.embed_documents(request.texts)
+            )
+    elif isinstance(request, Blocking):
+        try:
+            return request.fn()
+        except Exception as exc:  # noqa: BLE001 - file errors become user-facing errors
+            _throw(op, file_error(exc))
+    elif isinstance(request, Sleep):
+        time.sleep(request.seconds)
+    elif isinstance(request, Progress):
+        if ctx.on_progress:
+            ctx.on_progress(request)
+    else:  # pragma: no cover - a programming error in an operation
+        raise TypeError(f"unknown request {request!r}")
+    return None
 
 
 async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client: Any = None) -> T:
@@ -148,14 +152,15 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
     ctx = ctx or Context()
     send: Any = None
     while True:
-        if ctx.is_cancelled and ctx.is_cancelled():
-            # A stop asked for between steps (never mid-call): the operation's account is exact.
-            op.close()
-            raise Cancelled("Cancelled.")
         try:
             request = op.send(send)
         except StopIteration as stop:
             return stop.value
+        # A stop asked for between steps (never mid-call), after the last answer went in, as in
+        # ``run``: the operation's account is exact.
+        if ctx.is_cancelled and ctx.is_cancelled():
+            op.close()
+            raise Cancelled("Cancelled.")
         if isinstance(request, Call):
             try:
                 if request.sync_only and sync_client is not None:
