@@ -367,12 +367,20 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, as_json: b
 @click.option("--text-key", help="The JSON key or CSV column holding the text.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt"]), help="Default: from the extension.")
 @click.option("--batch-size", default=256, show_default=True)
+@click.option("--skip", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Pass over the first N documents (to continue an ingest the server stopped).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fmt: str | None,
-           batch_size: int, as_json: bool) -> None:
-    """Add documents from a JSONL, CSV or plain-text file (embedded in batches)."""
-    from .milvus.ingest import read_documents
+           batch_size: int, skip: int, as_json: bool) -> None:
+    """Add documents from a JSONL, CSV or plain-text file (embedded in batches).
+
+    The whole file is checked before anything is inserted. Documents with an "id" (or "pk",
+    "_id") key: when every document has one, unique and all whole numbers or all strings, a
+    new collection uses them as its primary key (and a re-run replaces, not duplicates);
+    otherwise they are kept in a field. The output says which.
+    """
+    from .milvus.ingest import DocumentFile
     from .milvus.ops import Context, Progress
 
     def progress(p: Progress) -> None:
@@ -380,16 +388,21 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
             click.echo(f"\r{p.what}: {p.done}", nl=False, err=True)
 
     with _service(_settings(ctx), embeddings=True) as svc:
-        report = svc.ingest.ingest(target, read_documents(file, text_key=text_key, fmt=fmt),
-                                   Context(on_progress=progress), batch_size=batch_size)
+        report = svc.ingest.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
+                                   Context(on_progress=progress), batch_size=batch_size, skip=skip)
+    keys = report.keys
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "inserted": report.inserted,
-                               "created": report.created, "skipped_keys": list(report.skipped_keys)}))
+                               "created": report.created, "skipped_keys": list(report.skipped_keys),
+                               "skipped_documents": report.skipped_documents,
+                               "keys": keys.as_dict() if keys else None}, ensure_ascii=False))
     else:
-        click.echo(f"\nInserted {report.inserted} documents into '{report.collection}'"
+        click.echo(f"\nInserted {report.inserted} documents into '{_printable(report.collection)}'"
                    + (" (new collection)." if report.created else "."))
+        if keys and keys.sentence():
+            click.echo(_printable(keys.sentence()))
         if report.skipped_keys:
-            click.echo(f"Not in the schema, so skipped: {', '.join(report.skipped_keys)}")
+            click.echo(f"Not in the schema, so skipped: {_printable(', '.join(report.skipped_keys))}")
 
 
 @main.command()

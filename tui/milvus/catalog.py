@@ -41,6 +41,8 @@ class FieldInfo:
     element_type: str | None = None
     is_partition_key: bool = False
     description: str = ""
+    #: the server fills the field in when a row leaves it out.
+    has_default: bool = False
 
     @property
     def is_vector(self) -> bool:
@@ -215,6 +217,7 @@ def parse_field(raw: dict[str, Any], auto_id: bool) -> FieldInfo:
         element_type=_type_name(element) if element not in (None, 0, "NONE") else None,
         is_partition_key=bool(raw.get("is_partition_key", False)),
         description=str(raw.get("description") or ""),
+        has_default=raw.get("default_value") is not None,
     )
 
 
