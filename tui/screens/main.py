@@ -133,6 +133,8 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPane).show_message("Connecting…")
         self.query_one(StatusBar).running = f"starting {self.conn.kind}"
         self._show_on_disk()
+        for warning in self.settings.warnings:
+            self.notify(warning, severity="warning", title="settings", timeout=15, markup=False)
         # After the first frame: the connect worker imports pymilvus (~0.5 s of CPU) and starts
         # the Lite child, and in the same instant both delayed that frame by 0.1-0.5 s (GIL
         # and cores shared; docs/BENCHMARKS.md §2). The server needs far longer than a frame.
