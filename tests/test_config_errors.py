@@ -94,3 +94,22 @@ async def test_the_app_shows_the_token_warning(tmp_path: Path, monkeypatch: pyte
         assert "chmod 600" in shown[0].message and "secret-token-123" not in shown[0].message
         await pilot.press("q")
     assert os.path.exists(home / "config" / "config.toml")
+
+
+def test_unusable_data_directory_is_a_sentence(tmp_path: Path) -> None:
+    import errno
+
+    from tui.milvus.lite import LiteServer, data_dir_error
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "afile").write_text("x")
+    result = cli("collections", home=home, uri=str(home / "afile" / "data"), timeout=60)
+    assert_clean_error(result, 2, "as the Milvus Lite data directory: a part of the path is a file")
+    assert "Errno" not in result.stderr
+    with pytest.raises(Exception) as err:
+        LiteServer(home / "afile" / "data").start()
+    assert "Choose a writable directory" in str(err.value)
+    # A read-only file system cannot be made here without mounting one; the sentence for it:
+    ro = data_dir_error(Path("/mnt/ro/data"), OSError(errno.EROFS, "Read-only file system"))
+    assert str(ro).startswith("Cannot use /mnt/ro/data as the Milvus Lite data directory: it is on a read-only")
