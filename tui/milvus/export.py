@@ -11,6 +11,7 @@ leaves any existing file untouched and no partial file that looks valid.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import tempfile
@@ -85,6 +86,8 @@ class AtomicFile:
         self.path = path
         self.handle: TextIO | None = None
         self.temp: Path | None = None
+        if path.is_dir():  # checked first: the rename would fail only after the whole export
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
         fd, temp = self._named(lambda: tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
         self.temp = Path(temp)
         self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")

@@ -397,8 +397,10 @@ class MainScreen(Screen[None]):
                 f"Loading '{info.name}' again: it was loaded when this app last used it "
                 "(Milvus Lite releases everything when its server restarts)…")
             self._load(info.name)
-        else:
+        elif info.load_state == "PartiallyLoaded":
             self.query_one(ResultsPane).show_message(_not_loaded(info) + " Press l to load it.")
+        else:
+            self.query_one(ResultsPane).show_message(f"'{info.name}' is released: press l to load it.")
 
     def _remembered_loads(self) -> RememberedLoads | None:
         """Only for the app's own Lite: a remote server keeps its load state itself."""
