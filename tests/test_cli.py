@@ -175,7 +175,10 @@ def test_ingest_and_export(milvus_uri: str, raw_client: MilvusClient, home: Path
                               for i in range(12)))
     try:
         data = ok_json(cli("ingest", str(source), "-c", name, "--json", uri=milvus_uri, home=home))
-        assert data == {"collection": name, "inserted": 12, "created": True, "skipped_keys": []}
+        assert data == {"collection": name, "inserted": 12, "created": True, "skipped_keys": [],
+                        "skipped_documents": 0,
+                        "keys": {"primary_key": "id", "type": "INT64", "auto_id": True, "user_keys": None,
+                                 "kept_as": None, "reason": None}}
         assert count(raw_client, name) == 12
 
         out = home / "out.csv"

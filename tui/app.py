@@ -127,6 +127,9 @@ class MilvusTuiApp(App[int]):
             yield SystemCommand(title, help_text, callback)
 
     async def action_quit(self) -> None:
+        timing = getattr(self, "timing", None)
+        if timing is not None:  # its scratch collection is dropped before the server stops
+            await timing.stop()
         for worker in self.workers:
             worker.cancel()
         self.exit(0)

@@ -51,9 +51,12 @@ def _settings(ctx: click.Context, **flags: Any) -> Any:
     merged.update({k: v for k, v in flags.items() if v is not None})
     profile = merged.pop("profile", None)
     try:
-        return load_settings(merged, profile=profile)
+        settings = load_settings(merged, profile=profile)
     except ConfigError as exc:
         _fail(str(exc), 2)
+    for warning in settings.warnings:  # e.g. a token in a config.toml others can read
+        click.echo(f"Warning: {warning}", err=True)
+    return settings
 
 
 class Terminated(KeyboardInterrupt):
@@ -610,12 +613,20 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, partial: b
 @click.option("--text-key", help="The JSON key or CSV column holding the text.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt"]), help="Default: from the extension.")
 @click.option("--batch-size", default=256, show_default=True)
+@click.option("--skip", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Pass over the first N documents (to continue an ingest the server stopped).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fmt: str | None,
-           batch_size: int, as_json: bool) -> None:
-    """Add documents from a JSONL, CSV or plain-text file (embedded in batches)."""
-    from .milvus.ingest import read_documents
+           batch_size: int, skip: int, as_json: bool) -> None:
+    """Add documents from a JSONL, CSV or plain-text file (embedded in batches).
+
+    The whole file is checked before anything is inserted. Documents with an "id" (or "pk",
+    "_id") key: when every document has one, unique and all whole numbers or all strings, a
+    new collection uses them as its primary key (and a re-run replaces, not duplicates);
+    otherwise they are kept in a field. The output says which.
+    """
+    from .milvus.ingest import DocumentFile
     from .milvus.ops import Context, Progress
 
     def progress(p: Progress) -> None:
@@ -623,19 +634,24 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
             click.echo(f"\r{p.what}: {p.done}", nl=False, err=True)
 
     with _service(_settings(ctx), embeddings=True) as svc:
-        report = svc.ingest.ingest(target, read_documents(file, text_key=text_key, fmt=fmt),
-                                   Context(on_progress=progress), batch_size=batch_size)
+        report = svc.ingest.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
+                                   Context(on_progress=progress), batch_size=batch_size, skip=skip)
         loads = _remembered_loads(svc)
         if loads is not None and svc.catalog.describe(report.collection, with_count=False).loaded:
             loads.remember(report.collection)  # created (and loaded) here: later commands load it again
+    keys = report.keys
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "inserted": report.inserted,
-                               "created": report.created, "skipped_keys": list(report.skipped_keys)}))
+                               "created": report.created, "skipped_keys": list(report.skipped_keys),
+                               "skipped_documents": report.skipped_documents,
+                               "keys": keys.as_dict() if keys else None}, ensure_ascii=False))
     else:
-        click.echo(f"\nInserted {report.inserted} documents into '{report.collection}'"
+        click.echo(f"\nInserted {report.inserted} documents into '{_printable(report.collection)}'"
                    + (" (new collection)." if report.created else "."))
+        if keys and keys.sentence():
+            click.echo(_printable(keys.sentence()))
         if report.skipped_keys:
-            click.echo(f"Not in the schema, so skipped: {', '.join(report.skipped_keys)}")
+            click.echo(f"Not in the schema, so skipped: {_printable(', '.join(report.skipped_keys))}")
 
 
 @main.command()

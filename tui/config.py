@@ -8,6 +8,7 @@ it is owner-only (0600). ``MILVUS_TUI_HOME`` moves config and state elsewhere (t
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -64,6 +65,11 @@ def environ() -> Mapping[str, str]:
     return env
 
 
+#: Settings that must be strings (TOML's ``uri = 12345`` is an integer and failed deep inside).
+_STRINGS = {"uri", "token", "db_name", "collection", "profile", "embedding_provider", "embedding_model",
+            "base_url", "api_key"}
+
+
 def config_dir() -> Path:
     home = os.environ.get("MILVUS_TUI_HOME")
     if home:
@@ -101,6 +107,8 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     check_ctx_length: bool | None = None
     timeout: float = 30.0
+    #: things to tell the user about the settings themselves (a token in a readable file).
+    warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def backup_dir(self) -> Path:
@@ -131,9 +139,41 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Cannot read {path}: it is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Cannot read {path}: {exc}") from None
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a table ([profiles.<name>]), not {profiles!r}.")
+    for name, profile in profiles.items():
+        if not isinstance(profile, dict):
+            raise ConfigError(f"{path}: profile '{name}' must be a table ([profiles.{name}]), not {profile!r}.")
+    default = data.get("default_profile")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"{path}: 'default_profile' must be a string, not {default!r}.")
+    return data
+
+
+def config_warnings(path: Path | None = None, config: Mapping[str, Any] | None = None) -> list[str]:
+    """Warnings about the config file itself: a token in a file others can read."""
+    path = path or config_path()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    config = read_config(path) if config is None else config
+    secrets = [f"'{name}'" for name, profile in (config.get("profiles") or {}).items()
+               if isinstance(profile, dict) and (profile.get("token") or profile.get("api_key"))]
+    readers = [who for who, bits in (("its group", 0o040), ("everyone", 0o004)) if mode & bits]
+    if not secrets or not readers:
+        return []
+    return [f"{path} holds a token or API key (profile {', '.join(secrets)}) and can be read by "
+            f"{' and '.join(readers)} (mode {mode & 0o777:o}). Run: chmod 600 {path}  "
+            "(or use token_env to keep the secret in an environment variable)."]
 
 
 def _profile_values(config: Mapping[str, Any], name: str | None, env: Mapping[str, str]) -> dict[str, Any]:
@@ -156,18 +196,38 @@ def _profile_values(config: Mapping[str, Any], name: str | None, env: Mapping[st
 _FIELDS = {f for f in Settings.__dataclass_fields__}
 
 
-def _coerce(key: str, value: Any) -> Any:
+def _coerce(key: str, value: Any, where: str = "") -> Any:
+    """A setting with its proper type, or a ConfigError saying where the bad value came from."""
     if value is None:
         return None
+    origin = f" (from {where})" if where else ""
+    if key in _STRINGS:
+        if not isinstance(value, str):
+            raise ConfigError(f"'{key}' must be a string{origin}, not {value!r}; quote it in TOML: {key} = \"{value}\".")
+        return value
     if key == "embedding_dimensions":
         try:
-            return int(value)
+            number = int(value) if not isinstance(value, (bool, float)) else None
         except (TypeError, ValueError):
-            raise ConfigError(f"embedding dimensions must be a whole number, not {value!r}.") from None
+            number = None
+        if number is None or number < 1:
+            raise ConfigError(f"embedding dimensions must be a whole number of at least 1{origin}, "
+                              f"not {value!r}.") from None
+        return number
     if key == "timeout":
-        return float(value)
-    if key == "check_ctx_length" and isinstance(value, str):
-        return value.lower() in ("1", "true", "yes", "on")
+        try:
+            seconds = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ConfigError(f"timeout must be a number of seconds above 0{origin}, not {value!r}.")
+        return seconds
+    if key == "check_ctx_length":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"check_ctx_length must be true or false{origin}, not {value!r}.")
     return value
 
 
@@ -175,18 +235,26 @@ def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, s
                   profile: str | None = None, config: Mapping[str, Any] | None = None) -> Settings:
     """Merge settings: flags > environment > profile > defaults."""
     env = environ() if env is None else env
-    config = read_config() if config is None else config
+    notes: list[str] = []
+    if config is None:
+        config = read_config()
+        notes = config_warnings(config=config)
     merged: dict[str, Any] = {}
-    for key, value in _profile_values(config, profile, env).items():
+    where: dict[str, str] = {}
+    values = _profile_values(config, profile, env)
+    for key, value in values.items():
         if key in _FIELDS:
             merged[key] = value
+            where[key] = f"profile '{values.get('profile')}' in {config_path()}"
     for key, var in ENV.items():
         if env.get(var):
             merged[key] = env[var]
+            where[key] = f"the environment variable {var}"
     for key, value in (flags or {}).items():
         if value is not None and key in _FIELDS:
             merged[key] = value
-    settings = Settings(**{k: _coerce(k, v) for k, v in merged.items()})
+            where[key] = "the command line"
+    settings = Settings(**{k: _coerce(k, v, where.get(k, "")) for k, v in merged.items()}, warnings=tuple(notes))
     from .milvus.errors import register_secret, uri_secrets
 
     register_secret(settings.token)

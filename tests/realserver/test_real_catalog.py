@@ -97,3 +97,34 @@ async def test_async_catalog(real_uri: str, docs: str) -> None:
     finally:
         await conn.aclose()
         conn.close()
+
+
+def test_a_collection_with_released_partitions_is_partly_loaded(rservice: MilvusService, raw: Any) -> None:
+    """Milvus Lite loads and releases whole collections only; a server can release one partition,
+    and the collection as a whole still reports Loaded."""
+    from pymilvus import DataType, MilvusClient
+
+    name = "rs_partly_loaded"
+    if raw.has_collection(name):
+        raw.drop_collection(name)
+    schema = MilvusClient.create_schema(auto_id=True)
+    schema.add_field("pk", DataType.INT64, is_primary=True, auto_id=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("v", index_type="AUTOINDEX", metric_type="COSINE")
+    raw.create_collection(name, schema=schema, index_params=index)
+    try:
+        raw.create_partition(name, "p1")
+        raw.insert(name, [{"v": [0.1, 0.2]}], partition_name="p1")
+        raw.insert(name, [{"v": [0.3, 0.4]}])
+        raw.release_collection(name)
+        raw.load_partitions(name, ["p1"])
+        info = rservice.catalog.describe(name)
+        assert info.load_state == "PartiallyLoaded" and not info.loaded
+        assert info.loaded_partitions == ("p1",)
+        with pytest.raises(NotLoaded):
+            rservice.queries.filter(info, "pk > 0")
+        rservice.catalog.load(name)
+        assert rservice.catalog.describe(name).load_state == "Loaded"
+    finally:
+        raw.drop_collection(name)

@@ -44,6 +44,8 @@ class FieldInfo:
     #: refuses it in an insert or upsert ("Attempt to insert an unexpected function output field").
     is_function_output: bool = False
     description: str = ""
+    #: the server fills the field in when a row leaves it out.
+    has_default: bool = False
 
     @property
     def is_vector(self) -> bool:
@@ -110,12 +112,16 @@ class CollectionInfo:
     description: str = ""
     consistency_level: str = "Bounded"
     properties: dict[str, str] = field(default_factory=dict)
-    load_state: str = "Loaded"  # "Loaded", "Loading", "NotLoad" (released) or "NotExist"
+    #: "Loaded", "Loading", "NotLoad" (released), "NotExist", or "PartiallyLoaded": some
+    #: partitions are released (``loaded_partitions`` names the others), so a search would
+    #: silently miss the released ones; it counts as not loaded until the whole is.
+    load_state: str = "Loaded"
     row_count: int | None = None
     #: True when ``row_count`` came from count(*) at Strong consistency.
     count_exact: bool = False
     indexes: tuple[IndexInfo, ...] = ()
     partitions: tuple[str, ...] = ()
+    loaded_partitions: tuple[str, ...] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -230,6 +236,7 @@ def parse_field(raw: dict[str, Any], auto_id: bool, function_outputs: frozenset[
         is_partition_key=bool(raw.get("is_partition_key", False)),
         is_function_output=bool(raw.get("is_function_output", False)) or str(raw["name"]) in function_outputs,
         description=str(raw.get("description") or ""),
+        has_default=raw.get("default_value") is not None,
     )
 
 
@@ -239,6 +246,22 @@ def _load_state_name(raw: Any) -> str:
     return {"NotLoad": "NotLoad", "Loaded": "Loaded", "Loading": "Loading", "NotExist": "NotExist"}.get(
         name, name
     )
+
+
+#: Above this many partitions, describe does not ask each one's load state (one RPC each).
+MAX_PARTITION_CHECKS = 64
+
+
+def partition_load_states(collection: str, partitions: Iterable[str]) -> Op[dict[str, str]]:
+    """Each partition's load state. A collection whose partitions were loaded or released one
+    by one reports "Loaded" as a whole while some are released (a remote server; Milvus Lite
+    loads and releases whole collections only)."""
+    states: dict[str, str] = {}
+    for partition in partitions:
+        raw = yield Call("get_load_state", {"collection_name": collection, "partition_name": partition},
+                         collection=collection)
+        states[partition] = _load_state_name(raw)
+    return states
 
 
 # -- operations (sans-IO generators) ---------------------------------------------------
@@ -252,6 +275,18 @@ def list_databases() -> Op[list[str]]:
 def list_collections() -> Op[list[str]]:
     names = yield Call("list_collections")
     return sorted(names)
+
+
+def resolve_collection(name: str, names: Iterable[str] | None = None) -> Op[str | None]:
+    """The collection ``name`` means: itself, the collection an alias points to, or None
+    when neither exists (``-c <alias>`` used to open the first collection instead)."""
+    known = list(names) if names is not None else (yield from list_collections())
+    if name in known:
+        return name
+    raw = yield Call("describe_alias", {"alias": name}, soft=True)
+    # A MilvusTuiError: "alias 'x' does not exist", or a server without aliases.
+    target = raw.get("collection_name") if isinstance(raw, dict) else None
+    return str(target) if target else None
 
 
 def count(collection: str, expr: str = "", partition_names: list[str] | None = None) -> Op[int]:
@@ -291,6 +326,13 @@ def describe(collection: str, *, with_count: bool = True, stats_exact: bool = Fa
             desc.pop(noise, None)
         indexes.append(IndexInfo(field_name, index_name, index_type, metric, desc))
     partitions = yield Call("list_partitions", {"collection_name": collection}, collection=collection)
+    loaded_partitions: tuple[str, ...] | None = None
+    if (state == "Loaded" and 1 < len(partitions or ()) <= MAX_PARTITION_CHECKS
+            and not any(f.is_partition_key for f in fields)):  # partition-key partitions load together
+        states = yield from partition_load_states(collection, partitions)
+        loaded_partitions = tuple(p for p in partitions if states[p] == "Loaded")
+        if len(loaded_partitions) < len(partitions):
+            state = "PartiallyLoaded"
     row_count: int | None = None
     exact = False
     if with_count and state == "Loaded":
@@ -314,6 +356,7 @@ def describe(collection: str, *, with_count: bool = True, stats_exact: bool = Fa
         count_exact=exact,
         indexes=tuple(indexes),
         partitions=tuple(partitions or ()),
+        loaded_partitions=loaded_partitions,
     )
 
 

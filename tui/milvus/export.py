@@ -2,15 +2,23 @@
 
 Rows come through the same primary-key cursor as paging, one batch at a time, and go
 straight to the file, so exporting a million entities holds one batch in memory.
+
+The file is written under a temporary name beside the target, fsynced, and renamed over
+the target only when complete: an export that is killed, cancelled or runs out of disk
+leaves any existing file untouched and no partial file that looks valid.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from .catalog import CollectionInfo, require_loaded
 from .connection import MilvusConnection
@@ -20,6 +28,7 @@ from .queries import resolve_output_fields, rows_after, validate_filter
 from .values import dumps, json_row, vector_types
 
 FORMATS = ("jsonl", "csv")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,86 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+class AtomicFile:
+    """A text file written under a temporary name in the target's directory (so the rename
+    is atomic), then fsynced and renamed over the target by ``commit``; ``abort`` removes it.
+    OSErrors name the target, not the temporary file: "No space left on device" alone
+    did not say which file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: TextIO | None = None
+        self.temp: Path | None = None
+        if path.is_dir():  # checked first: the rename would fail only after the whole export
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        fd, temp = self._named(lambda: tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
+        self.temp = Path(temp)
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def _named(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from None
+
+    def write(self, fn: Callable[[TextIO], Any]) -> None:
+        assert self.handle is not None
+        handle = self.handle
+        self._named(lambda: fn(handle))
+
+    def commit(self) -> None:
+        handle, temp = self.handle, self.temp
+        assert handle is not None and temp is not None
+
+        def finish() -> None:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            try:  # keep an existing file's permissions; a new one gets the umask's
+                mode = self.path.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            os.chmod(temp, mode)
+            os.replace(temp, self.path)
+            try:  # the rename itself survives a crash only once the directory is synced
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            except OSError:
+                return
+            try:
+                os.fsync(dir_fd)
+            except OSError:
+                pass
+            finally:
+                os.close(dir_fd)
+
+        self._named(finish)
+        self.handle = self.temp = None
+
+    def abort(self) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError:
+                pass
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+        self.handle = self.temp = None
+
+
 def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str | None = None,
                types: dict[str, str] | None = None) -> int:
     """Write rows already in memory (the current results) to a file; ``types`` as ``RowWriter``'s."""
     fmt = format_for(path, fmt)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        RowWriter(handle, fmt, columns, types).write(rows)
+    out = AtomicFile(path)
+    try:
+        out.write(lambda handle: RowWriter(handle, fmt, columns, types).write(rows))
+        out.commit()
+    finally:
+        out.abort()
     return len(rows)
 
 
@@ -92,23 +175,25 @@ def export(info: CollectionInfo, path: Path, *, expr: str = "", fmt: str | None 
     expr = validate_filter(info, expr)
     fields = resolve_output_fields(info, output_fields)
     columns = info.field_names if fields == ["*"] else fields
-    handle = yield Blocking(lambda: open(path, "w", encoding="utf-8", newline=""))
+    out: AtomicFile = yield Blocking(lambda: AtomicFile(path))
     written = 0
     try:
-        writer = RowWriter(handle, fmt, columns, vector_types(info))
+        writer: list[RowWriter] = []
+        yield Blocking(lambda: out.write(lambda handle: writer.append(RowWriter(handle, fmt, columns, vector_types(info)))))
         cursor = None
         while True:
             rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=fields)
             if not rows:
                 break
-            yield Blocking(lambda rows=rows: writer.write(rows))
+            yield Blocking(lambda rows=rows: out.write(lambda _: writer[0].write(rows)))
             written += len(rows)
             yield Progress(written, total, "exporting")
             if len(rows) < batch_size:
                 break
             cursor = rows[-1][info.primary.name]
+        yield Blocking(out.commit)
     finally:
-        handle.close()
+        out.abort()  # a no-op after commit; otherwise the partial file goes, the target stays
     return ExportReport(info.name, str(path), written, timer.elapsed)
 
 

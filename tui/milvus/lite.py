@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -39,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataDirInUse, ServerUnavailable
+from .errors import DataDirInUse, InvalidInput, ServerUnavailable
 
 STATE_FILE = "milvus-tui.server.json"
 LOG_FILE = "milvus-tui.server.log"
@@ -235,7 +236,10 @@ class LiteServer:
     def spawn(self) -> None:
         """Start the child without waiting for it; ``wait_ready`` waits (the caller may do
         other work meanwhile: the child takes ~0.5 s to import and bind)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise data_dir_error(self.data_dir, exc) from None
         holder = wait_for_orphan(self.data_dir)
         if holder is not None:
             raise DataDirInUse(_in_use_message(self.data_dir, holder))
@@ -246,7 +250,10 @@ class LiteServer:
         env["MILVUS_URI"] = ""
         if threading.current_thread() is threading.main_thread():
             env["MILVUS_TUI_PDEATHSIG"] = "1"
-        log = open(self.data_dir / LOG_FILE, "ab")
+        try:  # the first write: a read-only directory fails here, not in the child
+            log = open(self.data_dir / LOG_FILE, "ab")
+        except OSError as exc:
+            raise data_dir_error(self.data_dir, exc) from None
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _CHILD_LAUNCHER, "server", "--data-dir", str(self.data_dir),
@@ -411,3 +418,17 @@ def _in_use_message(data_dir: Path, holder: dict) -> str:
             f"To share it, connect to that server: --uri http://127.0.0.1:{holder['port']}"
         )
     return f"The data directory {data_dir} is in use by another Milvus Lite{where}."
+
+
+def data_dir_error(data_dir: Path, exc: OSError) -> InvalidInput:
+    """The embedded server's data directory cannot be used: say which and why, not "[Errno 30]"."""
+    why = {
+        errno.EROFS: "it is on a read-only file system",
+        errno.EACCES: "you do not have permission to write there",
+        errno.EPERM: "you do not have permission to write there",
+        errno.ENOSPC: "the disk is full",
+        errno.ENOTDIR: "a part of the path is a file, not a directory",
+        errno.EEXIST: "a file, not a directory, has that name",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    return InvalidInput(f"Cannot use {data_dir} as the Milvus Lite data directory: {why}. "
+                        "Choose a writable directory with --uri or MILVUS_URI.")

@@ -34,6 +34,9 @@ class Call:
     #: Milvus Lite's async server cannot create collections or indexes (UNIMPLEMENTED
     #: AllocTimestamp), so such calls go to the sync client, in a thread, in async mode.
     sync_only: bool = False
+    #: the operation receives the server's refusal (a ``MilvusTuiError``) as the call's value
+    #: instead of having it raised, for a question whose "no" is an answer (does this alias exist?).
+    soft: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,10 @@ def _step(client: Any, op: Op[Any], request: Any, ctx: Context) -> Any:
         try:
             return getattr(client, request.method)(**request.kwargs)
         except Exception as exc:  # noqa: BLE001 - every pymilvus/grpc error is translated
-            _throw(op, translate(exc, collection=request.collection, expr=request.expr))
+            error = translate(exc, collection=request.collection, expr=request.expr)
+            if request.soft:
+                return error  # the operation asked for the refusal as an answer
+            _throw(op, error)
     elif isinstance(request, Embed):
         if ctx.embeddings is None:
             _throw(op, _no_embeddings())
@@ -172,8 +178,10 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
                 _close_quietly(op)
                 raise
             except Exception as exc:  # noqa: BLE001
-                send = None
-                _throw(op, translate(exc, collection=request.collection, expr=request.expr))
+                send = translate(exc, collection=request.collection, expr=request.expr)
+                if not request.soft:
+                    error, send = send, None
+                    _throw(op, error)
         elif isinstance(request, Embed):
             if ctx.embeddings is None:
                 _throw(op, _no_embeddings())

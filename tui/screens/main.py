@@ -52,10 +52,12 @@ PAGE_SIZE = 50
 FILL_PAUSE = 0.05
 
 
-def _catalog_snapshot() -> Op[tuple[list[str], list[CollectionInfo]]]:
+def _catalog_snapshot(wanted: str | None = None) -> Op[tuple[list[str], list[CollectionInfo], str | None]]:
+    """Databases, collections, and what ``wanted`` (``-c``: a name or an alias) resolves to."""
     databases = yield from catalog_ops.list_databases()
     infos = yield from catalog_ops.describe_all()
-    return databases, infos
+    resolved = (yield from catalog_ops.resolve_collection(wanted, [i.name for i in infos])) if wanted else None
+    return databases, infos, resolved
 
 
 class MainScreen(Screen[None]):
@@ -105,6 +107,8 @@ class MainScreen(Screen[None]):
         self._first_results_shown = False
         #: a collection chosen from the names read off disk, opened once the server answers.
         self._open_when_ready: str | None = None
+        #: ``-c`` is resolved (name or alias) at the first catalog read only.
+        self._asked_resolved = False
         self._deleting: tuple[Any, ...] = ()
         #: the newest worker (token, what) per group; other workers' messages are ignored.
         self._current: dict[str, tuple[object, str]] = {}
@@ -139,6 +143,8 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPane).show_message("Connecting…")
         self.query_one(StatusBar).running = f"starting {self.conn.kind}"
         self._show_on_disk()
+        for warning in self.settings.warnings:
+            self.notify(warning, severity="warning", title="settings", timeout=15, markup=False)
         # After the first frame: the connect worker imports pymilvus (~0.5 s of CPU) and starts
         # the Lite child, and in the same instant both delayed that frame by 0.1-0.5 s (GIL
         # and cores shared; docs/BENCHMARKS.md §2). The server needs far longer than a frame.
@@ -316,7 +322,9 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).embeddings = description
 
     def refresh_catalog(self) -> None:
-        self.run_op("catalog", _catalog_snapshot, msg.CatalogRefreshed, group="catalog",
+        # -c is resolved once, at the first catalog read: later refreshes keep what is open.
+        wanted = self.settings.collection if self.info is None and not self._asked_resolved else None
+        self.run_op("catalog", lambda: _catalog_snapshot(wanted), msg.CatalogRefreshed, group="catalog",
                     label="reading collections")
 
     @on(msg.CatalogRefreshed)
@@ -324,16 +332,25 @@ class MainScreen(Screen[None]):
         if not self._fresh(event):
             return
         self._record(event)
-        databases, infos = event.result
+        databases, infos, resolved = event.result
         pane = self.query_one(CollectionsPane)
-        wanted = self.info.name if self.info else (self._open_when_ready or self.settings.collection)
         names = [i.name for i in infos]
+        asked = self.settings.collection if self.info is None and not self._asked_resolved else None
+        if asked:
+            self._asked_resolved = True
+            if resolved is None:
+                self.notify(f"There is no collection or alias named '{asked}' in database '{self.conn.db_name}'.",
+                            title="-c", severity="error", timeout=10, markup=False)
+            elif resolved != asked:
+                self.notify(f"'{asked}' is an alias of '{resolved}'.", title="-c", markup=False)
+        wanted = self.info.name if self.info else (self._open_when_ready or resolved)
         if self._open_when_ready is not None and self._open_when_ready not in names:
             self.notify(f"'{self._open_when_ready}' is not in the server's catalog (dropped?).",
                         severity="warning")
         self._open_when_ready = None
         if wanted not in names:
-            wanted = names[0] if names else None
+            # Nothing asked for (or it is gone): the first one. An unknown -c opens nothing.
+            wanted = None if asked and resolved is None else (names[0] if names else None)
         pane.show_catalog(self.conn.db_name, databases, infos, wanted)
         loads = self._remembered_loads()
         if loads is not None and any(i.loaded for i in infos):
@@ -346,6 +363,9 @@ class MainScreen(Screen[None]):
             self.query_one(ResultsPane).show_message(
                 "No collections in this database. Try `milvus-tui demo` to seed one, or `milvus-tui ingest`."
             )
+        elif asked and resolved is None:
+            self.query_one(ResultsPane).clear(
+                f"No collection or alias named '{asked}' in database '{self.conn.db_name}'. Pick one on the left.")
 
     # -- collections -------------------------------------------------------------------
 
@@ -388,9 +408,11 @@ class MainScreen(Screen[None]):
             banner.update("")
             banner.remove_class("visible")
         else:
-            banner.update(f"Collection '{info.name}' is not loaded (released). Press l to load it.")
+            banner.update(_not_loaded(info) + " Press l to load it.")
             banner.add_class("visible")
         results = self.query_one(ResultsPane)
+        if results.result is not None and results.result.collection != info.name:
+            results.clear("")  # another collection's rows must not sit under this title
         results.border_title = f"Results · {info.name}"
 
     def open_collection(self, info: CollectionInfo) -> None:
@@ -403,6 +425,8 @@ class MainScreen(Screen[None]):
                 f"Loading '{info.name}' again: it was loaded when this app last used it "
                 "(Milvus Lite releases everything when its server restarts)…")
             self._load(info.name)
+        elif info.load_state == "PartiallyLoaded":
+            self.query_one(ResultsPane).show_message(_not_loaded(info) + " Press l to load it.")
         else:
             self.query_one(ResultsPane).show_message(f"'{info.name}' is released: press l to load it.")
 
@@ -597,8 +621,10 @@ class MainScreen(Screen[None]):
         if event.what == "page":
             self._pending_pager = None
         results = self.query_one(ResultsPane)
-        if results.result is not None:
+        if results.result is not None and (self.info is None or results.result.collection == self.info.name):
             results.show_result(results.result)  # drop the loading line, keep the old rows
+        elif event.what == "load" and self.info is not None and event.kind != "cancelled":
+            results.clear(f"Could not load '{self.info.name}': {event.error}")
         if event.kind == "cancelled":
             return  # replaced by a newer worker of its group; esc is handled in action_cancel
         if event.what == "connect":
@@ -973,6 +999,14 @@ def _release_then_describe(name: str) -> Op[CollectionInfo]:
     yield from catalog_ops.release(name)
     info = yield from catalog_ops.describe(name)
     return info
+
+
+def _not_loaded(info: CollectionInfo) -> str:
+    if info.load_state == "PartiallyLoaded" and info.loaded_partitions is not None:
+        released = [p for p in info.partitions if p not in info.loaded_partitions]
+        return (f"Collection '{info.name}' is only partly loaded: partition(s) {', '.join(released)} are "
+                "released, so a search would miss them.")
+    return f"Collection '{info.name}' is not loaded (released)."
 
 
 def _write_rows_op(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str,

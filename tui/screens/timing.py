@@ -9,6 +9,8 @@ below, with their mode and latency.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, ProgressBar, Select, Static
+from textual.worker import Worker
 
 from ..timing import OPERATIONS, BenchConfig, RunResult, to_csv, to_json, to_markdown
 
@@ -92,6 +95,7 @@ class TimingScreen(Screen[None]):
         self.current: list[RunResult] = []
         self.cancel_event = threading.Event()
         self.running = False
+        self._worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="timing"):
@@ -197,12 +201,13 @@ class TimingScreen(Screen[None]):
         self.query_one("#bench-cancel", Button).disabled = False
         self.query_one("#timing-title", Label).update(
             Text(f"Running {OPERATIONS[config.ops[0]][0]} × {config.ns[0]} …", style="bold yellow"))
-        self.run_bench(config)
+        self._worker = self.run_bench(config)
 
     @work(exclusive=True, group="bench", exit_on_error=False)
     async def run_bench(self, config: BenchConfig) -> None:
+        from ..config import state_dir
         from ..timing import run_bench
-        from ..timing.engine import connection_args_for
+        from ..timing.engine import ScratchLedger, connection_args_for
 
         main = self.app.main  # type: ignore[attr-defined]
         scratch = ""
@@ -216,7 +221,7 @@ class TimingScreen(Screen[None]):
                 config, connection_args_for(main.conn), main.service.embeddings,
                 progress=lambda op, mode, done, total: self.post_message(BenchProgress(op, mode, done, total)),
                 on_result=lambda r: self.post_message(BenchResult(r)), cancel_event=self.cancel_event,
-                on_scratch=named,
+                on_scratch=named, ledger=ScratchLedger(state_dir() / "bench_scratch.json"),
             )
             self.post_message(BenchFinished(run.scratch, run.dropped))
         except BaseException as exc:  # noqa: BLE001 - cancel and errors both end the run visibly
@@ -277,6 +282,17 @@ class TimingScreen(Screen[None]):
     def action_cancel(self) -> None:
         self.cancel_event.set()  # stops the thread run at its next operation
         self.workers.cancel_group(self, "bench")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Cancel a running bench and wait until its scratch collection is dropped: quitting
+        used to exit (and stop the embedded server) before the drop ran, leaving a
+        ``milvus_tui_bench_…`` collection in the user's list."""
+        worker = self._worker
+        if worker is None or worker.is_finished:
+            return
+        self.action_cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(worker.wait(), timeout)
 
     def action_cancel_or_close(self) -> None:
         if self.running:

@@ -20,7 +20,8 @@ latency run in ``ceil(N / c)`` waves, so the best async wall time is ``ceil(N / 
 operation's and the ideal is ``N / ceil(N / c)`` (N = 100: 25x for c = 25..33, 33.3x for
 c = 34..49, 50x for c = 50..99); see ``ideal_speedup``. Write operations only
 touch a scratch collection (``milvus_tui_bench_…``) that is dropped afterwards, even on
-error or cancel. langchain-milvus swallows errors (``delete`` returns False,
+error or cancel. A run that could not drop it (the process was killed) is listed in a small
+ledger with its process id, so the next run drops it at once; others' are dropped after an hour. langchain-milvus swallows errors (``delete`` returns False,
 ``search_by_metadata`` returns []), so a False return counts as an error here.
 """
 
@@ -30,12 +31,15 @@ import asyncio
 import concurrent.futures
 import gc
 import importlib
+import json
 import math
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCRATCH_PREFIX = "milvus_tui_bench_"
@@ -219,13 +223,17 @@ def _complete(future: concurrent.futures.Future[Any], fn: Callable[..., Any], *a
         future.set_exception(exc)
 
 
-def _drop_after(scratch: _Scratch, fill: concurrent.futures.Future[Any] | None) -> bool:
+def _drop_after(scratch: _Scratch, fill: concurrent.futures.Future[Any] | None,
+                ledger: ScratchLedger | None = None) -> bool:
     """Drop the scratch collection once the fill's thread is done: the fill embeds first and
     creates the collection after, so a drop during a cancelled fill would come too early."""
     if fill is not None:
         fill.cancel()  # not started yet: it never will
         concurrent.futures.wait([fill])
-    return scratch.drop()
+    dropped = scratch.drop()
+    if dropped and ledger:
+        ledger.remove(scratch.name)
+    return dropped
 
 
 def _texts(n: int, offset: int = 0) -> list[str]:
@@ -469,7 +477,8 @@ async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Sc
 async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embeddings: Any, *,
                     progress: ProgressFn | None = None, on_result: Callable[[RunResult], None] | None = None,
                     cancel_event: threading.Event | None = None,
-                    on_scratch: Callable[[str], None] | None = None) -> BenchRun:
+                    on_scratch: Callable[[str], None] | None = None,
+                    ledger: ScratchLedger | None = None) -> BenchRun:
     """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store.
 
     Raises ``ValueError`` for a bad config and a ``MilvusTuiError`` for what the server or
@@ -480,7 +489,7 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
 
     try:
         return await _run_bench(config, connection_args, embeddings, progress=progress, on_result=on_result,
-                                cancel_event=cancel_event, on_scratch=on_scratch)
+                                cancel_event=cancel_event, on_scratch=on_scratch, ledger=ledger)
     except MilvusTuiError:
         raise
     except Exception as exc:
@@ -491,32 +500,94 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
         raise
 
 
-def drop_stale_scratch(client: Any, older_than: float = 3600.0) -> list[str]:
-    """Drop scratch collections a crashed or killed run left behind (older than an hour)."""
+class ScratchLedger:
+    """The scratch collections this machine's runs created, each with its owner's process id.
+
+    An entry is removed once its collection is dropped; one left behind means the run died
+    (killed, crashed, or quit before its drop finished), so when its process is gone the
+    next run drops the collection at once instead of after an hour.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+
+    def _write(self, entries: dict[str, int]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.path.with_name(self.path.name + ".tmp")
+            temp.write_text(json.dumps(entries), encoding="utf-8")
+            os.replace(temp, self.path)
+        except OSError:
+            pass  # the hour rule still cleans up; a read-only state dir must not stop a run
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            self._write({**self._read(), name: os.getpid()})
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            entries = self._read()
+            if entries.pop(name, None) is not None:
+                self._write(entries)
+
+    def orphans(self) -> list[str]:
+        """Entries whose owning process is gone."""
+        return [name for name, pid in self._read().items() if not _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but is not ours to signal
+        return True
+    return True
+
+
+def drop_stale_scratch(client: Any, older_than: float = 3600.0, ledger: ScratchLedger | None = None) -> list[str]:
+    """Drop scratch collections a crashed or killed run left behind: at once for this
+    machine's runs whose process is gone (the ledger), after an hour for any other."""
     dropped = []
     now = time.time()
+    orphans = set(ledger.orphans()) if ledger else set()
     for name in client.list_collections():
         if not name.startswith(SCRATCH_PREFIX):
             continue
         stamp = name[len(SCRATCH_PREFIX):].split("_", 1)[0]
-        if stamp.isdigit() and now - int(stamp) > older_than:
+        if name in orphans or (stamp.isdigit() and now - int(stamp) > older_than):
             client.drop_collection(name)
             dropped.append(name)
+    if ledger:
+        for name in orphans:  # dropped now, or already gone
+            ledger.remove(name)
     return dropped
 
 
 async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embeddings: Any, *,
                      progress: ProgressFn | None, on_result: Callable[[RunResult], None] | None,
                      cancel_event: threading.Event | None,
-                     on_scratch: Callable[[str], None] | None) -> BenchRun:
+                     on_scratch: Callable[[str], None] | None, ledger: ScratchLedger | None) -> BenchRun:
     cancel = _Cancel(cancel_event)
     report = progress or (lambda *a: None)
     run = BenchRun(config)
     # langchain_milvus takes a second to import: never on the loop.
     await asyncio.to_thread(importlib.import_module, "langchain_milvus")
     scratch = _Scratch(connection_args, embeddings)  # on the loop its async client will use
-    await asyncio.to_thread(drop_stale_scratch, scratch.store.client)
+    await asyncio.to_thread(drop_stale_scratch, scratch.store.client, ledger=ledger)
     run.scratch = scratch.name
+    if ledger:
+        await asyncio.to_thread(ledger.add, scratch.name)
     if on_scratch:
         on_scratch(scratch.name)  # so a cancelled run can still say which collection it dropped
     fill: concurrent.futures.Future[list[Any]] | None = None
@@ -551,7 +622,7 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
     finally:
         cancel.ended.set()  # a thread-mode loop still running stops at its next operation
         # Dropped even on error or cancel; shielded so a second cancel cannot skip it.
-        run.dropped = await asyncio.shield(asyncio.to_thread(_drop_after, scratch, fill))
+        run.dropped = await asyncio.shield(asyncio.to_thread(_drop_after, scratch, fill, ledger))
     return run
 
 

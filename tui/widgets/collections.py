@@ -20,6 +20,7 @@ BADGES = {
     "Loaded": ("● loaded", "green"),
     "Loading": ("◐ loading", "yellow"),
     "NotLoad": ("○ released", "red"),
+    "PartiallyLoaded": ("◑ partly loaded", "yellow"),
 }
 
 
@@ -30,6 +31,8 @@ def collection_label(info: CollectionInfo) -> Text:
         if not info.count_exact:
             label.append("~", style="dim")
     badge, style = BADGES.get(info.load_state, (info.load_state, "dim"))
+    if info.load_state == "PartiallyLoaded" and info.loaded_partitions is not None:
+        badge += f" ({len(info.loaded_partitions)}/{len(info.partitions)} partitions)"
     label.append(f"  {badge}", style=style)
     return label
 

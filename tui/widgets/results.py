@@ -79,6 +79,15 @@ class ResultsPane(Vertical):
         self.remove_class("loading")
         self.query_one("#results-title", Label).update(printable_text(text))  # may quote data
 
+    def clear(self, text: str) -> None:
+        """No rows, only ``text``: for a collection whose rows are not (or cannot be) shown."""
+        self.result = None
+        self.marked.clear()
+        self._generation += 1  # rows still being added in chunks stop
+        self.table.clear(columns=True)
+        self.remove_class("loading")
+        self.query_one("#results-title", Label).update(Text(text))  # server words: not markup
+
     def _summary(self) -> Text:
         r = self.result
         if r is None:
