@@ -75,8 +75,16 @@ def decode_row(row: dict[str, Any], info: CollectionInfo) -> dict[str, Any]:
 def dumps(row: dict[str, Any]) -> str:
     """One row as compact JSON (backups, JSONL export): ``json.dumps(encode_row(row))``,
     with the conversions done by the C encoder's ``default`` hook instead of a Python walk
-    over every value (a 50k x 256-dim backup: ~2x faster)."""
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    over every value (a 50k x 256-dim backup: ~2x faster).
+
+    NEL (U+0085) and the Unicode line and paragraph separators are escaped: JSON allows them raw,
+    but ``str.splitlines()`` and many JSONL readers split lines on them, which cut a stored text
+    in two (seen with an export of hostile data). They only occur inside JSON strings, so the
+    replacement cannot touch the structure."""
+    text = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        text = text.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text
 
 
 def summarize_vector(value: Any, width: int = 4, dtype: str | None = None) -> str:
