@@ -233,3 +233,13 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, *fra
     assert lines and lines[0].startswith("Error: "), result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="session")
+def go_zoo(real_uri: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The schema zoo on the Go server, made once (~40 s) for the zoo and undo-matrix tests."""
+    from tests.zoo import create_zoo, drop_zoo
+
+    made = create_zoo(real_uri, server="go", prefix="rs_")
+    yield real_uri, made
+    drop_zoo(real_uri, made)

@@ -7,12 +7,11 @@ or never tried (``zoo.UNSAFE``) because trying crashes the server or loses data 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
 from tests import zoo
-from tests.zoo import ZooCollection, client_for, create_zoo, diff, drop_zoo, expected_snapshot, same_content, snapshot
+from tests.zoo import ZooCollection, client_for, diff, expected_snapshot, same_content, snapshot
 
 pytestmark = pytest.mark.realserver
 
@@ -26,13 +25,6 @@ GO_REFUSES = {
     "zoo_int8": "is not supported now",
 }
 GO_HOLDS = {spec.name for spec in zoo.ZOO} - GO_UNSAFE - set(GO_REFUSES)
-
-
-@pytest.fixture(scope="module")
-def go_zoo(real_uri: str) -> Iterator[tuple[str, dict[str, ZooCollection]]]:
-    made = create_zoo(real_uri, server="go", prefix="rs_")
-    yield real_uri, made
-    drop_zoo(real_uri, made)
 
 
 def test_go_creates_every_shape_it_supports(go_zoo: tuple[str, dict[str, ZooCollection]]) -> None:

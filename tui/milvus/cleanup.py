@@ -70,6 +70,12 @@ BACKUP_TYPES = {
 #: Milvus 2.6.3 added the collection property that lets an insert carry the primary key of an
 #: ``auto_id`` collection (milvus-sdk-java #1710, pymilvus #3005). Before it (and Go 2.3.5,
 #: measured), an upsert carrying the key is refused (2.3) or gets a new key (2.4+, milvus #50355).
+#: Vector types a server older than this cannot take back safely. Measured on Go 2.3.5: several
+#: inserts or upserts reaching a FLOAT16_VECTOR collection together panic the whole server
+#: ("unsupported data type: Float16Vector"), so a restore in batches would kill it; BFLOAT16,
+#: SPARSE and INT8 are refused outright. Milvus 2.4 brought the 16-bit and sparse types, 2.5 int8.
+UNDO_TYPES_SINCE = {"FLOAT16_VECTOR": (2, 4), "BFLOAT16_VECTOR": (2, 4), "SPARSE_FLOAT_VECTOR": (2, 4),
+                    "INT8_VECTOR": (2, 5)}
 ALLOW_INSERT_AUTO_ID = "allow_insert_auto_id"
 ALLOW_INSERT_AUTO_ID_SINCE = (2, 6, 3)
 
@@ -112,6 +118,13 @@ def plan_undo(info: CollectionInfo, version: str) -> UndoPlan:
             f"Not supported by this server ({version or 'unknown version'}) for a safe delete: "
             f"milvus-tui cannot back up field {', '.join(odd)}, so an undo would fail. Nothing was deleted."
         )
+    release = milvus_release(version) if not is_lite_version(version) else None
+    old = [f"'{f.name}' ({f.dtype})" for f in info.fields
+           if release is not None and f.dtype in UNDO_TYPES_SINCE and release[:2] < UNDO_TYPES_SINCE[f.dtype]]
+    if old:
+        raise NotSupported(
+            f"Not supported by this server (version {version}): it cannot take field {', '.join(old)} back "
+            f"safely (Milvus 2.3 crashes on batched float16 writes), so an undo would fail. Nothing was deleted.")
     notes: list[str] = []
     if info.function_outputs:
         notes.append(f"Function outputs ({', '.join(info.function_outputs)}) are recomputed by the server.")
@@ -120,7 +133,6 @@ def plan_undo(info: CollectionInfo, version: str) -> UndoPlan:
     if is_lite_version(version):
         # Measured on Milvus Lite 3.2.2: an upsert carrying the key of an auto_id entity keeps it.
         return UndoPlan(UPSERT, version, tuple(notes))
-    release = milvus_release(version)
     if release is not None and release >= ALLOW_INSERT_AUTO_ID_SINCE:
         return UndoPlan(INSERT_KEEP_KEYS, version, tuple(notes))
     return UndoPlan(INSERT_NEW_KEYS, version, tuple(notes))
