@@ -18,7 +18,7 @@ from tests.conftest import unique_name
 from tui.milvus import MilvusService
 from tui.milvus.catalog import CollectionInfo
 from tui.milvus.cleanup import BACKUP_FORMAT, DeletePreview, execute_delete
-from tui.milvus.errors import InvalidFilter, InvalidInput, NotFound, UnknownField
+from tui.milvus.errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, UnknownField
 from tui.milvus.ops import Context, Progress
 
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
@@ -519,3 +519,51 @@ def test_format_1_byte_vectors_restore_as_bytes() -> None:
     assert json.loads(line)["b"] == [base64.b64encode(b"\x00\xff").decode()]
     back = decode_row(json.loads(line), info)
     assert back == {"id": 1, "b": b"\x00\xff", "bf": b"\x80\x3f\x00\x40", "s": {7: 0.5}, "f": [0.5, 0.25]}
+
+
+def test_a_late_audit_failure_does_not_hide_a_finished_delete(service: MilvusService, scratch_collection: str,
+                                                             tmp_path: Path) -> None:
+    """The audit intent is written before anything is deleted; when the closing record cannot be
+    written (disk full, an immutable file), the delete that happened is still reported, with its
+    backup, and a warning, not an error that makes the user think nothing was deleted."""
+    info = service.catalog.describe(scratch_collection)
+    audit = tmp_path / "audit-late.jsonl"
+    preview = service.cleanup.preview(info, expr="id <= 30")
+
+    def progress(p: Progress) -> None:
+        if p.what == "deleting" and audit.is_file():
+            assert [json.loads(line)["status"] for line in audit.read_text().splitlines()] == ["started"]
+            audit.unlink()
+            audit.mkdir()  # the closing append now fails (IsADirectoryError), as a full disk would
+
+    op = execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=audit, batch_size=10)
+    report = service.conn.run(op, Context(on_progress=progress))
+    assert report.deleted == 30 and report.backup_path and Path(report.backup_path).exists()
+    assert report.warnings and "could not be written" in report.warnings[0] and str(audit) in report.warnings[0]
+    assert service.catalog.count(scratch_collection) == 220
+
+
+def test_an_unwritable_audit_log_refuses_the_delete_before_anything_is_deleted(
+        service: MilvusService, scratch_collection: str, tmp_path: Path) -> None:
+    info = service.catalog.describe(scratch_collection)
+    audit = tmp_path / "audit-dir"
+    audit.mkdir()  # not a file: the intent cannot be written
+    preview = service.cleanup.preview(info, expr="id <= 30")
+    with pytest.raises(MilvusTuiError, match="audit-dir"):
+        service.conn.run(execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=audit))
+    assert service.catalog.count(scratch_collection) == 250
+
+
+def test_a_full_disk_names_the_file() -> None:
+    """ENOSPC from a write names no file by itself; the backup and audit writers name theirs
+    (/dev/full answers every write with ENOSPC)."""
+    from tui.milvus.cleanup import _write_rows, append_audit
+    from tui.milvus.ops import file_error
+
+    with pytest.raises(OSError) as caught:
+        append_audit(Path("/dev/full"), {"action": "delete"})
+    assert caught.value.filename == "/dev/full"
+    assert "/dev/full" in str(file_error(caught.value)) and "No space left" in str(file_error(caught.value))
+    with open("/dev/full", "w", encoding="utf-8", buffering=1) as handle, pytest.raises(OSError) as caught:
+        _write_rows(handle, [{"id": 1, "text": "x" * 10_000}], {})
+    assert caught.value.filename == "/dev/full"

@@ -262,25 +262,39 @@ def _open_backup(path: Path, header: dict[str, Any]) -> TextIO:
     return handle
 
 
+def _named(path: Path, exc: OSError) -> OSError:
+    """The same error, naming the file: a full disk's "No space left on device" named none."""
+    return type(exc)(exc.errno, exc.strerror, str(path)) if exc.errno is not None and not exc.filename else exc
+
+
 def _write_rows(handle: TextIO, rows: list[dict[str, Any]], packing: dict[str, str]) -> int:
-    handle.write("".join([pack_line(r, packing) + "\n" for r in rows]))
+    try:
+        handle.write("".join([pack_line(r, packing) + "\n" for r in rows]))
+    except OSError as exc:
+        raise _named(Path(handle.name), exc) from None
     return len(rows)
 
 
 def _close_durably(handle: TextIO, written: int | None = None) -> None:
-    if written is not None:
-        handle.write(json.dumps({TRAILER_KEY: written}) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
-    handle.close()
+    try:
+        if written is not None:
+            handle.write(json.dumps({TRAILER_KEY: written}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+    except OSError as exc:
+        raise _named(Path(handle.name), exc) from None
 
 
 def append_audit(audit_path: Path, record: dict[str, Any]) -> None:
     audit_path.parent.mkdir(parents=True, exist_ok=True)
     # Owner-only, like the backups: filters quote user data, and the server may be named.
     fd = os.open(audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, default=str) + "\n")
+    try:
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
+    except OSError as exc:
+        raise _named(audit_path, exc) from None
 
 
 def _needs_partitions(info: CollectionInfo) -> bool:
