@@ -567,3 +567,35 @@ def test_a_full_disk_names_the_file() -> None:
     with open("/dev/full", "w", encoding="utf-8", buffering=1) as handle, pytest.raises(OSError) as caught:
         _write_rows(handle, [{"id": 1, "text": "x" * 10_000}], {})
     assert caught.value.filename == "/dev/full"
+
+
+@MODE
+async def test_a_restore_stopped_halfway_says_how_many_are_back_and_a_rerun_completes_it(
+        service: MilvusService, scratch_collection: str, mode: str, tmp_path: Path) -> None:
+    from tui.milvus.errors import RestoreIncomplete
+
+    info = service.catalog.describe(scratch_collection)
+    before = {r["id"]: r for r in service.queries.filter(info, "id >= 0", limit=1000).rows}
+    preview = service.cleanup.preview(info, expr="id > 0")
+    report = service.cleanup.delete(info, preview)
+    assert service.catalog.count(scratch_collection) == 0
+    progress: list[int] = []
+    ctx = Context(on_progress=lambda p: progress.append(p.done), is_cancelled=lambda: len(progress) >= 2)
+    with pytest.raises(RestoreIncomplete) as stopped:
+        if mode == "sync":
+            service.cleanup.restore(Path(report.backup_path), ctx, batch_size=100)
+        else:
+            await service.cleanup.arestore(Path(report.backup_path), ctx, batch_size=100)
+    assert stopped.value.restored == 200 and stopped.value.total == 250
+    assert "200 of 250" in str(stopped.value) and "again is safe" in str(stopped.value)
+    assert service.catalog.count(scratch_collection) == 200
+    record = audit_records(tmp_path / "audit.jsonl")[-1]
+    assert record["action"] == "restore" and record["status"] == "stopped" and record["restored"] == 200
+    again = service.cleanup.restore(Path(report.backup_path))
+    assert again.restored == 250
+    after = {r["id"]: r for r in service.queries.filter(info, "id >= 0", limit=1000).rows}
+    assert after.keys() == before.keys()
+    for key, row in before.items():
+        for field, value in row.items():
+            if field != "vector":
+                assert after[key][field] == value, (key, field)

@@ -726,6 +726,12 @@ def restore_record(report: RestoreReport, server: str) -> dict[str, Any]:
     return record
 
 
+def restore_stopped_record(error: RestoreIncomplete, path: Path, server: str) -> dict[str, Any]:
+    """The audit record of a restore that stopped part-way (it says how many are back)."""
+    return {"time": _now(), "action": "restore", "status": "stopped", "server": server, "backup": str(path),
+            "restored": error.restored, "total": error.total, "error": str(error)}
+
+
 class Cleanup:
     """Sync and async forms of preview, delete and restore on one connection."""
 
@@ -766,6 +772,9 @@ class Cleanup:
         conn = self._connection_for(path, db_name)
         try:
             report = conn.run(restore(path, db_name=None if db_name else conn.db_name, **kw), ctx)
+        except RestoreIncomplete as exc:
+            append_audit(self.audit_path, restore_stopped_record(exc, path, self._server(conn)))
+            raise
         finally:
             if conn is not self.conn:
                 conn.close()
@@ -777,6 +786,9 @@ class Cleanup:
         conn = self._connection_for(path, db_name)
         try:
             report = await conn.arun(restore(path, db_name=None if db_name else conn.db_name, **kw), ctx)
+        except RestoreIncomplete as exc:
+            append_audit(self.audit_path, restore_stopped_record(exc, path, self._server(conn)))
+            raise
         finally:
             if conn is not self.conn:
                 await conn.aclose()

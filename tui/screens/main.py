@@ -31,7 +31,9 @@ from ..milvus import catalog as catalog_ops
 from ..milvus import cleanup as cleanup_ops
 from ..milvus import export as export_ops
 from ..milvus import queries as query_ops
-from ..milvus.errors import AmbiguousField, Cancelled, DeleteInterrupted, MilvusTuiError, display_uri, scrub
+from ..milvus.errors import (
+    AmbiguousField, Cancelled, DeleteInterrupted, MilvusTuiError, RestoreIncomplete, display_uri, scrub,
+)
 from ..milvus.ops import Context, Op, Progress
 from ..loads import RememberedLoads
 from ..widgets.collections import CollectionsPane
@@ -211,7 +213,10 @@ class MainScreen(Screen[None]):
                     status="stopped", warnings=(str(exc),))
                 self.post_message(tagged(msg.DeleteDone(what, report, mode, report.elapsed)))
                 return
-            kind = "cancelled" if isinstance(exc, Cancelled) else "error"
+            if isinstance(exc, RestoreIncomplete) and self.last_delete and self.last_delete.backup_path:
+                cleanup_ops.append_audit(self.settings.audit_path, cleanup_ops.restore_stopped_record(
+                    exc, Path(self.last_delete.backup_path), self._server_label()))
+            kind = "cancelled" if isinstance(exc, Cancelled) or getattr(exc, "exit_code", 0) == 130 else "error"
             self.post_message(tagged(msg.OperationFailed(what, user_message(exc), kind, mode,
                                                          time.perf_counter() - started)))
 
