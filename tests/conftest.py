@@ -56,6 +56,17 @@ def lite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer
 
 
 @pytest.fixture(scope="session")
+def lite_zoo(lite_server: LiteServer) -> Iterator[tuple[str, dict]]:
+    """The schema zoo (tests/zoo.py) on the session's Lite child, made once for the zoo and
+    undo-matrix tests; every test that changes it puts it back exactly (that is what they test)."""
+    from tests.zoo import create_zoo, drop_zoo
+
+    made = create_zoo(lite_server.uri, server="lite", prefix=f"z{os.getpid()}_")
+    yield lite_server.uri, made
+    drop_zoo(lite_server.uri, made)
+
+
+@pytest.fixture(scope="session")
 def milvus_uri(lite_server: LiteServer) -> str:
     return lite_server.uri
 

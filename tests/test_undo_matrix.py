@@ -14,32 +14,23 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import zoo
-from tests.zoo import ZooCollection, client_for, create_zoo, diff, drop_zoo, snapshot
+from tests.zoo import ZooCollection, client_for, diff, snapshot
 from tui.milvus import MilvusConnection, MilvusService
 from tui.milvus.cleanup import UPSERT
 
 from .apphelpers import SIZE, focus_table, idle, make_app, notifications, result, submit, wait_first_page, wait_result, wait_until
 
-#: What Milvus Lite 3.2.2 refuses to create ("... which MilvusLite does not support").
-LITE_REFUSES = {"zoo_binary", "zoo_float16", "zoo_bfloat16", "zoo_int8"}
+LITE_REFUSES = zoo.LITE_REFUSES
 LITE_SPECS = [s.name for s in zoo.ZOO if s.name not in LITE_REFUSES]
 
 SCRIPT = Path(sys.executable).parent / "milvus-tui"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
-
-
-@pytest.fixture(scope="module")
-def lite_zoo(lite_server) -> Iterator[tuple[str, dict[str, ZooCollection]]]:  # noqa: ANN001
-    made = create_zoo(lite_server.uri, server="lite", prefix=f"u{os.getpid()}_")
-    yield lite_server.uri, made
-    drop_zoo(lite_server.uri, made)
 
 
 def test_lite_holds_the_zoo_but_byte_vectors(lite_zoo: tuple[str, dict[str, ZooCollection]]) -> None:

@@ -4,25 +4,14 @@ exactly what was inserted, and reads the same twice (so snapshot/diff are fit to
 from __future__ import annotations
 
 import copy
-import os
-from collections.abc import Iterator
 
 import pytest
 
 from tests import zoo
-from tests.zoo import ZooCollection, client_for, create_zoo, diff, drop_zoo, expected_snapshot, same_content, snapshot
+from tests.zoo import ZooCollection, client_for, diff, expected_snapshot, same_content, snapshot
 
-#: What Milvus Lite 3.2.2 refuses: "field 'vec' uses Milvus type BinaryVector which MilvusLite
-#: does not support" (and the same for the other byte vectors).
-LITE_REFUSES = {"zoo_binary", "zoo_float16", "zoo_bfloat16", "zoo_int8"}
+LITE_REFUSES = zoo.LITE_REFUSES
 LITE_HOLDS = {spec.name for spec in zoo.ZOO} - LITE_REFUSES
-
-
-@pytest.fixture(scope="module")
-def lite_zoo(lite_server) -> Iterator[tuple[str, dict[str, ZooCollection]]]:  # noqa: ANN001
-    made = create_zoo(lite_server.uri, server="lite", prefix=f"z{os.getpid()}_")
-    yield lite_server.uri, made
-    drop_zoo(lite_server.uri, made)
 
 
 def test_lite_creates_every_shape_it_supports(lite_zoo: tuple[str, dict[str, ZooCollection]]) -> None:
