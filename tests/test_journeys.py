@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -256,3 +257,46 @@ def test_demo_then_search_in_a_fresh_command(shell: Shell) -> None:
     shell.ok("demo", "--no-open", "--limit", "50")
     found = shell.json("search", "python_docs", "read a file line by line", "-k", "2")
     assert len(found["rows"]) == 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_ingest_says_exactly_how_many_documents_were_committed(shell: Shell, sig: signal.Signals) -> None:
+    """ctrl+c (or SIGTERM) during `ingest`: it stops after the batch under way, exits 130
+    (143), and says how many documents were committed; that number is exact (the next
+    command counts it), and `--skip` it continues without a gap or a duplicate."""
+    notes = shell.write_notes("notes.jsonl", 3000)
+    as_json = ["--json"] if sig == signal.SIGTERM else []
+    job = shell.start("ingest", str(notes), "-c", "notes", "--batch-size", "100", *as_json)
+    if as_json:  # no progress with --json: wait until the collection is created, just before the first insert
+        deadline = time.monotonic() + 60
+        while not (shell.data_dir / "collections" / "notes").exists():
+            assert job.process.poll() is None and time.monotonic() < deadline, job.stderr
+            time.sleep(0.005)
+    else:
+        job.wait_for("inserting: 300")
+    job.process.send_signal(sig)
+    code, stdout, stderr = job.finish()
+    assert code == 128 + sig, (code, stdout, stderr)
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert ("Interrupted by ctrl+c" if sig == signal.SIGINT else "Interrupted by SIGTERM") in stderr
+    found = re.search(r"(\d+) documents were committed to 'notes'\.", stderr)
+    committed = int(found.group(1)) if found else 0
+    if found:
+        assert 0 < committed < 3000 and committed % 100 == 0, stderr  # whole batches: it stopped between two
+        assert f"ingest --skip {committed}" in stderr
+    else:
+        assert "Nothing was inserted into 'notes'" in stderr, stderr
+    if as_json:
+        account = json.loads(stdout)
+        assert account["interrupted"] == "SIGTERM" and account["inserted"] == committed
+        assert account["in_flight"] == 0 and account["created"] is True
+    else:
+        assert committed >= 300  # the progress said 300 were in before the signal
+    assert shell.count("notes") == (committed, True)  # exact, counted by a fresh command
+    if as_json:
+        return
+    shell.ok("ingest", str(notes), "-c", "notes", "--skip", str(committed), "--batch-size", "1000")
+    shell.ok("export", "notes", "all.jsonl")
+    lines = (shell.cwd / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["n"] for line in lines) == list(range(3000))
+    assert_no_lite_left(shell)
