@@ -16,12 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_lite import lite_pids_for
+from tests.test_lite import lite_pids_for, pid_alive
+from tui.milvus.lite import free_port
 
 SCRIPT = Path(sys.executable).parent / "milvus-tui"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
@@ -300,3 +302,98 @@ def test_interrupted_ingest_says_exactly_how_many_documents_were_committed(shell
     lines = (shell.cwd / "all.jsonl").read_text(encoding="utf-8").splitlines()
     assert sorted(json.loads(line)["n"] for line in lines) == list(range(3000))
     assert_no_lite_left(shell)
+
+
+def pids_naming(path: Path) -> list[int]:
+    """Live processes whose command line names ``path`` (or a path under it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(path).encode() in argv and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[str]:
+    """A server the user runs themselves: a `milvus-lite server` of its own, by URL."""
+    data = tmp_path / "server"
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # "MilvusLite gRPC server listening on …" once it answers
+        assert "listening" in line, line
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert pids_naming(tmp_path) == []  # no command left anything running
+
+
+def entities(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """Rows by primary key: the same entities means the same keys with the same fields."""
+    by_key = {row["id"]: row for row in rows}
+    assert len(by_key) == len(rows)
+    return by_key
+
+
+def test_journey_against_a_server(shell: Shell, remote: str) -> None:
+    """The same journey on a server by URL: loading is the user's call (`--load`, named in the
+    advice and there on every command), counts are marked approximate while released, and
+    a restore brings back the very entities, keys and fields, that the delete took."""
+    shell.env["MILVUS_URI"] = remote
+    notes = shell.write_notes("notes.jsonl", 40)
+    assert "Inserted 40 documents" in shell.ok("ingest", str(notes), "-c", "notes").stdout
+    assert shell.count("notes") == (40, True)  # created loaded: counted exactly
+
+    shell.ok("release", "notes")  # as a server restart or another user leaves it
+    assert shell.count("notes") == (40, False)
+    assert "40 (approx.)" in shell.ok("collections").stdout
+    for argv in (["search", "notes", "moon"], ["query", "notes", "n < 5"], ["delete", "notes", "--filter", "n < 5"],
+                 ["export", "notes", "x.jsonl"]):
+        result = shell.run(*argv)
+        assert result.returncode == 4, (argv, result.stdout, result.stderr)
+        assert "not loaded" in result.stderr and "Pass --load" in result.stderr, result.stderr
+        assert "milvus-tui load notes" in result.stderr
+        assert "data directory" not in result.stderr  # nothing is remembered for a server
+        assert "--load" in shell.run(argv[0], "--help").stdout
+    assert not (shell.cwd / "x.jsonl").exists()
+
+    found = shell.json("search", "notes", "where does the moon go", "-k", "3", "--load")
+    assert len(found["rows"]) == 3 and "moon" in found["rows"][0]["text"]
+    food = shell.json("query", "notes", 'topic == "food"')  # the server keeps it loaded now
+    assert sorted(r["n"] for r in food["rows"]) == list(range(1, 40, 4))
+    before = entities(shell.json("query", "notes", "", "--limit", "100")["rows"])
+    assert len(before) == 40
+
+    preview = shell.json("delete", "notes", "--filter", "n < 8")
+    assert preview["matched"] == 8 and preview["applied"] is False
+    assert shell.count("notes") == (40, True)
+    deleted = shell.json("delete", "notes", "--filter", "n < 8", "--yes")
+    assert deleted["deleted"] == 8 and deleted["count_after"] == 32 and Path(deleted["backup"]).is_file()
+    gone = {key for key, row in before.items() if row["n"] < 8}
+    assert set(entities(shell.json("query", "notes", "", "--limit", "100")["rows"])) == set(before) - gone
+    assert shell.count("notes") == (32, True)
+
+    restored = shell.json("restore", deleted["backup"])
+    assert restored["restored"] == 8 and restored["key_map"] in (None, {})
+    assert entities(shell.json("query", "notes", "", "--limit", "100")["rows"]) == before
+    assert shell.count("notes") == (40, True)
+
+    exported = shell.json("export", "notes", "all.jsonl")
+    lines = (shell.cwd / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    assert exported["rows"] == 40
+    assert entities([json.loads(line) for line in lines]) == before
+    assert not shell.data_dir.exists()  # a URL: no embedded Lite was started
