@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_lite import lite_pids_for
+from tests.test_lite import lite_pids_for, pid_alive
+from tui.milvus.lite import free_port
 
 SCRIPT = Path(sys.executable).parent / "milvus-tui"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
@@ -256,3 +259,141 @@ def test_demo_then_search_in_a_fresh_command(shell: Shell) -> None:
     shell.ok("demo", "--no-open", "--limit", "50")
     found = shell.json("search", "python_docs", "read a file line by line", "-k", "2")
     assert len(found["rows"]) == 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_ingest_says_exactly_how_many_documents_were_committed(shell: Shell, sig: signal.Signals) -> None:
+    """ctrl+c (or SIGTERM) during `ingest`: it stops after the batch under way, exits 130
+    (143), and says how many documents were committed; that number is exact (the next
+    command counts it), and `--skip` it continues without a gap or a duplicate."""
+    notes = shell.write_notes("notes.jsonl", 3000)
+    as_json = ["--json"] if sig == signal.SIGTERM else []
+    job = shell.start("ingest", str(notes), "-c", "notes", "--batch-size", "100", *as_json)
+    if as_json:  # no progress with --json: wait until the collection is created, just before the first insert
+        deadline = time.monotonic() + 60
+        while not (shell.data_dir / "collections" / "notes").exists():
+            assert job.process.poll() is None and time.monotonic() < deadline, job.stderr
+            time.sleep(0.005)
+    else:
+        job.wait_for("inserting: 300")
+    job.process.send_signal(sig)
+    code, stdout, stderr = job.finish()
+    assert code == 128 + sig, (code, stdout, stderr)
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert ("Interrupted by ctrl+c" if sig == signal.SIGINT else "Interrupted by SIGTERM") in stderr
+    found = re.search(r"(\d+) documents were committed to 'notes'\.", stderr)
+    committed = int(found.group(1)) if found else 0
+    if found:
+        assert 0 < committed < 3000 and committed % 100 == 0, stderr  # whole batches: it stopped between two
+        assert f"ingest --skip {committed}" in stderr
+    else:
+        assert "Nothing was inserted into 'notes'" in stderr, stderr
+    if as_json:
+        account = json.loads(stdout)
+        assert account["interrupted"] == "SIGTERM" and account["inserted"] == committed
+        assert account["in_flight"] == 0 and account["created"] is True
+    else:
+        assert committed >= 300  # the progress said 300 were in before the signal
+    assert shell.count("notes") == (committed, True)  # exact, counted by a fresh command
+    if as_json:
+        return
+    shell.ok("ingest", str(notes), "-c", "notes", "--skip", str(committed), "--batch-size", "1000")
+    shell.ok("export", "notes", "all.jsonl")
+    lines = (shell.cwd / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["n"] for line in lines) == list(range(3000))
+    assert_no_lite_left(shell)
+
+
+def pids_naming(path: Path) -> list[int]:
+    """Live processes whose command line names ``path`` (or a path under it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(path).encode() in argv and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[str]:
+    """A server the user runs themselves: a `milvus-lite server` of its own, by URL."""
+    data = tmp_path / "server"
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # "MilvusLite gRPC server listening on …" once it answers
+        assert "listening" in line, line
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert pids_naming(tmp_path) == []  # no command left anything running
+
+
+def entities(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """Rows by primary key: the same entities means the same keys with the same fields."""
+    by_key = {row["id"]: row for row in rows}
+    assert len(by_key) == len(rows)
+    return by_key
+
+
+def test_journey_against_a_server(shell: Shell, remote: str) -> None:
+    """The same journey on a server by URL: loading is the user's call (`--load`, named in the
+    advice and there on every command), counts are marked approximate while released, and
+    a restore brings back the very entities, keys and fields, that the delete took."""
+    shell.env["MILVUS_URI"] = remote
+    notes = shell.write_notes("notes.jsonl", 40)
+    assert "Inserted 40 documents" in shell.ok("ingest", str(notes), "-c", "notes").stdout
+    assert shell.count("notes") == (40, True)  # created loaded: counted exactly
+
+    shell.ok("release", "notes")  # as a server restart or another user leaves it
+    assert shell.count("notes") == (40, False)
+    assert "40 (approx.)" in shell.ok("collections").stdout
+    for argv in (["search", "notes", "moon"], ["query", "notes", "n < 5"], ["delete", "notes", "--filter", "n < 5"],
+                 ["export", "notes", "x.jsonl"]):
+        result = shell.run(*argv)
+        assert result.returncode == 4, (argv, result.stdout, result.stderr)
+        assert "not loaded" in result.stderr and "Pass --load" in result.stderr, result.stderr
+        assert "milvus-tui load notes" in result.stderr
+        assert "data directory" not in result.stderr  # nothing is remembered for a server
+        assert "--load" in shell.run(argv[0], "--help").stdout
+    assert not (shell.cwd / "x.jsonl").exists()
+
+    found = shell.json("search", "notes", "where does the moon go", "-k", "3", "--load")
+    assert len(found["rows"]) == 3 and "moon" in found["rows"][0]["text"]
+    food = shell.json("query", "notes", 'topic == "food"')  # the server keeps it loaded now
+    assert sorted(r["n"] for r in food["rows"]) == list(range(1, 40, 4))
+    before = entities(shell.json("query", "notes", "", "--limit", "100")["rows"])
+    assert len(before) == 40
+
+    preview = shell.json("delete", "notes", "--filter", "n < 8")
+    assert preview["matched"] == 8 and preview["applied"] is False
+    assert shell.count("notes") == (40, True)
+    deleted = shell.json("delete", "notes", "--filter", "n < 8", "--yes")
+    assert deleted["deleted"] == 8 and deleted["count_after"] == 32 and Path(deleted["backup"]).is_file()
+    gone = {key for key, row in before.items() if row["n"] < 8}
+    assert set(entities(shell.json("query", "notes", "", "--limit", "100")["rows"])) == set(before) - gone
+    assert shell.count("notes") == (32, True)
+
+    restored = shell.json("restore", deleted["backup"])
+    assert restored["restored"] == 8 and restored["key_map"] in (None, {})
+    assert entities(shell.json("query", "notes", "", "--limit", "100")["rows"]) == before
+    assert shell.count("notes") == (40, True)
+
+    exported = shell.json("export", "notes", "all.jsonl")
+    lines = (shell.cwd / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    assert exported["rows"] == 40
+    assert entities([json.loads(line) for line in lines]) == before
+    assert not shell.data_dir.exists()  # a URL: no embedded Lite was started

@@ -154,9 +154,23 @@ def _account(exc: BaseException) -> dict[str, Any]:
     return found
 
 
-def _exit_interrupted(exc: BaseException, signum: int) -> NoReturn:
+def _ingest_account(exc: BaseException) -> Any:
+    from .milvus.ingest import IngestStopped
+
+    return next((link for link in _chain(exc) if isinstance(link, IngestStopped)), None)
+
+
+def _exit_interrupted(exc: BaseException, signum: int, *, as_json: bool = False) -> NoReturn:
     how = "SIGTERM" if signum == signal.SIGTERM else "ctrl+c (SIGINT)"
     lines = [f"Interrupted by {how}."]
+    stopped = _ingest_account(exc)
+    if stopped is not None:  # the ingest's own account: how many documents were committed
+        lines.append(str(stopped))
+        if as_json:
+            click.echo(json.dumps({"collection": stopped.collection, "interrupted": signal.Signals(signum).name,
+                                   "inserted": stopped.committed, "in_flight": stopped.in_flight,
+                                   "skipped_documents": stopped.skip, "created": stopped.created},
+                                  ensure_ascii=False))
     account = _account(exc)
     if account:
         collection = _in_flight["collection"]
@@ -257,6 +271,13 @@ def _remembered_loads(svc: Any) -> Any:
     from .loads import for_lite
 
     return for_lite(state_dir(), svc.conn)
+
+
+def _remember_if_loaded(svc: Any, collection: str) -> None:
+    """A collection created (and loaded) here: later commands on the embedded default load it again."""
+    loads = _remembered_loads(svc)
+    if loads is not None and svc.catalog.describe(collection, with_count=False).loaded:
+        loads.remember(collection)
 
 
 def _describe_loaded(svc: Any, collection: str, load: bool, *, quiet: bool = False) -> Any:
@@ -633,12 +654,24 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
         if not as_json:
             click.echo(f"\r{p.what}: {p.done}", nl=False, err=True)
 
+    from .milvus.ingest import IngestStopped
+
     with _service(_settings(ctx), embeddings=True) as svc:
-        report = svc.ingest.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
-                                   Context(on_progress=progress), batch_size=batch_size, skip=skip)
-        loads = _remembered_loads(svc)
-        if loads is not None and svc.catalog.describe(report.collection, with_count=False).loaded:
-            loads.remember(report.collection)  # created (and loaded) here: later commands load it again
+        try:
+            # ctrl+c and SIGTERM stop between batches, so the number committed is exact.
+            with _deferred_interrupts() as stopping:
+                report = svc.ingest.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
+                                           Context(on_progress=progress, is_cancelled=stopping),
+                                           batch_size=batch_size, skip=skip)
+        except IngestStopped as exc:
+            if not as_json and not _pending:
+                click.echo("", err=True)  # end the progress line ("Stopping …" has ended it otherwise)
+            if exc.created:
+                with contextlib.suppress(Exception):
+                    _remember_if_loaded(svc, exc.collection)
+            _exit_interrupted(exc, _interruption(exc) or _pending.get("signum") or int(signal.SIGINT),
+                              as_json=as_json)
+        _remember_if_loaded(svc, report.collection)
     keys = report.keys
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "inserted": report.inserted,

@@ -112,6 +112,31 @@ class IngestInterrupted(MilvusTuiError):
         self.exit_code = cause.exit_code
 
 
+class IngestStopped(Cancelled):
+    """The user stopped an ingest (ctrl+c, SIGTERM, a cancel): exactly how many documents
+    were committed, and how to continue."""
+
+    def __init__(self, message: str, *, collection: str, committed: int, in_flight: int, skip: int,
+                 created: bool) -> None:
+        super().__init__(message)
+        self.collection = collection
+        self.committed = committed
+        #: documents of an insert sent but not answered (a second ctrl+c): the server may keep them.
+        self.in_flight = in_flight
+        self.skip = skip
+        self.created = created
+
+
+@dataclass
+class _Progress:
+    """What an ingest has done so far, read when it is stopped."""
+
+    committed: int = 0
+    in_flight: int = 0
+    created: bool = False
+    plan: KeyPlan | None = None
+
+
 # Plain decimal numbers only. Python's int()/float() also accept "nan", "inf", "1_000"
 # and "007", which turned a CSV name "Nan" into NaN (stored as null) and zip code
 # "02134" into 2134; those stay strings.
@@ -505,9 +530,52 @@ def _interrupted(collection: str, exc: MilvusTuiError, committed: int, skip: int
         f"before that" + (f", after the {skip} skipped" if skip else "") + f". {rerun}", committed, exc)
 
 
+def _stopped(collection: str, done: _Progress, skip: int) -> IngestStopped:
+    committed, at = done.committed, skip + done.committed
+    if done.in_flight:
+        account = (f"{committed} documents were committed to '{collection}', and the {done.in_flight} of the "
+                   f"batch under way when it stopped may be too.")
+    elif committed:
+        account = f"{committed} documents were committed to '{collection}'" + (
+            f" (after the {skip} skipped)." if skip else ".")
+    else:
+        account = f"Nothing was inserted into '{collection}'."
+    if done.created:
+        account += f" The collection '{collection}' was created."
+    if done.plan is not None and done.plan.upsert:
+        rerun = " Running the same command again is safe: documents are upserted by their key."
+    elif done.in_flight:
+        rerun = (f" Count the collection (milvus-tui collections) before continuing: ingest --skip N, where N "
+                 f"is between {at} and {at + done.in_flight}.")
+    elif committed:
+        rerun = f" To continue after them, skip the first {at} documents (ingest --skip {at})."
+    else:
+        rerun = " The same command can simply be run again."
+    return IngestStopped(f"Stopped: {account}{rerun}", collection=collection, committed=committed,
+                         in_flight=done.in_flight, skip=skip, created=done.created)
+
+
 def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | None, *,
            batch_size: int = 256, extra: Iterable[ExtraField] = (), auto_id: bool | None = None,
            total: int | None = None, text_field: str | None = None, skip: int = 0) -> Op[IngestReport]:
+    """Check every document, then embed and insert them in batches, creating the collection
+    when it is missing.
+
+    Stopped (the driver closes it at a cancel between steps, or ctrl+c is thrown in while it
+    waits), it raises ``IngestStopped`` with the number of documents committed: exact when
+    the stop came between batches, as the CLI's first ctrl+c does.
+    """
+    done = _Progress()
+    try:
+        return (yield from _ingest(collection, documents, tag, batch_size=batch_size, extra=extra, auto_id=auto_id,
+                                   total=total, text_field=text_field, skip=skip, done=done))
+    except (GeneratorExit, KeyboardInterrupt):
+        raise _stopped(collection, done, skip if isinstance(skip, int) else 0) from None
+
+
+def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | None, *,
+            batch_size: int, extra: Iterable[ExtraField], auto_id: bool | None, total: int | None,
+            text_field: str | None, skip: int, done: _Progress) -> Op[IngestReport]:
     """Check every document, then embed and insert them in batches, creating the collection
     when it is missing.
 
@@ -540,6 +608,7 @@ def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | N
         if tfield is None:
             raise InvalidInput(f"Collection '{collection}' has no text field to hold documents.")
         target = _Target(info, plan, tfield.name, vfield.name)
+    done.plan = plan
     count, skipped = yield Blocking(lambda: _validate(docs, target))
     if skip > count:
         raise InvalidInput(f"Cannot skip {skip} documents; the input holds {count}.")
@@ -559,7 +628,7 @@ def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | N
             dim = len(vectors[0])
             yield from create_collection(collection, dim, EmbeddingTag(tag.provider, tag.model, dim),  # type: ignore[union-attr]
                                          extra=extra, plan=plan)
-            created = True
+            created = done.created = True
             info = yield from describe(collection, with_count=False)
             target = _Target(info, plan, "text", "vector")
         vfield = info.get_field(target.vector_field)
@@ -572,13 +641,23 @@ def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | N
             row = target.row(doc, _where(doc, skip + inserted + i), set())
             row[target.vector_field] = [float(x) for x in vector]
             rows.append(row)
+        done.in_flight = len(rows)
         try:
             yield Call(method, {"collection_name": collection, "data": rows}, collection=collection)
+        except GeneratorExit:
+            # Closed at this yield: the sync driver checks for a stop before it makes the call,
+            # so the batch was never sent (ctrl+c during the call arrives as KeyboardInterrupt).
+            # The async driver also closes a call it cancelled, but it shows no account.
+            done.in_flight = 0
+            raise
         except MilvusTuiError as exc:
+            done.in_flight = 0  # refused: none of the batch was written
             if isinstance(exc, Cancelled):
                 raise
             raise _interrupted(collection, exc, inserted, skip, batch, plan) from exc
+        done.in_flight = 0
         inserted += len(rows)
+        done.committed = inserted
         yield Progress(inserted, total, "inserting")
     if inserted:
         yield Progress(inserted, total, "flushing")
