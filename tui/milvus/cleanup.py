@@ -582,6 +582,15 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
     journal = journal_path(path)
     journaled = (yield Blocking(lambda: _read_journal(journal))) if plan.method != UPSERT else {}
     key_map: dict[str, Any] = dict(journaled)
+    # An insert must not duplicate what is still there (a delete interrupted part-way leaves
+    # some behind). Asked once, before any insert, in key-only queries of up to 16384 keys: one
+    # Strong query per 1000-entity batch waited for the server's time tick each time (Go 2.3.5:
+    # 14 of a 20 s restore of 50k). The same answer: the inserts add new keys (or, keeping keys,
+    # only keys of this backup, each once), so none of them can make a later batch's key present.
+    present: set[Any] = set()
+    if plan.method != UPSERT:
+        pending_keys = yield Blocking(lambda: _backup_keys(path, pk, journaled))
+        present = yield from _present_all(info, pending_keys)
     altered = yield from _allow_keyed_insert(info) if plan.method == INSERT_KEEP_KEYS else _nothing()
     handle = yield Blocking(lambda: open(path, encoding="utf-8"))
     restored = skipped = 0
@@ -604,9 +613,8 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
                     row.pop(name, None)
             if plan.method != UPSERT and rows:
                 # An insert must not duplicate: skip what a journal says went back already, and
-                # what is still there (a delete interrupted part-way leaves some behind).
+                # what was still there when the restore began (``present``).
                 fresh = [r for r in rows if json.dumps(r.get(pk), default=str) not in journaled]
-                present = yield from _present(info, [r[pk] for r in fresh])
                 skipped += len(rows) - len(fresh) + sum(1 for r in fresh if r[pk] in present)
                 rows = [r for r in fresh if r[pk] not in present]
             groups: dict[str | None, list[dict[str, Any]]] = {}
@@ -664,6 +672,48 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
 def _nothing() -> Op[None]:
     return None
     yield  # pragma: no cover - makes this a generator
+
+
+#: Keys per present-check query: Milvus caps a query's limit at 16384; the expression is kept
+#: under ~1 MB for long VARCHAR keys.
+PRESENT_CHUNK = 16384
+PRESENT_CHUNK_CHARS = 1 << 20
+
+
+def _backup_keys(path: Path, pk: str, journaled: dict[str, Any]) -> list[Any]:
+    """The primary keys of a backup's entities that the journal does not list. A line that does
+    not parse is left out here: the restore's own reading refuses it when it gets there."""
+    keys: list[Any] = []
+    with open(path, encoding="utf-8") as handle:
+        handle.readline()
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(row, dict) or TRAILER_KEY in row or pk not in row:
+                continue
+            if json.dumps(row[pk], default=str) not in journaled:
+                keys.append(row[pk])
+    return keys
+
+
+def _present_all(info: CollectionInfo, keys: list[Any]) -> Op[set[Any]]:
+    """Which of ``keys`` the collection holds (Strong), in as few key-only queries as fit."""
+    found: set[Any] = set()
+    chunk: list[Any] = []
+    chars = 0
+    for key in keys:
+        chunk.append(key)
+        chars += len(str(key)) + 4
+        if len(chunk) >= PRESENT_CHUNK or chars >= PRESENT_CHUNK_CHARS:
+            found |= yield from _present(info, chunk)
+            chunk, chars = [], 0
+    if chunk:
+        found |= yield from _present(info, chunk)
+    return found
 
 
 def _present(info: CollectionInfo, keys: list[Any]) -> Op[set[Any]]:

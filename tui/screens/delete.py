@@ -37,7 +37,9 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
             yield Label(Text(f"Delete {p.count:,} entities from '{p.collection}' {what}?"), id="delete-count")
             yield Label("Sample (counted and captured at Strong consistency; only these keys will be deleted):",
                         classes="dim")
-            sample = "\n".join(self._sample_line(r) for r in p.sample[:8]) or "(none)"
+            # Fewer sample lines when the undo warning needs the room (the buttons must stay on screen).
+            shown = 8 if p.undo.keeps_keys else 4
+            sample = "\n".join(self._sample_line(r) for r in p.sample[:shown]) or "(none)"
             yield Static(Text(sample), id="delete-sample")  # data, never markup
             exact = " u undoes it, keys included." if p.undo.keeps_keys else ""
             yield Label(f"Backup (all fields, vectors, partitions) goes to {self.backup_dir}/ before anything "
