@@ -160,9 +160,9 @@ async def test_go_app_delete_and_undo(go_zoo: tuple[str, dict[str, Any]], spec: 
         assert keeps == (not c.auto_id)
         if not keeps:  # said before anything is deleted
             assert "new primary keys" in str(app.screen.query_one("#delete-undo").render())
-        await pilot.click("#delete-confirm")
-        await wait_until(pilot, lambda: app.main.last_delete is not None and idle(app), what="the delete",
-                         timeout=60)
+        app.screen.query_one("#delete-confirm").press()
+        await wait_until(pilot, lambda: app.main.last_delete is not None and idle(app),
+                         what=f"the delete (running {app.main.running}, screen {app.screen})", timeout=90)
         await focus_table(pilot, app)
         await pilot.press("u")
         await wait_until(pilot, lambda: app.main.last_delete is None and idle(app), what="the undo", timeout=60)
