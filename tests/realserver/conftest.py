@@ -229,7 +229,8 @@ def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
 def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # The load command's own progress line ("Loading 'x' …") may come first.
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Loading ")]
     assert lines and lines[0].startswith("Error: "), result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr

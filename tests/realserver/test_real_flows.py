@@ -287,9 +287,9 @@ def test_vectors_round_trip_bit_for_bit_in_both_backup_formats(rservice: MilvusS
         assert report.deleted == report.backed_up == 20 and rservice.catalog.count(name) == 20
         lines = Path(report.backup_path).read_text().splitlines()
         header = json.loads(lines[0])
-        assert header["format"] == "milvus-tui-backup/2"
+        assert header["format"] == "milvus-tui-backup/3"
         assert header["vectors"] == {"v": "float32-le-base64" if dtype == "FLOAT_VECTOR" else "bytes-base64"}
-        assert len(lines) == 21
+        assert len(lines) == 1 + 20 + 1  # header, entities, trailer
         rservice.cleanup.restore(Path(report.backup_path))
         assert _vector_bits(raw, name) == before
 

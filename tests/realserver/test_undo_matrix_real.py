@@ -156,10 +156,12 @@ async def test_go_app_delete_and_undo(go_zoo: tuple[str, dict[str, Any]], spec: 
         await focus_table(pilot, app)
         await pilot.press("D")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDeleteScreen), what="the delete modal")
+        await wait_until(pilot, lambda: app.screen.query("#delete-confirm"), what="the modal's buttons")
         keeps = app.screen.preview.undo.keeps_keys
         assert keeps == (not c.auto_id)
         if not keeps:  # said before anything is deleted
             assert "new primary keys" in str(app.screen.query_one("#delete-undo").render())
+        await wait_until(pilot, lambda: app.screen.query("#delete-confirm"), what="the confirm button")
         app.screen.query_one("#delete-confirm").press()
         await wait_until(pilot, lambda: app.main.last_delete is not None and idle(app),
                          what=f"the delete (running {app.main.running}, screen {app.screen})", timeout=90)
