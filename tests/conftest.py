@@ -13,6 +13,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,26 @@ def lite_zoo(lite_server: LiteServer) -> Iterator[tuple[str, dict]]:
 @pytest.fixture(scope="session")
 def milvus_uri(lite_server: LiteServer) -> str:
     return lite_server.uri
+
+
+@pytest.fixture(scope="session")
+def raw_client(milvus_uri: str) -> Iterator[Any]:
+    """A plain pymilvus client on the session's Lite child, for setting up and checking data
+    without the project's own code."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=milvus_uri)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def new_name(raw_client: Any) -> Iterator[str]:
+    """A collection name that does not exist yet; dropped afterwards if a test made it."""
+    name = unique_name("new")
+    yield name
+    if raw_client.has_collection(name):
+        raw_client.drop_collection(name)
 
 
 @pytest.fixture(scope="session")

@@ -30,13 +30,6 @@ async def cleanup(service: MilvusService, mode: str, method: str, *args: Any, **
     return await getattr(service.cleanup, "a" + method)(*args, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_uri)
-    yield client
-    client.close()
-
-
 def entities(client: MilvusClient, collection: str, expr: str = "", pk: str = "id") -> dict[Any, dict[str, Any]]:
     """Every entity (all fields, vectors included) by primary key, straight from pymilvus."""
     rows = client.query(collection, filter=expr, output_fields=["*"], limit=16384, consistency_level="Strong")

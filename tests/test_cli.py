@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +48,6 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, *fra
     assert lines and lines[0].startswith("Error: "), result.stderr
     for fragment in fragments:
         assert fragment in result.stderr
-
-
-@pytest.fixture(scope="module")
-def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_uri)
-    yield client
-    client.close()
 
 
 def count(client: MilvusClient, collection: str, expr: str = "") -> int:

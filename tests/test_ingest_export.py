@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient
 
-from tests.conftest import unique_name
 from tui.milvus import MilvusService
 from tui.milvus.catalog import EMBEDDING_PROPERTY
 from tui.milvus.errors import InvalidInput, NotFound
@@ -21,22 +19,6 @@ from tui.milvus.ingest import Document, read_documents
 from tui.milvus.ops import Context, Progress
 
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
-
-
-@pytest.fixture(scope="module")
-def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_uri)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def new_name(raw_client: MilvusClient) -> Iterator[str]:
-    """A collection name that does not exist yet; dropped afterwards if a test made it."""
-    name = unique_name("ing")
-    yield name
-    if raw_client.has_collection(name):
-        raw_client.drop_collection(name)
 
 
 async def ingest(service: MilvusService, mode: str, collection: str, docs: Any, **kw: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,6 @@ from tui.milvus import MilvusService
 from tui.milvus.errors import InvalidInput
 from tui.milvus.ingest import DocumentFile, IngestInterrupted, read_documents
 from tui.milvus.ops import Context, Progress
-
-
-@pytest.fixture(scope="module")
-def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_uri)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def new_name(raw_client: MilvusClient) -> Iterator[str]:
-    name = unique_name("keys")
-    yield name
-    if raw_client.has_collection(name):
-        raw_client.drop_collection(name)
 
 
 def jsonl(path: Path, records: list[dict[str, Any]]) -> DocumentFile:

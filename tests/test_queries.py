@@ -48,13 +48,6 @@ def server_ids(client: MilvusClient, collection: str, expr: str, pk: str = "id")
 
 
 @pytest.fixture(scope="module")
-def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_uri)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def docs_info(milvus_uri: str, docs_collection: str) -> CollectionInfo:
     from tui.milvus import MilvusConnection
     from tui.milvus.catalog import Catalog

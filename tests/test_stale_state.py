@@ -16,13 +16,6 @@ from tui.widgets.collections import CollectionsPane, collection_label
 pytestmark = pytest.mark.usefixtures("home")
 
 
-@pytest.fixture(scope="module")
-def raw_client(milvus_uri: str) -> Iterator[MilvusClient]:
-    client = MilvusClient(uri=milvus_uri)
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def released(raw_client: MilvusClient) -> Iterator[str]:
     """A small released collection."""

@@ -591,7 +591,7 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
     if plan.method != UPSERT:
         pending_keys = yield Blocking(lambda: _backup_keys(path, pk, journaled))
         present = yield from _present_all(info, pending_keys)
-    altered = yield from _allow_keyed_insert(info) if plan.method == INSERT_KEEP_KEYS else _nothing()
+    altered = (yield from _allow_keyed_insert(info)) if plan.method == INSERT_KEEP_KEYS else None
     handle = yield Blocking(lambda: open(path, encoding="utf-8"))
     restored = skipped = 0
     used: set[str] = set()
@@ -667,11 +667,6 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
     return RestoreReport(target, restored, str(path), timer.elapsed, db_name=backup_db, method=plan.method,
                          skipped=skipped, key_map=key_map if plan.method == INSERT_NEW_KEYS else {},
                          partitions=tuple(sorted(used)))
-
-
-def _nothing() -> Op[None]:
-    return None
-    yield  # pragma: no cover - makes this a generator
 
 
 #: Keys per present-check query: Milvus caps a query's limit at 16384; the expression is kept
