@@ -38,8 +38,18 @@ async def wait_until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: f
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; {app_state(pilot.app)}")
         await pilot.pause(0.05)
+
+
+def app_state(app: Any) -> str:
+    """What the app is doing, for a failure message: a timeout alone says nothing about why."""
+    try:
+        running = dict(app.main.running)
+    except Exception:  # noqa: BLE001 - the app may not have a main screen yet
+        running = {}
+    notes = [str(n.message)[:160] for n in list(app._notifications)[-4:]]
+    return f"screen={type(app.screen).__name__}, running={running}, last notifications={notes}"
 
 
 def main(app: MilvusTuiApp) -> MainScreen:
