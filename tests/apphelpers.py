@@ -109,7 +109,7 @@ async def wait_first_page(pilot: Pilot[Any], app: MilvusTuiApp, timeout: float =
 
 
 async def wait_embeddings(pilot: Pilot[Any], app: MilvusTuiApp, timeout: float = 30.0) -> None:
-    await wait_until(pilot, lambda: app.main.service.embeddings is not None, timeout, "the embedding model")
+    await wait_until(pilot, lambda: app.main.session.embeddings is not None, timeout, "the embedding model")
 
 
 async def focus_table(pilot: Pilot[Any], app: MilvusTuiApp) -> None:

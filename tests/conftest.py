@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.lite import LiteServer
 
 _names = itertools.count(1)
@@ -110,8 +111,8 @@ def conn(milvus_uri: str) -> Iterator[MilvusConnection]:
 
 
 @pytest.fixture
-def service(conn: MilvusConnection, embeddings, tmp_path: Path) -> MilvusService:  # noqa: ANN001
-    return MilvusService(conn, embeddings, tmp_path / "backups", tmp_path / "audit.jsonl")
+def service(conn: MilvusConnection, embeddings, tmp_path: Path) -> Session:  # noqa: ANN001
+    return Session(conn, embeddings, backup_dir=tmp_path / "backups", audit_path=tmp_path / "audit.jsonl")
 
 
 def unique_name(prefix: str = "t") -> str:
@@ -127,8 +128,8 @@ def docs_collection(lite_server: LiteServer, embeddings) -> str:  # noqa: ANN001
     connection = MilvusConnection(lite_server.uri)
     connection.open()
     try:
-        svc = MilvusService(connection, embeddings, Path("/nonexistent"), Path("/nonexistent"))
-        svc.ingest.ingest(name, list(stdlib_documents(600)), extra=DEMO_FIELDS, auto_id=False)
+        svc = Session(connection, embeddings)
+        svc.run(svc.ingest(name, list(stdlib_documents(600)), extra=DEMO_FIELDS, auto_id=False))
     finally:
         connection.close()
     return name
@@ -142,14 +143,14 @@ def scratch_documents() -> tuple:
 
 
 @pytest.fixture
-def scratch_collection(service: MilvusService) -> Iterator[str]:
+def scratch_collection(service: Session) -> Iterator[str]:
     """A writable collection of 250 documents (ids 1..250), dropped afterwards."""
     from tui.demo import DEMO_FIELDS
 
     name = unique_name("scratch")
-    service.ingest.ingest(name, list(scratch_documents()), extra=DEMO_FIELDS, auto_id=False)
+    service.run(service.ingest(name, list(scratch_documents()), extra=DEMO_FIELDS, auto_id=False))
     yield name
     try:
-        service.catalog.drop(name)
+        service.run(service.drop(name))
     except Exception:
         pass

@@ -39,7 +39,7 @@ from tests.apphelpers import (
 )
 from tests.embedding_server import EmbeddingServer
 from tui import messages as msg
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.screens.delete import ConfirmDeleteScreen
 from tui.screens.entity import EntityScreen
 from tui.screens.export import ExportScreen
@@ -119,9 +119,9 @@ async def test_search_by_meaning(milvus_uri: str, docs_collection: str) -> None:
         assert all(any(w in r["text"].lower() for w in ("line", "read", "file")) for r in found.rows[:3])
 
 
-async def test_filter_and_page_within_it(milvus_uri: str, docs_collection: str, service: MilvusService) -> None:
+async def test_filter_and_page_within_it(milvus_uri: str, docs_collection: str, service: Session) -> None:
     expr = 'category == "class"'
-    expected = service.catalog.count(docs_collection, expr)
+    expected = service.run(service.count(docs_collection, expr))
     assert expected > 50  # the filter spans pages
     app = make_app(milvus_uri, docs_collection)
     async with app.run_test(size=SIZE) as pilot:
@@ -223,8 +223,8 @@ async def test_enter_opens_the_entity_and_m_there_finds_similar(milvus_uri: str,
 
 
 async def test_load_a_released_collection(milvus_uri: str, scratch_collection: str,
-                                          service: MilvusService) -> None:
-    service.catalog.release(scratch_collection)
+                                          service: Session) -> None:
+    service.run(service.release(scratch_collection))
     app = make_app(milvus_uri, scratch_collection)
     async with app.run_test(size=SIZE) as pilot:
         banner = app.main.query_one("#banner")
@@ -244,8 +244,8 @@ async def test_load_a_released_collection(milvus_uri: str, scratch_collection: s
 
 async def test_load_the_highlighted_collection_updates_its_badge(milvus_uri: str, docs_collection: str,
                                                                  scratch_collection: str,
-                                                                 service: MilvusService) -> None:
-    service.catalog.release(scratch_collection)
+                                                                 service: Session) -> None:
+    service.run(service.release(scratch_collection))
     app = make_app(milvus_uri, docs_collection)
     async with app.run_test(size=SIZE) as pilot:
         await wait_first_page(pilot, app)
@@ -256,7 +256,7 @@ async def test_load_the_highlighted_collection_updates_its_badge(milvus_uri: str
         await pilot.pause()
         assert tree.current == scratch_collection
         await pilot.press("l")
-        await wait_until(pilot, lambda: service.catalog.describe(scratch_collection, with_count=False).loaded,
+        await wait_until(pilot, lambda: service.run(service.describe(scratch_collection, with_count=False)).loaded,
                          timeout=60, what="the server to load it")
         await wait_until(pilot, lambda: idle(app), what="the app to settle")
         await pilot.pause(0.5)
@@ -268,7 +268,7 @@ async def test_load_the_highlighted_collection_updates_its_badge(milvus_uri: str
 
 
 async def test_delete_marked_rows_then_undo(milvus_uri: str, scratch_collection: str,
-                                            service: MilvusService, home: Path) -> None:
+                                            service: Session, home: Path) -> None:
     app = make_app(milvus_uri, scratch_collection)
     async with app.run_test(size=SIZE) as pilot:
         first = await wait_first_page(pilot, app)
@@ -289,7 +289,7 @@ async def test_delete_marked_rows_then_undo(milvus_uri: str, scratch_collection:
         await wait_until(pilot, lambda: app.main.last_delete is not None, what="the delete")
         report = app.main.last_delete
         assert report.deleted == 3
-        assert service.catalog.count(scratch_collection) == 247
+        assert service.run(service.count(scratch_collection)) == 247
         backup = Path(report.backup_path)
         assert backup.exists() and backup.is_relative_to(home)
         # The page reloads without the deleted rows, and the marks are gone.
@@ -300,14 +300,14 @@ async def test_delete_marked_rows_then_undo(milvus_uri: str, scratch_collection:
         await focus_table(pilot, app)
         await pilot.press("u")
         await wait_result(pilot, app, lambda r: r.kind == "page" and r.total == 250, what="the restore")
-        assert service.catalog.count(scratch_collection) == 250
+        assert service.run(service.count(scratch_collection)) == 250
         assert marked <= {r["id"] for r in result(app).rows}
         assert app.main.last_delete is None
         assert backup.exists()  # the backup is kept after a restore
 
 
 async def test_deleted_rows_leave_the_search_results(milvus_uri: str, scratch_collection: str,
-                                                     service: MilvusService) -> None:
+                                                     service: Session) -> None:
     app = make_app(milvus_uri, scratch_collection)
     async with app.run_test(size=SIZE) as pilot:
         await wait_first_page(pilot, app)
@@ -320,13 +320,13 @@ async def test_deleted_rows_leave_the_search_results(milvus_uri: str, scratch_co
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDeleteScreen), what="the delete modal")
         await pilot.click("#delete-confirm")
         await wait_until(pilot, lambda: app.main.last_delete is not None and idle(app), what="the delete")
-        assert service.catalog.count(scratch_collection, f"id == {top}") == 0
+        assert service.run(service.count(scratch_collection, f"id == {top}")) == 0
         await pilot.pause(0.3)
         assert top not in [r["id"] for r in result(app).rows]
 
 
 async def test_cancel_in_the_delete_modal_deletes_nothing(milvus_uri: str, scratch_collection: str,
-                                                          service: MilvusService) -> None:
+                                                          service: Session) -> None:
     app = make_app(milvus_uri, scratch_collection)
     async with app.run_test(size=SIZE) as pilot:
         await wait_first_page(pilot, app)
@@ -338,12 +338,12 @@ async def test_cancel_in_the_delete_modal_deletes_nothing(milvus_uri: str, scrat
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the modal to close")
         await wait_until(pilot, lambda: any("nothing was deleted" in n for n in notifications(app)),
                          what="the notice")
-        assert service.catalog.count(scratch_collection) == 250
+        assert service.run(service.count(scratch_collection)) == 250
         assert app.main.last_delete is None
 
 
 async def test_delete_by_filter_needs_the_collection_name(milvus_uri: str, scratch_collection: str,
-                                                          service: MilvusService) -> None:
+                                                          service: Session) -> None:
     expr = "id > 100"
     app = make_app(milvus_uri, scratch_collection)
     async with app.run_test(size=SIZE) as pilot:
@@ -371,17 +371,17 @@ async def test_delete_by_filter_needs_the_collection_name(milvus_uri: str, scrat
 
         await wait_until(pilot, lambda: app.main.last_delete is not None, what="the delete")
         assert app.main.last_delete.deleted == previewed
-        assert service.catalog.count(scratch_collection) == 250 - previewed
-        assert service.catalog.count(scratch_collection, expr) == 0
+        assert service.run(service.count(scratch_collection)) == 250 - previewed
+        assert service.run(service.count(scratch_collection, expr)) == 0
 
 
 # -- export --------------------------------------------------------------------------------
 
 
-async def test_export_the_whole_filter(milvus_uri: str, docs_collection: str, service: MilvusService,
+async def test_export_the_whole_filter(milvus_uri: str, docs_collection: str, service: Session,
                                        tmp_path: Path) -> None:
     expr = 'category == "class"'
-    expected = service.catalog.count(docs_collection, expr)
+    expected = service.run(service.count(docs_collection, expr))
     target = tmp_path / "classes.jsonl"
     app = make_app(milvus_uri, docs_collection)
     async with app.run_test(size=SIZE) as pilot:
@@ -449,12 +449,12 @@ async def test_escape_cancels_a_slow_search(milvus_uri: str, docs_collection: st
             assert "search" in app.main.running
 
             await pilot.press("escape")
-            await wait_until(pilot, lambda: any(isinstance(m, msg.OperationFailed) and m.kind == "cancelled"
+            await wait_until(pilot, lambda: any(isinstance(m, msg.OperationFailed) and m.failure == "cancelled"
                                                 for m in seen), timeout=10, what="the cancellation")
             assert worker.state == WorkerState.CANCELLED
             await wait_until(pilot, lambda: "search" not in app.main.running, what="the running label to clear")
             assert result(app).kind == "page"  # the old rows stay
-            assert not any(isinstance(m, msg.ResultsReady) and m.what == "search" for m in seen)
+            assert not any(isinstance(m, msg.ResultsReady) and m.kind == "search" for m in seen)
             assert any("cancelled" in n for n in notifications(app))
 
             # Still usable: a filter runs straight after.

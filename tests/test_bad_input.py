@@ -50,7 +50,8 @@ from tests.apphelpers import (
 from tests.badinput_corpus import CLI_CASES, CORPUS, EITHER, FILES, KEY_ALPHABET, NASTY_KEYS, OK, Case
 from tests.conftest import unique_name
 from tui.cli import main as cli_main
-from tui.milvus import MilvusConnection, MilvusService, Pager
+from tui.milvus import MilvusConnection, Pager
+from tui.session import Session
 from tui.milvus.catalog import CollectionInfo, FieldInfo
 from tui.milvus.errors import MilvusTuiError
 
@@ -74,12 +75,12 @@ def test_corpus_is_big_and_covers_every_surface() -> None:
 @dataclass
 class Bad:
     conn: MilvusConnection
-    svc: MilvusService
+    svc: Session
     names: dict[str, str]
     infos: dict[str, CollectionInfo]
 
     def count(self, key: str = "strict") -> int:
-        return self.svc.catalog.count(self.names[key])
+        return self.svc.run(self.svc.count(self.names[key]))
 
 
 def _create(client: MilvusClient, name: str, fields: list[tuple[str, Any, dict[str, Any]]],
@@ -138,15 +139,15 @@ def bad(lite_server, embeddings, tmp_path_factory: pytest.TempPathFactory) -> It
         ("pk", DataType.VARCHAR, {"is_primary": True, "max_length": 512}),
         ("vec", DataType.FLOAT_VECTOR, {"dim": 8}),
     ], [("vec", "AUTOINDEX", "L2")], [{"pk": k, "vec": _unit(rng, 8)} for k in NASTY_KEYS])
-    svc = MilvusService(conn, embeddings, tmp_path_factory.mktemp("bad") / "backups",
-                        tmp_path_factory.mktemp("bad") / "audit.jsonl")
+    svc = Session(conn, embeddings, backup_dir=tmp_path_factory.mktemp("bad") / "backups",
+                  audit_path=tmp_path_factory.mktemp("bad") / "audit.jsonl")
     files = tmp_path_factory.mktemp("badfiles")
     for file_name, content in FILES.items():
         (files / file_name).write_bytes(content)
     FILE_DIR[:] = [files]
     INGEST_TARGET[:] = [unique_name("bad_ingest_never")]
     names["ingest"] = INGEST_TARGET[0]
-    infos = {key: svc.catalog.describe(name) for key, name in names.items() if key != "ingest"}
+    infos = {key: svc.run(svc.describe(name)) for key, name in names.items() if key != "ingest"}
     # Milvus Lite refuses a collection without a vector field ("schema has no vector field"),
     # so this is how a server that allows one would describe it.
     infos["novec"] = CollectionInfo("novec", "default", (FieldInfo("pk", "INT64", is_primary=True),
@@ -173,46 +174,45 @@ def test_lite_refuses_a_collection_without_vector_field(bad: Bad) -> None:
 # -- the data layer ------------------------------------------------------------------------
 
 
-def _call(svc: MilvusService, info: CollectionInfo, case: Case) -> Any:
+def _call(svc: Session, info: CollectionInfo, case: Case) -> Any:
     v, s = case.value, case.surface
-    q = svc.queries
     if s == "filter":
-        out = q.filter(info, v, limit=5)
+        out = svc.run(svc.filter(info, v, limit=5))
         pager = Pager(info, expr=v, page_size=50)  # the app's browse path validates the same way
-        q.page(pager, 0)
+        svc.run(svc.page(pager, 0))
         return out
     if s == "search":
-        return q.semantic_search(info, v)
+        return svc.run(svc.search(info, v))
     if s == "search_filter":
-        return q.semantic_search(info, "read a file", expr=v)
+        return svc.run(svc.search(info, "read a file", expr=v))
     if s == "k":
-        return q.semantic_search(info, "read a file", k=v)
+        return svc.run(svc.search(info, "read a file", k=v))
     if s == "limit":
-        return q.filter(info, "", limit=v)
+        return svc.run(svc.filter(info, "", limit=v))
     if s == "mmr":
-        return q.semantic_search(info, "read a file", mmr=v)
+        return svc.run(svc.search(info, "read a file", mmr=v))
     if s == "anns_field":
-        return q.semantic_search(info, "read a file", anns_field=v)
+        return svc.run(svc.search(info, "read a file", anns_field=v))
     if s == "output_fields":
-        return q.filter(info, "", output_fields=v)
+        return svc.run(svc.filter(info, "", output_fields=v))
     if s == "consistency":
-        return q.filter(info, "", consistency_level=v)
+        return svc.run(svc.filter(info, "", consistency_level=v))
     if s == "vector":
-        return q.search(info, v)
+        return svc.run(svc.search_by_vector(info, v))
     if s == "delete_filter":
-        return svc.cleanup.preview(info, expr=v)
+        return svc.run(svc.preview_delete(info, expr=v))
     if s == "delete_keys":
-        return svc.cleanup.preview(info, keys=v)
+        return svc.run(svc.preview_delete(info, keys=v))
     if s == "similar":
-        return q.more_like_this(info, v)
+        return svc.run(svc.more_like_this(info, v))
     if s == "collection":
-        return svc.catalog.describe(v)
+        return svc.run(svc.describe(v))
     if s in ("export_path", "restore_path", "ingest_file", "batch_size"):
         return _file_call(svc, info, case, sync=True)
     raise AssertionError(f"unknown surface {s}")
 
 
-def _file_call(svc: MilvusService, info: CollectionInfo, case: Case, *, sync: bool) -> Any:
+def _file_call(svc: Session, info: CollectionInfo, case: Case, *, sync: bool) -> Any:
     """The file surfaces (sync, or the matching async coroutine)."""
     from tui.milvus.ingest import read_documents
 
@@ -220,13 +220,13 @@ def _file_call(svc: MilvusService, info: CollectionInfo, case: Case, *, sync: bo
     path = _path(case.value) if s != "batch_size" else _path("@good.jsonl")
     target = INGEST_TARGET[0]
     if s == "export_path":
-        return svc.exporter.export(info, path) if sync else svc.exporter.aexport(info, path)
+        return svc.run(svc.export(info, path)) if sync else svc.arun(svc.export(info, path))
     if s == "restore_path":
-        return svc.cleanup.restore(path) if sync else svc.cleanup.arestore(path)
+        return svc.run(svc.restore(path)) if sync else svc.arun(svc.restore(path))
     batch = case.value if s == "batch_size" else 256
     docs = read_documents(path)
-    return (svc.ingest.ingest(target, docs, batch_size=batch) if sync
-            else svc.ingest.aingest(target, docs, batch_size=batch))
+    return (svc.run(svc.ingest(target, docs, batch_size=batch)) if sync
+            else svc.arun(svc.ingest(target, docs, batch_size=batch)))
 
 
 #: the files of ``FILES`` live here; ``INGEST_TARGET`` is a collection that must never appear.
@@ -240,39 +240,38 @@ def _path(value: str) -> Path:
     return Path(value)
 
 
-async def _acall(svc: MilvusService, info: CollectionInfo, case: Case) -> Any:
+async def _acall(svc: Session, info: CollectionInfo, case: Case) -> Any:
     v, s = case.value, case.surface
-    q = svc.queries
     if s == "filter":
-        out = await q.afilter(info, v, limit=5)
-        await q.apage(Pager(info, expr=v, page_size=50), 0)
+        out = await svc.arun(svc.filter(info, v, limit=5))
+        await svc.arun(svc.page(Pager(info, expr=v, page_size=50), 0))
         return out
     if s == "search":
-        return await q.asemantic_search(info, v)
+        return await svc.arun(svc.search(info, v))
     if s == "search_filter":
-        return await q.asemantic_search(info, "read a file", expr=v)
+        return await svc.arun(svc.search(info, "read a file", expr=v))
     if s == "k":
-        return await q.asemantic_search(info, "read a file", k=v)
+        return await svc.arun(svc.search(info, "read a file", k=v))
     if s == "limit":
-        return await q.afilter(info, "", limit=v)
+        return await svc.arun(svc.filter(info, "", limit=v))
     if s == "mmr":
-        return await q.asemantic_search(info, "read a file", mmr=v)
+        return await svc.arun(svc.search(info, "read a file", mmr=v))
     if s == "anns_field":
-        return await q.asemantic_search(info, "read a file", anns_field=v)
+        return await svc.arun(svc.search(info, "read a file", anns_field=v))
     if s == "output_fields":
-        return await q.afilter(info, "", output_fields=v)
+        return await svc.arun(svc.filter(info, "", output_fields=v))
     if s == "consistency":
-        return await q.afilter(info, "", consistency_level=v)
+        return await svc.arun(svc.filter(info, "", consistency_level=v))
     if s == "vector":
-        return await q.asearch(info, v)
+        return await svc.arun(svc.search_by_vector(info, v))
     if s == "delete_filter":
-        return await svc.cleanup.apreview(info, expr=v)
+        return await svc.arun(svc.preview_delete(info, expr=v))
     if s == "delete_keys":
-        return await svc.cleanup.apreview(info, keys=v)
+        return await svc.arun(svc.preview_delete(info, keys=v))
     if s == "similar":
-        return await q.amore_like_this(info, v)
+        return await svc.arun(svc.more_like_this(info, v))
     if s == "collection":
-        return await svc.catalog.adescribe(v)
+        return await svc.arun(svc.describe(v))
     if s in ("export_path", "restore_path", "ingest_file", "batch_size"):
         return await _file_call(svc, info, case, sync=False)
     raise AssertionError(f"unknown surface {s}")
@@ -317,14 +316,14 @@ def test_data_layer_sync(bad: Bad, case: Case) -> None:
     if case.surface == "delete_keys" and case.expect == OK:
         assert outcome.count == 0  # string keys on an INT64 key match nothing
     if case.surface in ("ingest_file", "batch_size"):
-        assert not bad.svc.catalog.exists(INGEST_TARGET[0]), "a refused ingest created its collection"
+        assert not bad.svc.run(bad.svc.exists(INGEST_TARGET[0])), "a refused ingest created its collection"
 
 
 async def test_data_layer_async_whole_corpus(bad: Bad, embeddings) -> None:  # noqa: ANN001
     """The same corpus through the async driver (one client bound to this test's loop)."""
     conn = MilvusConnection(bad.conn.uri)
     await asyncio.to_thread(conn.open)
-    svc = MilvusService(conn, embeddings, bad.svc.backup_dir, bad.svc.cleanup.audit_path)
+    svc = Session(conn, embeddings, backup_dir=bad.svc.backup_dir, audit_path=bad.svc.audit_path)
     problems = []
     try:
         before = bad.count()
@@ -366,7 +365,7 @@ def test_cli_in_process(bad: Bad, case_id: str, tail: list[str], code: int) -> N
     # Hostile characters are shown escaped, never sent to the terminal.
     assert "\x00" not in res.stderr and "\x1b" not in res.stderr
     assert bad.count() == before, "a failed delete changed the collection"
-    assert not bad.svc.catalog.exists(INGEST_TARGET[0])
+    assert not bad.svc.run(bad.svc.exists(INGEST_TARGET[0]))
 
 
 def test_cli_subprocess_errors_are_one_clean_line(bad: Bad, tmp_path: Path) -> None:
@@ -393,7 +392,7 @@ def test_cli_subprocess_errors_are_one_clean_line(bad: Bad, tmp_path: Path) -> N
 
 def test_cli_delete_by_nasty_string_ids_is_exact(bad: Bad) -> None:
     """``delete --ids`` with a JSON list of keys full of quotes/brackets/newlines deletes exactly them."""
-    info = bad.svc.catalog.describe(bad.names["vkeys"])
+    info = bad.svc.run(bad.svc.describe(bad.names["vkeys"]))
     all_keys = set(_all_keys(bad.svc, info))
     chosen = ['a"b', "[x]", "new\nline", "end\\", "' or 1==1 or '", 'x" or pk != "', "", "\x1b[2J"]
     assert set(chosen) <= all_keys
@@ -412,7 +411,7 @@ def test_cli_delete_by_nasty_string_ids_is_exact(bad: Bad) -> None:
 # -- keys of any value ---------------------------------------------------------------------
 
 
-def _all_keys(svc: MilvusService, info: CollectionInfo) -> list[Any]:
+def _all_keys(svc: Session, info: CollectionInfo) -> list[Any]:
     rows = svc.conn.client.query(info.name, filter="", output_fields=[info.primary.name], limit=16384,
                                  consistency_level="Strong")
     return [r[info.primary.name] for r in rows]
@@ -437,7 +436,7 @@ def keyed(bad: Bad) -> Iterator[tuple[CollectionInfo, list[str], dict[str, list[
         ("vec", DataType.FLOAT_VECTOR, {"dim": 8}),
     ], [("vec", "AUTOINDEX", "L2")], [{"pk": k, "vec": vectors[k]} for k in keys])
     try:
-        yield bad.svc.catalog.describe(name), keys, vectors
+        yield bad.svc.run(bad.svc.describe(name)), keys, vectors
     finally:
         bad.conn.client.drop_collection(name)
 
@@ -451,18 +450,18 @@ async def test_selection_ops_are_exact_for_any_key(bad: Bad, keyed) -> None:  # 
 
     # Reading any one key by the expression we build returns exactly that entity.
     for key in keys:
-        rows = svc.queries.get(info, [key])
+        rows = svc.run(svc.get(info, [key]))
         assert [r["pk"] for r in rows] == [key], repr(key)
 
     # More like this from a row with any key: it runs, and leaves the row itself out.
     for key in rng.sample(keys, 40):
-        found = svc.queries.more_like_this(info, key, k=5)
+        found = svc.run(svc.more_like_this(info, key, k=5))
         assert found.rows and key not in {r["pk"] for r in found.rows}, repr(key)
 
     # Delete a chosen subset by key (sync driver, small batches), plus keys that do not exist.
     first = rng.sample(keys, 120)
     ghosts = [k + "\x00ghost" for k in first[:10]] + ['" or pk != "']
-    preview = svc.cleanup.preview(info, keys=first + ghosts)
+    preview = svc.run(svc.preview_delete(info, keys=first + ghosts))
     assert set(preview.keys) == set(first) and len(preview.keys) == len(first)
     report = svc.conn.run(_delete_op(svc, info, preview, batch_size=17))
     assert report.deleted == len(first)
@@ -473,9 +472,9 @@ async def test_selection_ops_are_exact_for_any_key(bad: Bad, keyed) -> None:  # 
     conn = MilvusConnection(bad.conn.uri)
     await asyncio.to_thread(conn.open)
     try:
-        asvc = MilvusService(conn, None, svc.backup_dir, svc.cleanup.audit_path)
+        asvc = Session(conn, None, backup_dir=svc.backup_dir, audit_path=svc.audit_path)
         second = rng.sample(sorted(remaining), 80)
-        apreview = await asvc.cleanup.apreview(info, keys=second)
+        apreview = await asvc.arun(asvc.preview_delete(info, keys=second))
         assert set(apreview.keys) == set(second)
         areport = await conn.arun(_delete_op(asvc, info, apreview, batch_size=13))
         assert areport.deleted == len(second)
@@ -488,15 +487,15 @@ async def test_selection_ops_are_exact_for_any_key(bad: Bad, keyed) -> None:  # 
     backed = [json.loads(line)["pk"] for p in (report.backup_path, areport.backup_path)
               for line in Path(p).read_text(encoding="utf-8").splitlines()[1:-1]]
     assert sorted(backed) == sorted(first + second)
-    svc.cleanup.restore(Path(report.backup_path))
-    svc.cleanup.restore(Path(areport.backup_path))
+    svc.run(svc.restore(Path(report.backup_path)))
+    svc.run(svc.restore(Path(areport.backup_path)))
     assert sorted(_all_keys(svc, info)) == keys
 
 
-def _delete_op(svc: MilvusService, info: CollectionInfo, preview: Any, batch_size: int) -> Any:
+def _delete_op(svc: Session, info: CollectionInfo, preview: Any, batch_size: int) -> Any:
     from tui.milvus.cleanup import execute_delete
 
-    return execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.cleanup.audit_path,
+    return execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.audit_path,
                           batch_size=batch_size)
 
 

@@ -8,7 +8,7 @@ import pytest
 from pymilvus import DataType, MilvusClient
 
 from tests.conftest import unique_name
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.milvus.catalog import EMBEDDING_PROPERTY, CollectionInfo
 from tui.milvus.errors import NotFound, NotLoaded
 from tui.milvus.ops import Context, Progress
@@ -16,11 +16,12 @@ from tui.milvus.ops import Context, Progress
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-async def call(service: MilvusService, mode: str, method: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-    """Run ``service.catalog.<method>`` or its ``a``-prefixed async twin."""
-    if mode == "sync":
-        return getattr(service.catalog, method)(*args, **kwargs)
-    return await getattr(service.catalog, "a" + method)(*args, **kwargs)
+async def call(service: Session, mode: str, method: str, *args, ctx: Context | None = None, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """Run the session's ``<method>`` intent with the sync or the async driver."""
+    if method == "load" and len(args) == 2:
+        *args, ctx = args
+    operation = getattr(service, method)(*args, **kwargs)
+    return service.run(operation, ctx) if mode == "sync" else await service.arun(operation, ctx)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def small_collection(milvus_uri: str) -> Iterator[str]:
 
 
 @MODE
-async def test_list_databases_and_collections(service: MilvusService, docs_collection: str,
+async def test_list_databases_and_collections(service: Session, docs_collection: str,
                                               shaped_collection: str, mode: str) -> None:
     databases = await call(service, mode, "list_databases")
     assert "default" in databases
@@ -81,7 +82,7 @@ async def test_list_databases_and_collections(service: MilvusService, docs_colle
 
 
 @MODE
-async def test_describe_demo_collection(service: MilvusService, docs_collection: str, embeddings,  # noqa: ANN001
+async def test_describe_demo_collection(service: Session, docs_collection: str, embeddings,  # noqa: ANN001
                                         mode: str) -> None:
     info: CollectionInfo = await call(service, mode, "describe", docs_collection)
     assert info.name == docs_collection
@@ -113,7 +114,7 @@ async def test_describe_demo_collection(service: MilvusService, docs_collection:
 
 
 @MODE
-async def test_describe_other_shapes(service: MilvusService, shaped_collection: str, mode: str) -> None:
+async def test_describe_other_shapes(service: Session, shaped_collection: str, mode: str) -> None:
     info = await call(service, mode, "describe", shaped_collection)
     pk = info.primary
     assert (pk.name, pk.auto_id) == ("pk", True)
@@ -136,7 +137,7 @@ async def test_describe_other_shapes(service: MilvusService, shaped_collection: 
 
 
 @MODE
-async def test_count_with_filter_is_exact(service: MilvusService, docs_collection: str, mode: str) -> None:
+async def test_count_with_filter_is_exact(service: Session, docs_collection: str, mode: str) -> None:
     total = await call(service, mode, "count", docs_collection)
     assert total == 600
     functions = await call(service, mode, "count", docs_collection, 'category == "function"')
@@ -148,7 +149,7 @@ async def test_count_with_filter_is_exact(service: MilvusService, docs_collectio
 
 
 @MODE
-async def test_describe_and_count_missing_collection(service: MilvusService, mode: str) -> None:
+async def test_describe_and_count_missing_collection(service: Session, mode: str) -> None:
     name = unique_name("missing")
     with pytest.raises(NotFound) as info:
         await call(service, mode, "describe", name)
@@ -157,7 +158,7 @@ async def test_describe_and_count_missing_collection(service: MilvusService, mod
 
 
 @MODE
-async def test_release_then_load_with_progress(service: MilvusService, small_collection: str, mode: str) -> None:
+async def test_release_then_load_with_progress(service: Session, small_collection: str, mode: str) -> None:
     name = small_collection
     assert (await call(service, mode, "describe", name)).load_state == "Loaded"
     loaded_info = await call(service, mode, "describe", name)
@@ -172,15 +173,15 @@ async def test_release_then_load_with_progress(service: MilvusService, small_col
     # A query is refused client-side with fresh info, and server-side with stale info.
     with pytest.raises(NotLoaded) as refused:
         if mode == "sync":
-            service.queries.filter(released, "id > 0")
+            service.run(service.filter(released, "id > 0"))
         else:
-            await service.queries.afilter(released, "id > 0")
+            await service.arun(service.filter(released, "id > 0"))
     assert name in str(refused.value) and "Load it first" in str(refused.value)
     with pytest.raises(NotLoaded):
         if mode == "sync":
-            service.queries.filter(loaded_info, "id > 0")
+            service.run(service.filter(loaded_info, "id > 0"))
         else:
-            await service.queries.afilter(loaded_info, "id > 0")
+            await service.arun(service.filter(loaded_info, "id > 0"))
     with pytest.raises(NotLoaded):
         # (Lite answers an unfiltered count(*) from metadata even when released; a real
         # server refuses both, so the filtered form is the honest check.)
@@ -197,21 +198,21 @@ async def test_release_then_load_with_progress(service: MilvusService, small_col
 
 
 @MODE
-async def test_load_of_missing_collection_is_not_found(service: MilvusService, mode: str) -> None:
+async def test_load_of_missing_collection_is_not_found(service: Session, mode: str) -> None:
     with pytest.raises(NotFound):
         await call(service, mode, "load", unique_name("missing"))
 
 
-async def test_exists_and_drop(service: MilvusService, small_collection: str) -> None:
-    assert service.catalog.exists(small_collection) is True
-    assert await service.catalog.aexists(small_collection) is True
-    service.catalog.drop(small_collection)
-    assert service.catalog.exists(small_collection) is False
-    assert small_collection not in await service.catalog.alist_collections()
+async def test_exists_and_drop(service: Session, small_collection: str) -> None:
+    assert service.run(service.exists(small_collection)) is True
+    assert await service.arun(service.exists(small_collection)) is True
+    service.run(service.drop(small_collection))
+    assert service.run(service.exists(small_collection)) is False
+    assert small_collection not in await service.arun(service.list_collections())
 
 
 @MODE
-async def test_describe_all(service: MilvusService, docs_collection: str, shaped_collection: str, mode: str) -> None:
+async def test_describe_all(service: Session, docs_collection: str, shaped_collection: str, mode: str) -> None:
     infos = await call(service, mode, "describe_all")
     by_name = {i.name: i for i in infos}
     assert by_name[docs_collection].row_count == 600

@@ -15,7 +15,7 @@ import pytest
 from pymilvus import DataType, MilvusClient
 
 from tests.conftest import unique_name
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.milvus.catalog import CollectionInfo
 from tui.milvus.cleanup import BACKUP_FORMAT, DeletePreview, execute_delete
 from tui.milvus.errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, UnknownField
@@ -24,10 +24,11 @@ from tui.milvus.ops import Context, Progress
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-async def cleanup(service: MilvusService, mode: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    if mode == "sync":
-        return getattr(service.cleanup, method)(*args, **kwargs)
-    return await getattr(service.cleanup, "a" + method)(*args, **kwargs)
+async def cleanup(service: Session, mode: str, method: str, *args: Any, ctx: Context | None = None,
+                  **kwargs: Any) -> Any:
+    intent = {"preview": service.preview_delete, "delete": service.delete, "restore": service.restore}[method]
+    operation = intent(*args, **kwargs)
+    return service.run(operation, ctx) if mode == "sync" else await service.arun(operation, ctx)
 
 
 def entities(client: MilvusClient, collection: str, expr: str = "", pk: str = "id") -> dict[Any, dict[str, Any]]:
@@ -61,9 +62,9 @@ def audit_records(path: Path) -> list[dict[str, Any]]:
 
 
 @MODE
-async def test_preview_captures_exact_keys_at_strong(service: MilvusService, scratch_collection: str,
+async def test_preview_captures_exact_keys_at_strong(service: Session, scratch_collection: str,
                                                      raw_client: MilvusClient, mode: str) -> None:
-    info = service.catalog.describe(scratch_collection)
+    info = service.run(service.describe(scratch_collection))
     expr = 'category == "method" and n_args >= 1'
     truth = sorted(entities(raw_client, scratch_collection, expr))
     assert 10 < len(truth) < 250
@@ -80,9 +81,9 @@ async def test_preview_captures_exact_keys_at_strong(service: MilvusService, scr
 
 @MODE
 async def test_delete_backs_up_deletes_audits_and_restore_is_identical(
-        service: MilvusService, scratch_collection: str, raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
+        service: Session, scratch_collection: str, raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
     name = scratch_collection
-    info = service.catalog.describe(name)
+    info = service.run(service.describe(name))
     expr = 'category == "class" or n_lines > 20'
     originals = entities(raw_client, name)
     doomed = entities(raw_client, name, expr)
@@ -140,9 +141,9 @@ async def test_delete_backs_up_deletes_audits_and_restore_is_identical(
 
 @MODE
 async def test_rows_matching_after_the_preview_are_not_deleted(
-        service: MilvusService, scratch_collection: str, raw_client: MilvusClient, embeddings, mode: str) -> None:  # noqa: ANN001
+        service: Session, scratch_collection: str, raw_client: MilvusClient, embeddings, mode: str) -> None:  # noqa: ANN001
     name = scratch_collection
-    info = service.catalog.describe(name)
+    info = service.run(service.describe(name))
     expr = "n_args >= 3"
     preview = await cleanup(service, mode, "preview", info, expr=expr)
     assert preview.count > 0
@@ -161,9 +162,9 @@ async def test_rows_matching_after_the_preview_are_not_deleted(
 
 @MODE
 @pytest.mark.parametrize("expr", ["", "   ", None])
-async def test_empty_filter_is_refused(service: MilvusService, docs_collection: str, expr: str | None,
+async def test_empty_filter_is_refused(service: Session, docs_collection: str, expr: str | None,
                                        mode: str) -> None:
-    info = service.catalog.describe(docs_collection)
+    info = service.run(service.describe(docs_collection))
     with pytest.raises(InvalidFilter) as err:
         await cleanup(service, mode, "preview", info, expr=expr)
     assert "empty filter would match every entity" in str(err.value)
@@ -177,10 +178,10 @@ async def test_empty_filter_is_refused(service: MilvusService, docs_collection: 
     ("n_args >>> 3", InvalidFilter),  # the server rejects it
     ("(n_args > 3", InvalidFilter),  # we reject it
 ])
-async def test_failed_preview_means_no_delete(service: MilvusService, scratch_collection: str,
+async def test_failed_preview_means_no_delete(service: Session, scratch_collection: str,
                                               raw_client: MilvusClient, tmp_path: Path, expr: str,
                                               error: type, mode: str) -> None:
-    info = service.catalog.describe(scratch_collection)
+    info = service.run(service.describe(scratch_collection))
     with pytest.raises(error):
         preview = await cleanup(service, mode, "preview", info, expr=expr)
         await cleanup(service, mode, "delete", info, preview)  # never reached
@@ -190,10 +191,10 @@ async def test_failed_preview_means_no_delete(service: MilvusService, scratch_co
 
 
 @MODE
-async def test_delete_by_keys_ignores_missing_keys(service: MilvusService, scratch_collection: str,
+async def test_delete_by_keys_ignores_missing_keys(service: Session, scratch_collection: str,
                                                    raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
     name = scratch_collection
-    info = service.catalog.describe(name)
+    info = service.run(service.describe(name))
     keys = [3, 4, 5, 4, 999_999, -7, 250, 251]
     preview = await cleanup(service, mode, "preview", info, keys=keys)
     assert preview.keys == (3, 4, 5, 250)  # de-duplicated, in order, only existing ones
@@ -207,7 +208,7 @@ async def test_delete_by_keys_ignores_missing_keys(service: MilvusService, scrat
 
 
 @MODE
-async def test_unknown_field_in_delete_filter(service: MilvusService, raw_client: MilvusClient,
+async def test_unknown_field_in_delete_filter(service: Session, raw_client: MilvusClient,
                                               mode: str) -> None:
     name = unique_name("strictdel")
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -219,7 +220,7 @@ async def test_unknown_field_in_delete_filter(service: MilvusService, raw_client
     try:
         raw_client.insert(name, [{"id": i, "vec": [1.0, float(i)]} for i in range(5)])
         raw_client.flush(name)
-        info = service.catalog.describe(name)
+        info = service.run(service.describe(name))
         with pytest.raises(UnknownField):
             await cleanup(service, mode, "preview", info, expr="idd > 1")
         assert count(raw_client, name) == 5
@@ -248,10 +249,10 @@ def quoted_keys_collection(raw_client: MilvusClient) -> Iterator[str]:
 
 
 @MODE
-async def test_quoted_varchar_keys_delete_exactly_those_rows(service: MilvusService, quoted_keys_collection: str,
+async def test_quoted_varchar_keys_delete_exactly_those_rows(service: Session, quoted_keys_collection: str,
                                                              raw_client: MilvusClient, mode: str) -> None:
     name = quoted_keys_collection
-    info = service.catalog.describe(name)
+    info = service.run(service.describe(name))
     before = {r["pk"]: r for r in raw_client.query(name, filter='pk != ""', output_fields=["*"],
                                                       consistency_level="Strong")}
     chosen = ['he said "hi"', 'x") or ("1"=="1', "back\\slash", "not a key"]
@@ -272,10 +273,10 @@ async def test_quoted_varchar_keys_delete_exactly_those_rows(service: MilvusServ
         assert np.array_equal(np.float32(after[key]["vector"]), np.float32(before[key]["vector"]))
 
 
-def test_batched_delete_with_progress(service: MilvusService, scratch_collection: str,
+def test_batched_delete_with_progress(service: Session, scratch_collection: str,
                                       raw_client: MilvusClient, tmp_path: Path) -> None:
-    info: CollectionInfo = service.catalog.describe(scratch_collection)
-    preview = service.cleanup.preview(info, expr="id <= 100")
+    info: CollectionInfo = service.run(service.describe(scratch_collection))
+    preview = service.run(service.preview_delete(info, expr="id <= 100"))
     assert preview.count == 100
     events: list[Progress] = []
     report = service.conn.run(
@@ -289,47 +290,47 @@ def test_batched_delete_with_progress(service: MilvusService, scratch_collection
     assert len(Path(report.backup_path).read_text().splitlines()) == 1 + 100 + 1  # header, entities, trailer
 
 
-async def test_delete_without_backup_and_wrong_collection(service: MilvusService, scratch_collection: str,
+async def test_delete_without_backup_and_wrong_collection(service: Session, scratch_collection: str,
                                                           docs_collection: str, raw_client: MilvusClient,
                                                           tmp_path: Path) -> None:
-    info = service.catalog.describe(scratch_collection)
-    preview = service.cleanup.preview(info, keys=[1, 2])
-    other = service.catalog.describe(docs_collection)
+    info = service.run(service.describe(scratch_collection))
+    preview = service.run(service.preview_delete(info, keys=[1, 2]))
+    other = service.run(service.describe(docs_collection))
     with pytest.raises(InvalidInput, match="another collection"):
-        service.cleanup.delete(other, preview)
+        service.run(service.delete(other, preview))
     assert count(raw_client, docs_collection) == 600
-    report = await service.cleanup.adelete(info, preview, backup=False)
+    report = await service.arun(service.delete(info, preview, backup=False))
     assert report.backup_path is None and report.deleted == 2
     assert not (tmp_path / "backups").exists()
     assert audit_records(tmp_path / "audit.jsonl")[-1]["backup"] is None
 
 
-async def test_restore_rejects_non_backups(service: MilvusService, tmp_path: Path) -> None:
+async def test_restore_rejects_non_backups(service: Session, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
-        service.cleanup.restore(tmp_path / "nope.jsonl")
+        service.run(service.restore(tmp_path / "nope.jsonl"))
     bogus = tmp_path / "bogus.jsonl"
     bogus.write_text('{"id": 1}\n')
     with pytest.raises(InvalidInput, match="not a milvus-tui backup"):
-        await service.cleanup.arestore(bogus)
+        await service.arun(service.restore(bogus))
     bogus.write_text("not json at all\n")
     with pytest.raises(InvalidInput, match="not a milvus-tui backup"):
-        service.cleanup.restore(bogus)
+        service.run(service.restore(bogus))
 
 
-def test_two_deletes_in_the_same_second_get_distinct_backups(service: MilvusService, scratch_collection: str) -> None:
-    info = service.catalog.describe(scratch_collection)
-    first = service.cleanup.preview(info, keys=[10])
-    second = service.cleanup.preview(info, keys=[11])
+def test_two_deletes_in_the_same_second_get_distinct_backups(service: Session, scratch_collection: str) -> None:
+    info = service.run(service.describe(scratch_collection))
+    first = service.run(service.preview_delete(info, keys=[10]))
+    second = service.run(service.preview_delete(info, keys=[11]))
     second = DeletePreview(**{**second.__dict__, "taken_at": first.taken_at})
-    a = service.cleanup.delete(info, first)
-    b = service.cleanup.delete(info, second)
+    a = service.run(service.delete(info, first))
+    b = service.run(service.delete(info, second))
     assert a.backup_path != b.backup_path
     assert json.loads(Path(a.backup_path).read_text().splitlines()[1])["id"] == 10
     assert json.loads(Path(b.backup_path).read_text().splitlines()[1])["id"] == 11
 
 
 @MODE
-async def test_cancelled_delete_is_audited_as_cancelled(service: MilvusService, scratch_collection: str,
+async def test_cancelled_delete_is_audited_as_cancelled(service: Session, scratch_collection: str,
                                                         raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
     """Cancelling between batches stops the delete; the backup is complete and the audit
     record says how far it got, so the rest can be restored or finished knowingly."""
@@ -337,8 +338,8 @@ async def test_cancelled_delete_is_audited_as_cancelled(service: MilvusService, 
 
     from tui.milvus.errors import Cancelled
 
-    info = service.catalog.describe(scratch_collection)
-    preview = service.cleanup.preview(info, expr="id <= 100")
+    info = service.run(service.describe(scratch_collection))
+    preview = service.run(service.preview_delete(info, expr="id <= 100"))
     audit = tmp_path / "audit-cancel.jsonl"
     op = execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=audit, batch_size=7)
     stop = {"now": False}
@@ -380,10 +381,10 @@ def write_format_1_backup(path: Path, info: CollectionInfo, rows: list[dict[str,
 
 
 @MODE
-async def test_restore_still_reads_format_1_backups(service: MilvusService, scratch_collection: str,
+async def test_restore_still_reads_format_1_backups(service: Session, scratch_collection: str,
                                                     raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
     name = scratch_collection
-    info = service.catalog.describe(name)
+    info = service.run(service.describe(name))
     originals = entities(raw_client, name)
     expr = "id <= 40"
     old = tmp_path / "format1.jsonl"
@@ -398,7 +399,7 @@ async def test_restore_still_reads_format_1_backups(service: MilvusService, scra
 
 
 def test_format_2_round_trip_with_keys_and_vectors_compared_bit_for_bit(
-        service: MilvusService, raw_client: MilvusClient, tmp_path: Path) -> None:
+        service: Session, raw_client: MilvusClient, tmp_path: Path) -> None:
     """Delete -> restore with float32 values JSON text would be most likely to bend: signed
     zeros, subnormals, the extremes, infinities, NaN with a payload, and a VARCHAR primary key."""
     name = unique_name("bits")
@@ -423,8 +424,8 @@ def test_format_2_round_trip_with_keys_and_vectors_compared_bit_for_bit(
     raw_client.insert(name, rows)
     raw_client.flush(name)
     try:
-        service.catalog.load(name)
-        info = service.catalog.describe(name)
+        service.run(service.load(name))
+        info = service.run(service.describe(name))
 
         def bits() -> dict[str, tuple[bytes, Any, Any]]:
             got = raw_client.query(name, filter='pk != ""', output_fields=["*"], limit=100,
@@ -434,20 +435,20 @@ def test_format_2_round_trip_with_keys_and_vectors_compared_bit_for_bit(
         before = bits()
         assert len(before) == 30
         assert before["k0'\""][0] == rows[0]["v"].tobytes()  # the server keeps every bit, NaN payloads too
-        preview = service.cleanup.preview(info, keys=[r["pk"] for r in rows[:20]])
-        report = service.cleanup.delete(info, preview)
+        preview = service.run(service.preview_delete(info, keys=[r["pk"] for r in rows[:20]]))
+        report = service.run(service.delete(info, preview))
         assert report.deleted == report.backed_up == 20
         lines = Path(report.backup_path).read_text().splitlines()
         assert json.loads(lines[0])["vectors"] == {"v": "float32-le-base64"}  # sparse stays JSON
         assert len(lines) == 1 + 20 + 1
         assert set(bits()) == {r["pk"] for r in rows[20:]}
-        service.cleanup.restore(Path(report.backup_path))
+        service.run(service.restore(Path(report.backup_path)))
         assert bits() == before
     finally:
         raw_client.drop_collection(name)
 
 
-async def test_damaged_and_future_backups_are_refused_clearly(service: MilvusService, docs_collection: str,
+async def test_damaged_and_future_backups_are_refused_clearly(service: Session, docs_collection: str,
                                                               tmp_path: Path) -> None:
     header = {"format": "milvus-tui-backup/2", "collection": docs_collection, "count": 1,
               "vectors": {"vector": "float32-le-base64"}}
@@ -457,14 +458,14 @@ async def test_damaged_and_future_backups_are_refused_clearly(service: MilvusSer
                       (json.dumps({"id": 10**9, "vector": [0.5] * 256}), "base64 text")):
         bad.write_text(json.dumps(header) + "\n" + line + "\n")
         with pytest.raises(InvalidInput, match=why):
-            await service.cleanup.arestore(bad)
+            await service.arun(service.restore(bad))
     bad.write_text(json.dumps({**header, "format": "milvus-tui-backup/9"}) + "\n")
     with pytest.raises(InvalidInput, match="milvus-tui-backup/9 backup, a format this version cannot read"):
-        service.cleanup.restore(bad)
+        service.run(service.restore(bad))
     bad.write_text(json.dumps({**header, "vectors": ["vector"]}) + "\n")
     with pytest.raises(InvalidInput, match="damaged"):
-        service.cleanup.restore(bad)
-    assert service.catalog.count(docs_collection) == 600  # nothing was written
+        service.run(service.restore(bad))
+    assert service.run(service.count(docs_collection)) == 600  # nothing was written
 
 
 def test_vector_packing_for_every_dense_vector_type() -> None:
@@ -514,14 +515,14 @@ def test_format_1_byte_vectors_restore_as_bytes() -> None:
     assert back == {"id": 1, "b": b"\x00\xff", "bf": b"\x80\x3f\x00\x40", "s": {7: 0.5}, "f": [0.5, 0.25]}
 
 
-def test_a_late_audit_failure_does_not_hide_a_finished_delete(service: MilvusService, scratch_collection: str,
+def test_a_late_audit_failure_does_not_hide_a_finished_delete(service: Session, scratch_collection: str,
                                                              tmp_path: Path) -> None:
     """The audit intent is written before anything is deleted; when the closing record cannot be
     written (disk full, an immutable file), the delete that happened is still reported, with its
     backup, and a warning, not an error that makes the user think nothing was deleted."""
-    info = service.catalog.describe(scratch_collection)
+    info = service.run(service.describe(scratch_collection))
     audit = tmp_path / "audit-late.jsonl"
-    preview = service.cleanup.preview(info, expr="id <= 30")
+    preview = service.run(service.preview_delete(info, expr="id <= 30"))
 
     def progress(p: Progress) -> None:
         if p.what == "deleting" and audit.is_file():
@@ -533,18 +534,18 @@ def test_a_late_audit_failure_does_not_hide_a_finished_delete(service: MilvusSer
     report = service.conn.run(op, Context(on_progress=progress))
     assert report.deleted == 30 and report.backup_path and Path(report.backup_path).exists()
     assert report.warnings and "could not be written" in report.warnings[0] and str(audit) in report.warnings[0]
-    assert service.catalog.count(scratch_collection) == 220
+    assert service.run(service.count(scratch_collection)) == 220
 
 
 def test_an_unwritable_audit_log_refuses_the_delete_before_anything_is_deleted(
-        service: MilvusService, scratch_collection: str, tmp_path: Path) -> None:
-    info = service.catalog.describe(scratch_collection)
+        service: Session, scratch_collection: str, tmp_path: Path) -> None:
+    info = service.run(service.describe(scratch_collection))
     audit = tmp_path / "audit-dir"
     audit.mkdir()  # not a file: the intent cannot be written
-    preview = service.cleanup.preview(info, expr="id <= 30")
+    preview = service.run(service.preview_delete(info, expr="id <= 30"))
     with pytest.raises(MilvusTuiError, match="audit-dir"):
         service.conn.run(execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=audit))
-    assert service.catalog.count(scratch_collection) == 250
+    assert service.run(service.count(scratch_collection)) == 250
 
 
 def test_a_full_disk_names_the_file() -> None:
@@ -564,29 +565,29 @@ def test_a_full_disk_names_the_file() -> None:
 
 @MODE
 async def test_a_restore_stopped_halfway_says_how_many_are_back_and_a_rerun_completes_it(
-        service: MilvusService, scratch_collection: str, mode: str, tmp_path: Path) -> None:
+        service: Session, scratch_collection: str, mode: str, tmp_path: Path) -> None:
     from tui.milvus.errors import RestoreIncomplete
 
-    info = service.catalog.describe(scratch_collection)
-    before = {r["id"]: r for r in service.queries.filter(info, "id >= 0", limit=1000).rows}
-    preview = service.cleanup.preview(info, expr="id > 0")
-    report = service.cleanup.delete(info, preview)
-    assert service.catalog.count(scratch_collection) == 0
+    info = service.run(service.describe(scratch_collection))
+    before = {r["id"]: r for r in service.run(service.filter(info, "id >= 0", limit=1000)).rows}
+    preview = service.run(service.preview_delete(info, expr="id > 0"))
+    report = service.run(service.delete(info, preview))
+    assert service.run(service.count(scratch_collection)) == 0
     progress: list[int] = []
     ctx = Context(on_progress=lambda p: progress.append(p.done), is_cancelled=lambda: len(progress) >= 2)
     with pytest.raises(RestoreIncomplete) as stopped:
         if mode == "sync":
-            service.cleanup.restore(Path(report.backup_path), ctx, batch_size=100)
+            service.run(service.restore(Path(report.backup_path), batch_size=100), ctx)
         else:
-            await service.cleanup.arestore(Path(report.backup_path), ctx, batch_size=100)
+            await service.arun(service.restore(Path(report.backup_path), batch_size=100), ctx)
     assert stopped.value.restored == 200 and stopped.value.total == 250
     assert "200 of 250" in str(stopped.value) and "again is safe" in str(stopped.value)
-    assert service.catalog.count(scratch_collection) == 200
+    assert service.run(service.count(scratch_collection)) == 200
     record = audit_records(tmp_path / "audit.jsonl")[-1]
     assert record["action"] == "restore" and record["status"] == "stopped" and record["restored"] == 200
-    again = service.cleanup.restore(Path(report.backup_path))
+    again = service.run(service.restore(Path(report.backup_path)))
     assert again.restored == 250
-    after = {r["id"]: r for r in service.queries.filter(info, "id >= 0", limit=1000).rows}
+    after = {r["id"]: r for r in service.run(service.filter(info, "id >= 0", limit=1000)).rows}
     assert after.keys() == before.keys()
     for key, row in before.items():
         for field, value in row.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.milvus.errors import Cancelled, OperationFailed
 from tui.milvus.export import AtomicFile, write_rows
 from tui.milvus.ops import Context, Progress, file_error
@@ -18,7 +18,7 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
 
 
-def test_export_keeps_the_old_file_until_complete(service: MilvusService, docs_collection: str,
+def test_export_keeps_the_old_file_until_complete(service: Session, docs_collection: str,
                                                   tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_text("OLD\n")
@@ -28,8 +28,8 @@ def test_export_keeps_the_old_file_until_complete(service: MilvusService, docs_c
     def on_progress(p: Progress) -> None:
         seen.append((out.read_text(), leftovers(tmp_path)))
 
-    info = service.catalog.describe(docs_collection)
-    report = service.exporter.export(info, out, batch_size=200, ctx=Context(on_progress=on_progress))
+    info = service.run(service.describe(docs_collection))
+    report = service.run(service.export(info, out, batch_size=200), Context(on_progress=on_progress))
     assert report.rows == 600
     # While it ran, the target still held the old content; the rows went to a hidden .part file.
     assert seen and all(text == "OLD\n" and len(parts) == 1 for text, parts in seen)
@@ -38,20 +38,18 @@ def test_export_keeps_the_old_file_until_complete(service: MilvusService, docs_c
     assert leftovers(tmp_path) == [] and out.stat().st_mode & 0o777 == 0o640
 
 
-async def test_cancelled_export_leaves_no_partial_file(service: MilvusService, docs_collection: str,
+async def test_cancelled_export_leaves_no_partial_file(service: Session, docs_collection: str,
                                                        tmp_path: Path) -> None:
-    info = service.catalog.describe(docs_collection)
+    info = service.run(service.describe(docs_collection))
     old = tmp_path / "old.jsonl"
     old.write_text("OLD\n")
     events: list[Progress] = []
     with pytest.raises(Cancelled):
-        service.exporter.export(info, old, batch_size=100,
-                                ctx=Context(on_progress=events.append, is_cancelled=lambda: bool(events)))
+        service.run(service.export(info, old, batch_size=100), Context(on_progress=events.append, is_cancelled=lambda: bool(events)))
     assert old.read_text() == "OLD\n" and leftovers(tmp_path) == []
     new = tmp_path / "new.csv"
     with pytest.raises(Cancelled):
-        service.exporter.export(info, new, batch_size=100,
-                                ctx=Context(on_progress=events.append, is_cancelled=lambda: bool(events)))
+        service.run(service.export(info, new, batch_size=100), Context(on_progress=events.append, is_cancelled=lambda: bool(events)))
     assert not new.exists() and leftovers(tmp_path) == []
 
 

@@ -55,7 +55,8 @@ from tests.test_lite import lite_pids_for, pid_alive, wait_gone
 from tui.app import MilvusTuiApp
 from tui.config import Settings
 from tui.embeddings import EmbeddingError, EmbeddingSettings, make_embeddings
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.catalog import CollectionInfo
 from tui.milvus.cleanup import execute_delete
 from tui.milvus.errors import MilvusTuiError, ServerUnavailable, translate
@@ -78,8 +79,8 @@ def lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusConnection]
 
 
 @pytest.fixture
-def svc(lite: MilvusConnection, tmp_path: Path) -> MilvusService:
-    return MilvusService(lite, None, tmp_path / "backups", tmp_path / "audit.jsonl")
+def svc(lite: MilvusConnection, tmp_path: Path) -> Session:
+    return Session(lite, None, backup_dir=tmp_path / "backups", audit_path=tmp_path / "audit.jsonl")
 
 
 def make_collection(conn: MilvusConnection, n: int, name: str | None = None) -> str:
@@ -109,7 +110,7 @@ def kill_child(conn: MilvusConnection) -> int:
     return pid
 
 
-def recover(conn: MilvusConnection, svc: MilvusService, old_pid: int, *names: str) -> dict[str, CollectionInfo]:
+def recover(conn: MilvusConnection, svc: Session, old_pid: int, *names: str) -> dict[str, CollectionInfo]:
     """``reconnect()`` right away (the dead child may not even be reaped yet), then load."""
     conn.reconnect()
     new_pid = conn.lite.process.pid
@@ -117,9 +118,9 @@ def recover(conn: MilvusConnection, svc: MilvusService, old_pid: int, *names: st
     assert wait_gone(old_pid, 5)
     infos = {}
     for name in names:
-        if not svc.catalog.describe(name, with_count=False).loaded:
-            svc.catalog.load(name)  # Lite reports collections released after a restart
-        infos[name] = svc.catalog.describe(name)
+        if not svc.run(svc.describe(name, with_count=False)).loaded:
+            svc.run(svc.load(name))  # Lite reports collections released after a restart
+        infos[name] = svc.run(svc.describe(name))
     return infos
 
 
@@ -136,10 +137,10 @@ def assert_server_unavailable(exc: BaseException) -> None:
 # -- killed during a search ----------------------------------------------------------------
 
 
-async def test_kill_during_concurrent_async_searches(lite: MilvusConnection, svc: MilvusService) -> None:
+async def test_kill_during_concurrent_async_searches(lite: MilvusConnection, svc: Session) -> None:
     name = make_collection(lite, 1000)
-    info = svc.catalog.describe(name)
-    tasks = [asyncio.ensure_future(svc.queries.asearch(info, _vec(i), k=10)) for i in range(400)]
+    info = svc.run(svc.describe(name))
+    tasks = [asyncio.ensure_future(svc.arun(svc.search_by_vector(info, _vec(i), k=10))) for i in range(400)]
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     old = kill_child(lite)
     outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
@@ -150,19 +151,19 @@ async def test_kill_during_concurrent_async_searches(lite: MilvusConnection, svc
     await lite.aclose()
     infos = recover(lite, svc, old, name)
     assert infos[name].row_count == 1000
-    assert svc.queries.search(infos[name], _vec(5), k=3).rows[0]["pk"] == 5
+    assert svc.run(svc.search_by_vector(infos[name], _vec(5), k=3)).rows[0]["pk"] == 5
 
 
-def test_kill_during_sync_search_loop(lite: MilvusConnection, svc: MilvusService) -> None:
+def test_kill_during_sync_search_loop(lite: MilvusConnection, svc: Session) -> None:
     name = make_collection(lite, 500)
-    info = svc.catalog.describe(name)
+    info = svc.run(svc.describe(name))
     done: list[int] = []
     failure: list[BaseException] = []
 
     def loop() -> None:
         try:
             for i in range(100_000):
-                svc.queries.search(info, _vec(i), k=5)
+                svc.run(svc.search_by_vector(info, _vec(i), k=5))
                 done.append(i)
         except BaseException as exc:  # noqa: BLE001
             failure.append(exc)
@@ -189,12 +190,12 @@ def _backup_rows(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return json.loads(lines[0]), [r for r in rows if "$backup_end" not in r]  # the trailer of a whole backup
 
 
-def _audit(svc: MilvusService) -> list[dict[str, Any]]:
-    path = svc.cleanup.audit_path
+def _audit(svc: Session) -> list[dict[str, Any]]:
+    path = svc.audit_path
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _check_nothing_lost(lite: MilvusConnection, svc: MilvusService, name: str, previewed: tuple[Any, ...],
+def _check_nothing_lost(lite: MilvusConnection, svc: Session, name: str, previewed: tuple[Any, ...],
                         backup: Path, total: int) -> list[int]:
     header, rows = _backup_rows(backup)
     backed = [r["pk"] for r in rows]
@@ -213,7 +214,7 @@ def _check_nothing_lost(lite: MilvusConnection, svc: MilvusService, name: str, p
     return remaining
 
 
-def _delete_killed_during(lite: MilvusConnection, svc: MilvusService, info: Any, preview: Any,
+def _delete_killed_during(lite: MilvusConnection, svc: Session, info: Any, preview: Any,
                           phase: str) -> tuple[Any, int]:
     """Run a backed-up delete (sync driver, batches of 50) and SIGKILL the Lite child once
     ``phase`` ("backing up" or "deleting") has done 300 entities; the raised error and the pid."""
@@ -223,7 +224,7 @@ def _delete_killed_during(lite: MilvusConnection, svc: MilvusService, info: Any,
         if p.what == phase and p.done >= 300 and not killed:
             killed["pid"] = kill_child(lite)
 
-    op = execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.cleanup.audit_path,
+    op = execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.audit_path,
                         batch_size=50, server="fault-test")
     with pytest.raises(MilvusTuiError) as err:
         lite.run(op, Context(on_progress=progress))
@@ -231,11 +232,11 @@ def _delete_killed_during(lite: MilvusConnection, svc: MilvusService, info: Any,
     return err, killed["pid"]
 
 
-def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: MilvusService) -> None:
+def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: Session) -> None:
     total = 2400
     name = make_collection(lite, total)
-    info = svc.catalog.describe(name)
-    preview = svc.cleanup.preview(info, expr="grp == 0")
+    info = svc.run(svc.describe(name))
+    preview = svc.run(svc.preview_delete(info, expr="grp == 0"))
     assert preview.count == total // 2
     err, killed_pid = _delete_killed_during(lite, svc, info, preview, "deleting")
     assert "stopped after 300 of 1200" in str(err.value) and "backup" in str(err.value)
@@ -249,18 +250,18 @@ def test_kill_mid_delete_sync_nothing_lost(lite: MilvusConnection, svc: MilvusSe
     remaining = _check_nothing_lost(lite, svc, name, preview.keys, backup, total)
     assert len(remaining) == 1200 - 300, "acknowledged deletes survive the crash"
     # Undo: the backup brings back exactly the original entities.
-    svc.cleanup.restore(backup)
+    svc.run(svc.restore(backup))
     assert sorted(keys_where(lite, name, "grp == 0")) == sorted(preview.keys)
     rows = lite.client.query(name, filter="pk in [2, 600, 2400]", output_fields=["*"], consistency_level="Strong")
     assert {r["pk"]: r["vec"] for r in rows} == pytest.approx({k: _vec(k) for k in (2, 600, 2400)})
 
 
-async def test_kill_mid_delete_rpc_async_nothing_lost(lite: MilvusConnection, svc: MilvusService) -> None:
+async def test_kill_mid_delete_rpc_async_nothing_lost(lite: MilvusConnection, svc: Session) -> None:
     """The async driver, killed from a timer so the kill lands while a delete RPC is in flight."""
     total = 2400
     name = make_collection(lite, total)
-    info = svc.catalog.describe(name)
-    preview = await svc.cleanup.apreview(info, expr="grp == 0")
+    info = svc.run(svc.describe(name))
+    preview = await svc.arun(svc.preview_delete(info, expr="grp == 0"))
     loop = asyncio.get_running_loop()
     killed: dict[str, int] = {}
 
@@ -269,7 +270,7 @@ async def test_kill_mid_delete_rpc_async_nothing_lost(lite: MilvusConnection, sv
             killed["pid"] = -1
             loop.call_later(0.002, lambda: killed.update(pid=kill_child(lite)))
 
-    op = execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.cleanup.audit_path,
+    op = execute_delete(info, preview, backup_dir=svc.backup_dir, audit_path=svc.audit_path,
                         batch_size=50, server="fault-test")
     with pytest.raises(MilvusTuiError) as err:
         await lite.arun(op, Context(on_progress=progress))
@@ -283,11 +284,11 @@ async def test_kill_mid_delete_rpc_async_nothing_lost(lite: MilvusConnection, sv
     assert 1200 - record["deleted"] - 50 <= len(remaining) <= 1200 - record["deleted"]
 
 
-def test_kill_during_backup_deletes_nothing(lite: MilvusConnection, svc: MilvusService) -> None:
+def test_kill_during_backup_deletes_nothing(lite: MilvusConnection, svc: Session) -> None:
     total = 2400
     name = make_collection(lite, total)
-    info = svc.catalog.describe(name)
-    preview = svc.cleanup.preview(info, expr="grp == 0")
+    info = svc.run(svc.describe(name))
+    preview = svc.run(svc.preview_delete(info, expr="grp == 0"))
     _, killed_pid = _delete_killed_during(lite, svc, info, preview, "backing up")
     infos = recover(lite, svc, killed_pid, name)
     assert infos[name].row_count == total, "nothing may be deleted before the backup is complete"
@@ -304,30 +305,30 @@ def test_kill_during_backup_deletes_nothing(lite: MilvusConnection, svc: MilvusS
 # -- preview, then new matching rows, then confirm ----------------------------------------
 
 
-async def test_only_previewed_rows_are_deleted(lite: MilvusConnection, svc: MilvusService) -> None:
+async def test_only_previewed_rows_are_deleted(lite: MilvusConnection, svc: Session) -> None:
     name = make_collection(lite, 400)
-    info = svc.catalog.describe(name)
+    info = svc.run(svc.describe(name))
     # sync
-    preview = svc.cleanup.preview(info, expr="grp == 0 and pk <= 100")
+    preview = svc.run(svc.preview_delete(info, expr="grp == 0 and pk <= 100"))
     assert preview.count == 50
     lite.client.insert(name, [{"pk": i, "grp": 0, "vec": _vec(i)} for i in range(10_001, 10_021)])
-    report = svc.cleanup.delete(info, preview)
+    report = svc.run(svc.delete(info, preview))
     assert report.deleted == 50
     assert sorted(keys_where(lite, name, "grp == 0 and (pk <= 100 or pk > 10000)")) == list(range(10_001, 10_021))
     # async
-    apreview = await svc.cleanup.apreview(info, expr="grp == 1 and pk <= 100")
+    apreview = await svc.arun(svc.preview_delete(info, expr="grp == 1 and pk <= 100"))
     lite.client.insert(name, [{"pk": i, "grp": 1, "vec": _vec(i)} for i in range(20_001, 20_011)])
-    areport = await svc.cleanup.adelete(info, apreview)
+    areport = await svc.arun(svc.delete(info, apreview))
     assert areport.deleted == apreview.count == 50
     assert sorted(keys_where(lite, name, "grp == 1 and (pk <= 100 or pk > 20000)")) == list(range(20_001, 20_011))
-    assert svc.catalog.count(name) == 400 - 100 + 30
+    assert svc.run(svc.count(name)) == 400 - 100 + 30
     await lite.aclose()
 
 
 # -- killed during a bench run -------------------------------------------------------------
 
 
-async def test_kill_during_bench_run(lite: MilvusConnection, svc: MilvusService, embeddings) -> None:  # noqa: ANN001
+async def test_kill_during_bench_run(lite: MilvusConnection, svc: Session, embeddings) -> None:  # noqa: ANN001
     from tui.timing import BenchConfig, run_bench
     from tui.timing.engine import SCRATCH_PREFIX, connection_args_for
 
@@ -350,9 +351,9 @@ async def test_kill_during_bench_run(lite: MilvusConnection, svc: MilvusService,
     assert sorted(keys_where(lite, keep, "pk > 0")) == list(range(1, 301))
     # The run's scratch collection could not be dropped with the server dead; it is the only
     # thing left behind, and only a scratch collection (never user data).
-    leftovers = [n for n in svc.catalog.list_collections() if n.startswith(SCRATCH_PREFIX)]
+    leftovers = [n for n in svc.run(svc.list_collections()) if n.startswith(SCRATCH_PREFIX)]
     for n in leftovers:
-        svc.catalog.drop(n)
+        svc.run(svc.drop(n))
 
 
 async def test_bench_against_a_dead_server_raises_a_milvus_tui_error(embeddings) -> None:  # noqa: ANN001
@@ -415,7 +416,8 @@ def search_info(milvus_uri: str) -> Iterator[CollectionInfo]:
     conn.client.create_collection(name, schema=schema, index_params=index)
     conn.client.insert(name, [{"pk": i, "vec": [float((i * j) % 5) + 0.1 for j in range(256)]} for i in range(20)])
     conn.client.flush(name)
-    yield MilvusService(conn, None, Path("/x"), Path("/x")).catalog.describe(name)
+    session = Session(conn)
+    yield session.run(session.describe(name))
     conn.client.drop_collection(name)
     conn.close()
 
@@ -429,15 +431,15 @@ def search_collection(milvus_uri: str, search_info: CollectionInfo) -> Iterator[
     conn.close()
 
 
-def _searcher(search_collection: Any, embeddings: Any) -> tuple[MilvusService, CollectionInfo]:
+def _searcher(search_collection: Any, embeddings: Any) -> tuple[Session, CollectionInfo]:
     conn, info = search_collection
-    return MilvusService(conn, embeddings, Path("/x"), Path("/x")), info
+    return Session(conn, embeddings), info
 
 
 def test_429_then_success_is_retried(server: EmbeddingServer, search_collection: Any) -> None:
     svc, info = _searcher(search_collection, provider(server, max_retries=2))
     server.fail_next(429, 429)
-    assert svc.queries.semantic_search(info, "read a file", k=3).rows
+    assert svc.run(svc.search(info, "read a file", k=3)).rows
     assert len(server.requests) == 3, "two 429s, then the retry that worked"
 
 
@@ -445,7 +447,7 @@ def test_429_every_time_gives_a_clear_final_error(server: EmbeddingServer, searc
     svc, info = _searcher(search_collection, provider(server, max_retries=2))
     server.fail_next(429, 429, 429)
     with pytest.raises(EmbeddingError) as err:
-        svc.queries.semantic_search(info, "read a file")
+        svc.run(svc.search(info, "read a file"))
     assert err.value.status == 429
     assert "HTTP 429" in str(err.value) and "after 2 retries" in str(err.value) and "rate limit" in str(err.value)
     assert len(server.requests) == 3
@@ -455,7 +457,7 @@ def test_500_is_retried_with_backoff_then_named(server: EmbeddingServer, search_
     svc, info = _searcher(search_collection, provider(server, max_retries=2))
     server.fail_next(500, 500, 500)
     with pytest.raises(EmbeddingError) as err:
-        svc.queries.semantic_search(info, "read a file")
+        svc.run(svc.search(info, "read a file"))
     assert err.value.status == 500 and "HTTP 500" in str(err.value) and f"127.0.0.1:{server.port}" in str(err.value)
     times = [r["time"] for r in server.requests]
     assert len(times) == 3
@@ -467,7 +469,7 @@ async def test_timeout_is_retried_then_named_async(server: EmbeddingServer, sear
     svc, info = _searcher(search_collection, provider(server, max_retries=1, timeout=0.3))
     server.latency = 1.0
     with pytest.raises(EmbeddingError) as err:
-        await svc.queries.asemantic_search(info, "read a file")
+        await svc.arun(svc.search(info, "read a file"))
     await svc.conn.aclose()  # the async client's channel belongs to this test's loop
     assert "timed out after 0.3 s" in str(err.value) and "after 1 retries" in str(err.value)
     assert len(server.requests) == 2
@@ -476,13 +478,13 @@ async def test_timeout_is_retried_then_named_async(server: EmbeddingServer, sear
 def test_slow_endpoint_is_not_an_error(server: EmbeddingServer, search_collection: Any) -> None:
     svc, info = _searcher(search_collection, provider(server, timeout=10))
     server.latency = 0.5
-    assert svc.queries.semantic_search(info, "read a file", k=2).rows
+    assert svc.run(svc.search(info, "read a file", k=2)).rows
 
 
 async def test_cancel_while_embedding_is_prompt(server: EmbeddingServer, search_collection: Any) -> None:
     svc, info = _searcher(search_collection, provider(server, timeout=30))
     server.latency = 5.0
-    task = asyncio.ensure_future(svc.queries.asemantic_search(info, "read a file"))
+    task = asyncio.ensure_future(svc.arun(svc.search(info, "read a file")))
     await wait_for_requests(server, 1)
     started = time.monotonic()
     task.cancel()
@@ -603,7 +605,7 @@ QUIT_SCRIPT = textwrap.dedent(
 
     async def auto(pilot):
         main = app.main
-        while not (main.connected and main.service.embeddings is not None and main.info is not None):
+        while not (main.connected and main.session.embeddings is not None and main.info is not None):
             await asyncio.sleep(0.05)
         if not main.info.loaded:
             main.action_load()
@@ -775,8 +777,8 @@ async def test_app_kill_mid_delete_shows_error_and_loses_nothing(tmp_path: Path,
         audit = [json.loads(line) for line in (app_home / "state" / "audit.jsonl").read_text().splitlines()]
         record = audit[-1]
         assert record["status"] == "failed" and record["deleted"] == 300 and record["backed_up"] == 1200
-        svc = MilvusService(conn, None, app_home / "state" / "backups", app_home / "state" / "audit.jsonl")
+        svc = Session(conn, None, backup_dir=app_home / "state" / "backups", audit_path=app_home / "state" / "audit.jsonl")
         remaining = _check_nothing_lost(conn, svc, "c", preview.keys, Path(record["backup"]), 2400)
         assert len(remaining) == 900
-        svc.cleanup.restore(Path(record["backup"]))
-        assert svc.catalog.count("c") == 2400
+        svc.run(svc.restore(Path(record["backup"])))
+        assert svc.run(svc.count("c")) == 2400

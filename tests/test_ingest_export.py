@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient
 
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.milvus.catalog import EMBEDDING_PROPERTY
 from tui.milvus.errors import InvalidInput, NotFound
 from tui.milvus.export import export as export_op
@@ -21,16 +21,15 @@ from tui.milvus.ops import Context, Progress
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-async def ingest(service: MilvusService, mode: str, collection: str, docs: Any, **kw: Any) -> Any:
-    if mode == "sync":
-        return service.ingest.ingest(collection, docs, **kw)
-    return await service.ingest.aingest(collection, docs, **kw)
+async def ingest(service: Session, mode: str, collection: str, docs: Any, ctx: Context | None = None,
+                 **kw: Any) -> Any:
+    operation = service.ingest(collection, docs, **kw)
+    return service.run(operation, ctx) if mode == "sync" else await service.arun(operation, ctx)
 
 
-async def export(service: MilvusService, mode: str, info: Any, path: Path, **kw: Any) -> Any:
-    if mode == "sync":
-        return service.exporter.export(info, path, **kw)
-    return await service.exporter.aexport(info, path, **kw)
+async def export(service: Session, mode: str, info: Any, path: Path, ctx: Context | None = None, **kw: Any) -> Any:
+    operation = service.export(info, path, **kw)
+    return service.run(operation, ctx) if mode == "sync" else await service.arun(operation, ctx)
 
 
 def all_rows(client: MilvusClient, collection: str, expr: str = "") -> list[dict[str, Any]]:
@@ -117,14 +116,14 @@ def test_missing_file_is_not_found(tmp_path: Path) -> None:
 
 @MODE
 async def test_ingest_jsonl_creates_collection_and_records_model(
-        service: MilvusService, raw_client: MilvusClient, embeddings, new_name: str, tmp_path: Path,  # noqa: ANN001
+        service: Session, raw_client: MilvusClient, embeddings, new_name: str, tmp_path: Path,  # noqa: ANN001
         mode: str) -> None:
     path = write_jsonl(tmp_path / "docs.jsonl", JSONL_RECORDS)
     events: list[Progress] = []
     report = await ingest(service, mode, new_name, read_documents(path), ctx=Context(on_progress=events.append))
     assert (report.collection, report.inserted, report.created, report.skipped_keys) == (new_name, 4, True, ())
     assert events[-1].what == "flushing" and events[-1].done == 4
-    info = service.catalog.describe(new_name)
+    info = service.run(service.describe(new_name))
     assert info.embedding is not None
     assert (info.embedding.provider, info.embedding.model, info.embedding.dimension) == (
         embeddings.provider, embeddings.model, 256)
@@ -141,12 +140,12 @@ async def test_ingest_jsonl_creates_collection_and_records_model(
     expected = np.asarray(embeddings.embed_documents([rows[1]["text"]])[0], dtype=np.float32)
     assert np.allclose(np.asarray(rows[1]["vector"], dtype=np.float32), expected, atol=1e-6)
     # And the new collection is searchable straight away.
-    hit = service.queries.semantic_search(info, "reading lines from a file", k=1)
+    hit = service.run(service.search(info, "reading lines from a file", k=1))
     assert hit.rows[0]["text"] == "Open a file and read it line by line."
 
 
 @MODE
-async def test_ingest_csv_and_text_then_into_existing(service: MilvusService, raw_client: MilvusClient,
+async def test_ingest_csv_and_text_then_into_existing(service: Session, raw_client: MilvusClient,
                                                       new_name: str, tmp_path: Path, mode: str) -> None:
     csv_path = tmp_path / "rows.csv"
     csv_path.write_text("text,stars,price,author\nalpha beta,5,9.99,Nan\ngamma delta,2,0.5,Ann\n", encoding="utf-8")
@@ -167,7 +166,7 @@ async def test_ingest_csv_and_text_then_into_existing(service: MilvusService, ra
 
 @MODE
 async def test_ingest_into_collection_without_dynamic_field_reports_skipped_keys(
-        service: MilvusService, raw_client: MilvusClient, new_name: str, tmp_path: Path, mode: str) -> None:
+        service: Session, raw_client: MilvusClient, new_name: str, tmp_path: Path, mode: str) -> None:
     schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
     schema.add_field("pk", DataType.INT64, is_primary=True, auto_id=True)
     schema.add_field("body", DataType.VARCHAR, max_length=1000)
@@ -185,7 +184,7 @@ async def test_ingest_into_collection_without_dynamic_field_reports_skipped_keys
 
 
 @MODE
-async def test_bad_line_inserts_nothing_and_creates_nothing(service: MilvusService, raw_client: MilvusClient,
+async def test_bad_line_inserts_nothing_and_creates_nothing(service: Session, raw_client: MilvusClient,
                                                             new_name: str, tmp_path: Path, mode: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "fine"}\n{"text": "also fine"}\n{"text": "oops",}\n', encoding="utf-8")
@@ -194,12 +193,12 @@ async def test_bad_line_inserts_nothing_and_creates_nothing(service: MilvusServi
     assert not raw_client.has_collection(new_name)
 
 
-async def test_ingest_needs_ids_when_collection_has_no_auto_id(service: MilvusService, scratch_collection: str,
+async def test_ingest_needs_ids_when_collection_has_no_auto_id(service: Session, scratch_collection: str,
                                                                raw_client: MilvusClient) -> None:
     with pytest.raises(InvalidInput, match="needs an explicit 'id'"):
-        service.ingest.ingest(scratch_collection, [Document("no id here")])
-    report = await service.ingest.aingest(scratch_collection, [Document("with id", {"category": "module", "module": "m",
-                                          "name": "m", "n_lines": 1, "n_args": 0, "modified": "x", "meta": {}}, 777)])
+        service.run(service.ingest(scratch_collection, [Document("no id here")]))
+    report = await service.arun(service.ingest(scratch_collection, [Document("with id", {"category": "module", "module": "m",
+                                          "name": "m", "n_lines": 1, "n_args": 0, "modified": "x", "meta": {}}, 777)]))
     assert report.inserted == 1 and not report.created
     assert [r["text"] for r in raw_client.query(scratch_collection, filter="id == 777", output_fields=["text"],
                                                 consistency_level="Strong")] == ["with id"]
@@ -209,12 +208,12 @@ async def test_ingest_needs_ids_when_collection_has_no_auto_id(service: MilvusSe
 
 
 @MODE
-async def test_export_jsonl_of_a_filter(service: MilvusService, docs_collection: str, raw_client: MilvusClient,
+async def test_export_jsonl_of_a_filter(service: Session, docs_collection: str, raw_client: MilvusClient,
                                         tmp_path: Path, mode: str) -> None:
-    info = service.catalog.describe(docs_collection)
+    info = service.run(service.describe(docs_collection))
     expr = 'category == "class" or n_args > 3'
     expected = all_rows(raw_client, docs_collection, expr)
-    assert len(expected) == service.catalog.count(docs_collection, expr) > 0
+    assert len(expected) == service.run(service.count(docs_collection, expr)) > 0
     out = tmp_path / "out.jsonl"
     report = await export(service, mode, info, out, expr=expr)
     assert report.rows == len(expected) and report.path == str(out)
@@ -228,12 +227,12 @@ async def test_export_jsonl_of_a_filter(service: MilvusService, docs_collection:
 
 
 @MODE
-async def test_export_csv_of_a_filter_with_fields(service: MilvusService, docs_collection: str,
+async def test_export_csv_of_a_filter_with_fields(service: Session, docs_collection: str,
                                                   raw_client: MilvusClient, tmp_path: Path, mode: str) -> None:
-    info = service.catalog.describe(docs_collection)
+    info = service.run(service.describe(docs_collection))
     expr = 'module like "asyncio%" and n_lines >= 5'
     expected = all_rows(raw_client, docs_collection, expr)
-    assert len(expected) == service.catalog.count(docs_collection, expr) > 0
+    assert len(expected) == service.run(service.count(docs_collection, expr)) > 0
     out = tmp_path / "out.csv"
     report = await export(service, mode, info, out, expr=expr, output_fields=["name", "n_lines", "meta"])
     assert report.rows == len(expected)
@@ -251,11 +250,11 @@ async def test_export_csv_of_a_filter_with_fields(service: MilvusService, docs_c
         assert row[4] == ""
 
 
-async def test_export_csv_puts_dynamic_keys_in_extra(service: MilvusService, new_name: str, tmp_path: Path) -> None:
-    service.ingest.ingest(new_name, read_documents(write_jsonl(tmp_path / "d.jsonl", JSONL_RECORDS)))
-    info = service.catalog.describe(new_name)
+async def test_export_csv_puts_dynamic_keys_in_extra(service: Session, new_name: str, tmp_path: Path) -> None:
+    service.run(service.ingest(new_name, read_documents(write_jsonl(tmp_path / "d.jsonl", JSONL_RECORDS))))
+    info = service.run(service.describe(new_name))
     out = tmp_path / "dyn.csv"
-    report = service.exporter.export(info, out)
+    report = service.run(service.export(info, out))
     assert report.rows == 4
     with open(out, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -267,9 +266,9 @@ async def test_export_csv_puts_dynamic_keys_in_extra(service: MilvusService, new
 
 
 @MODE
-async def test_export_whole_collection_streams_all_rows(service: MilvusService, docs_collection: str,
+async def test_export_whole_collection_streams_all_rows(service: Session, docs_collection: str,
                                                         tmp_path: Path, mode: str) -> None:
-    info = service.catalog.describe(docs_collection)
+    info = service.run(service.describe(docs_collection))
     out = tmp_path / "all.jsonl"
     events: list[Progress] = []
     op = export_op(info, out, batch_size=64, output_fields=["name"], total=600)
@@ -286,10 +285,10 @@ async def test_export_whole_collection_streams_all_rows(service: MilvusService, 
     assert whole.rows == 600
 
 
-async def test_export_rejects_unknown_formats(service: MilvusService, docs_collection: str, tmp_path: Path) -> None:
-    info = service.catalog.describe(docs_collection)
+async def test_export_rejects_unknown_formats(service: Session, docs_collection: str, tmp_path: Path) -> None:
+    info = service.run(service.describe(docs_collection))
     with pytest.raises(InvalidInput, match="Cannot export to 'parquet'"):
-        service.exporter.export(info, tmp_path / "x.parquet")
+        service.run(service.export(info, tmp_path / "x.parquet"))
     assert not (tmp_path / "x.parquet").exists()
-    report = await service.exporter.aexport(info, tmp_path / "x.data", fmt="json", expr="id <= 3")
+    report = await service.arun(service.export(info, tmp_path / "x.data", fmt="json", expr="id <= 3"))
     assert report.rows == 3 and len((tmp_path / "x.data").read_text().splitlines()) == 3

@@ -21,7 +21,7 @@ import pytest
 from pymilvus import DataType, MilvusClient
 
 from tui.milvus import MilvusConnection
-from tui.milvus.catalog import Catalog
+from tui.session import Session
 from tui.milvus.errors import DataDirInUse, MilvusTuiError, ServerUnavailable
 from tui.milvus.lite import LiteServer
 
@@ -135,7 +135,8 @@ def test_connection_to_local_path_owns_its_child(tmp_path: Path) -> None:
         assert info.uri == str(data)
         assert conn.lite is not None and conn.lite.running
         pid = conn.lite.process.pid
-        assert Catalog(conn).list_collections() == []
+        session = Session(conn)
+        assert session.run(session.list_collections()) == []
     finally:
         conn.close()
     assert wait_gone(pid, 5)
@@ -149,14 +150,14 @@ def test_killed_child_raises_server_unavailable_and_reconnect_restarts_with_data
     conn.open()
     try:
         _make_small_collection(conn.endpoint, "kept", n=20)
-        catalog = Catalog(conn)
-        assert catalog.count("kept") == 20
+        session = Session(conn)
+        assert session.run(session.count("kept")) == 20
         old_pid = conn.lite.process.pid
         os.kill(old_pid, signal.SIGKILL)
         assert wait_gone(old_pid, 5)
 
         with pytest.raises(MilvusTuiError) as info:
-            catalog.list_collections()
+            session.run(session.list_collections())
         assert isinstance(info.value, ServerUnavailable), repr(info.value)
         assert "not answering" in str(info.value)
 
@@ -164,11 +165,11 @@ def test_killed_child_raises_server_unavailable_and_reconnect_restarts_with_data
         assert server_info.kind == "Milvus Lite (embedded)"
         new_pid = conn.lite.process.pid
         assert new_pid != old_pid and pid_alive(new_pid)
-        assert catalog.list_collections() == ["kept"]
+        assert session.run(session.list_collections()) == ["kept"]
         # Lite reports collections released after a restart; loading brings the data back.
-        if catalog.describe("kept", with_count=False).load_state != "Loaded":
-            catalog.load("kept")
-        assert catalog.count("kept") == 20
+        if session.run(session.describe("kept", with_count=False)).load_state != "Loaded":
+            session.run(session.load("kept"))
+        assert session.run(session.count("kept")) == 20
     finally:
         conn.close()
     assert lite_pids_for(data.resolve()) == []
@@ -252,15 +253,15 @@ def test_async_client_is_bound_to_one_loop(lite_server: LiteServer) -> None:
     conn = MilvusConnection(lite_server.uri)
     conn.open()
     try:
-        catalog = Catalog(conn)
-        assert "default" in asyncio.run(catalog.alist_databases())
+        session = Session(conn)
+        assert "default" in asyncio.run(session.arun(session.list_databases()))
         # A second loop must get a clear error, not grpc's "Event loop is closed".
         with pytest.raises(MilvusTuiError, match="another event loop"):
-            asyncio.run(catalog.alist_databases())
+            asyncio.run(session.arun(session.list_databases()))
         # The sync client is unaffected, and dropping the clients allows a new loop.
-        assert "default" in catalog.list_databases()
+        assert "default" in session.run(session.list_databases())
         conn.close_clients()
-        assert "default" in asyncio.run(catalog.alist_databases())
+        assert "default" in asyncio.run(session.arun(session.list_databases()))
     finally:
         conn.close()
 

@@ -15,7 +15,7 @@ from pymilvus import MilvusClient
 
 from tests.apphelpers import SIZE, focus_table, make_app, submit, wait_first_page, wait_result, wait_until
 from tui import messages as msg
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.screens.delete import ConfirmDeleteScreen
 
 
@@ -126,7 +126,7 @@ async def test_a_jump_while_the_fill_runs_lands_right_and_the_fill_resumes(milvu
 
 
 async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: str, scratch_collection: str,
-                                                                  service: MilvusService) -> None:
+                                                                  service: Session) -> None:
     app = make_app(milvus_uri, scratch_collection)
     app.main.fill_window, app.main.fill_pause = 50, 2.0  # 5 pages: slow enough to delete mid-fill
     async with app.run_test(size=SIZE) as pilot:
@@ -153,7 +153,7 @@ async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: st
 
 
 async def test_a_fill_that_finds_fewer_rows_than_the_count_is_dropped(milvus_uri: str, scratch_collection: str,
-                                                                      service: MilvusService) -> None:
+                                                                      service: Session) -> None:
     """Rows deleted by someone else mid-fill: the fill's end disagrees with the count, so its
     last result is dropped and the pager keeps finding its end itself (G recounts)."""
     app = make_app(milvus_uri, scratch_collection)

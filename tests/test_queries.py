@@ -18,7 +18,8 @@ from pymilvus import DataType, MilvusClient
 
 from tests.conftest import unique_name
 from tui.embeddings import DimensionMismatch
-from tui.milvus import MilvusService, Pager
+from tui.milvus import Pager
+from tui.session import Session
 from tui.milvus import queries as q
 from tui.milvus.catalog import CollectionInfo
 from tui.milvus.errors import AmbiguousField, InvalidFilter, InvalidInput, NotFound, UnknownField
@@ -34,11 +35,11 @@ NASTY_KEYS = [
 ] + [f"k{i:03d}" for i in range(30)]
 
 
-async def run(service: MilvusService, mode: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``service.queries.<method>`` or its async twin."""
-    if mode == "sync":
-        return getattr(service.queries, method)(*args, **kwargs)
-    return await getattr(service.queries, "a" + method)(*args, **kwargs)
+async def run(service: Session, mode: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """The session's ``<method>`` intent, with the sync or the async driver."""
+    intent = {"semantic_search": service.search, "search": service.search_by_vector}.get(method) or getattr(service, method)
+    operation = intent(*args, **kwargs)
+    return service.run(operation) if mode == "sync" else await service.arun(operation)
 
 
 def server_ids(client: MilvusClient, collection: str, expr: str, pk: str = "id") -> list[Any]:
@@ -50,10 +51,11 @@ def server_ids(client: MilvusClient, collection: str, expr: str, pk: str = "id")
 @pytest.fixture(scope="module")
 def docs_info(milvus_uri: str, docs_collection: str) -> CollectionInfo:
     from tui.milvus import MilvusConnection
-    from tui.milvus.catalog import Catalog
+    from tui.session import Session
 
     with MilvusConnection(milvus_uri) as conn:
-        return Catalog(conn).describe(docs_collection)
+        session = Session(conn)
+        return session.run(session.describe(docs_collection))
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +123,7 @@ def two_vector_collection(raw_client: MilvusClient, embeddings) -> Iterator[str]
 
 
 @MODE
-async def test_filter_with_limit_fields_and_consistency(service: MilvusService, docs_info: CollectionInfo,
+async def test_filter_with_limit_fields_and_consistency(service: Session, docs_info: CollectionInfo,
                                                         raw_client: MilvusClient, mode: str) -> None:
     expr = 'category == "method" and n_args >= 2'
     truth = server_ids(raw_client, docs_info.name, expr)
@@ -142,7 +144,7 @@ async def test_filter_with_limit_fields_and_consistency(service: MilvusService, 
 
 
 @MODE
-async def test_filter_on_json_and_dynamic_keys(service: MilvusService, docs_info: CollectionInfo,
+async def test_filter_on_json_and_dynamic_keys(service: Session, docs_info: CollectionInfo,
                                                raw_client: MilvusClient, mode: str) -> None:
     expr = 'meta["package"] == "bdb"'
     result = await run(service, mode, "filter", docs_info, expr, limit=1000)
@@ -153,7 +155,7 @@ async def test_filter_on_json_and_dynamic_keys(service: MilvusService, docs_info
 
 
 @MODE
-async def test_invalid_filter_carries_the_server_message(service: MilvusService, docs_info: CollectionInfo,
+async def test_invalid_filter_carries_the_server_message(service: Session, docs_info: CollectionInfo,
                                                          mode: str) -> None:
     with pytest.raises(InvalidFilter) as info:
         await run(service, mode, "filter", docs_info, "n_args >>> 3")
@@ -182,9 +184,9 @@ def test_unbalanced_filters_are_rejected_before_the_server(docs_info: Collection
 
 
 @MODE
-async def test_unknown_field_without_dynamic_field(service: MilvusService, strict_collection: str,
+async def test_unknown_field_without_dynamic_field(service: Session, strict_collection: str,
                                                    mode: str) -> None:
-    info = service.catalog.describe(strict_collection)
+    info = service.run(service.describe(strict_collection))
     assert not info.enable_dynamic_field
     with pytest.raises(UnknownField) as err:
         await run(service, mode, "filter", info, "Title == \"t1\"")
@@ -199,7 +201,7 @@ async def test_unknown_field_without_dynamic_field(service: MilvusService, stric
 
 @MODE
 @pytest.mark.parametrize("limit", [0, -1, 20000, 16385])
-async def test_bad_limits_are_rejected(service: MilvusService, docs_info: CollectionInfo, mode: str,
+async def test_bad_limits_are_rejected(service: Session, docs_info: CollectionInfo, mode: str,
                                        limit: int) -> None:
     with pytest.raises(InvalidInput, match="limit"):
         await run(service, mode, "filter", docs_info, "", limit=limit)
@@ -209,21 +211,21 @@ async def test_bad_limits_are_rejected(service: MilvusService, docs_info: Collec
         Pager(docs_info, page_size=limit)
 
 
-async def test_limit_must_be_an_int_and_consistency_known(service: MilvusService, docs_info: CollectionInfo) -> None:
+async def test_limit_must_be_an_int_and_consistency_known(service: Session, docs_info: CollectionInfo) -> None:
     with pytest.raises(InvalidInput, match="whole number"):
-        service.queries.filter(docs_info, "", limit="10")
+        service.run(service.filter(docs_info, "", limit="10"))
     with pytest.raises(InvalidInput, match="whole number"):
-        service.queries.filter(docs_info, "", limit=True)
+        service.run(service.filter(docs_info, "", limit=True))
     with pytest.raises(InvalidInput, match="Unknown consistency level 'Sometimes'"):
-        await service.queries.afilter(docs_info, "", consistency_level="Sometimes")
-    assert len(service.queries.filter(docs_info, "", limit=16384).rows) == 600
+        await service.arun(service.filter(docs_info, "", consistency_level="Sometimes"))
+    assert len(service.run(service.filter(docs_info, "", limit=16384)).rows) == 600
 
 
 # -- paging --------------------------------------------------------------------------------
 
 
 @MODE
-async def test_pager_walks_every_row_once(service: MilvusService, docs_info: CollectionInfo, mode: str) -> None:
+async def test_pager_walks_every_row_once(service: Session, docs_info: CollectionInfo, mode: str) -> None:
     pager = Pager(docs_info, page_size=64, output_fields=["name"])
     first = await run(service, mode, "page", pager, 0)
     assert (first.total, first.pages, first.page) == (600, 10, 0)
@@ -246,7 +248,7 @@ async def test_pager_walks_every_row_once(service: MilvusService, docs_info: Col
 
 
 @MODE
-async def test_pager_jumps_to_last_and_back(service: MilvusService, docs_info: CollectionInfo, mode: str) -> None:
+async def test_pager_jumps_to_last_and_back(service: Session, docs_info: CollectionInfo, mode: str) -> None:
     pager = Pager(docs_info, page_size=50)
     last = await run(service, mode, "page", pager, -1)
     assert (last.page, last.pages, last.total) == (11, 12, 600)
@@ -259,7 +261,7 @@ async def test_pager_jumps_to_last_and_back(service: MilvusService, docs_info: C
 
 
 @MODE
-async def test_pager_with_a_filter(service: MilvusService, docs_info: CollectionInfo, raw_client: MilvusClient,
+async def test_pager_with_a_filter(service: Session, docs_info: CollectionInfo, raw_client: MilvusClient,
                                    mode: str) -> None:
     expr = 'category in ["class", "function"] and n_lines > 2'
     truth = server_ids(raw_client, docs_info.name, expr)
@@ -278,9 +280,9 @@ async def test_pager_with_a_filter(service: MilvusService, docs_info: Collection
 
 
 @MODE
-async def test_pager_on_varchar_keys_with_quotes_and_brackets(service: MilvusService, nasty_keys_collection: str,
+async def test_pager_on_varchar_keys_with_quotes_and_brackets(service: Session, nasty_keys_collection: str,
                                                               mode: str) -> None:
-    info = service.catalog.describe(nasty_keys_collection)
+    info = service.run(service.describe(nasty_keys_collection))
     assert info.primary.dtype == "VARCHAR"
     expected = sorted(NASTY_KEYS)
     pager = Pager(info, page_size=5)
@@ -311,7 +313,7 @@ def test_boundaries_from_keys_marks_the_end_and_drops_an_empty_last_page() -> No
     assert q.boundaries_from_keys(0, [], 3, 9).pages == 1  # an empty collection still has page 1
 
 
-async def fill(service: MilvusService, mode: str, filler: q.BoundaryFill, pager: Pager) -> int:
+async def fill(service: Session, mode: str, filler: q.BoundaryFill, pager: Pager) -> int:
     """Drive a fill to its end, merging as the app does; returns how many requests it made."""
     while not filler.done:
         op = filler.step()
@@ -322,7 +324,7 @@ async def fill(service: MilvusService, mode: str, filler: q.BoundaryFill, pager:
 
 @MODE
 async def test_filled_pager_serves_every_page_like_a_full_ordered_scan(
-        service: MilvusService, docs_info: CollectionInfo, raw_client: MilvusClient, mode: str) -> None:
+        service: Session, docs_info: CollectionInfo, raw_client: MilvusClient, mode: str) -> None:
     truth = server_ids(raw_client, docs_info.name, "")
     pager = Pager(docs_info, page_size=50, output_fields=["id"])
     await run(service, mode, "page", pager, 0)
@@ -341,7 +343,7 @@ async def test_filled_pager_serves_every_page_like_a_full_ordered_scan(
 
 
 @MODE
-async def test_fill_without_a_count_finds_the_end(service: MilvusService, docs_info: CollectionInfo,
+async def test_fill_without_a_count_finds_the_end(service: Session, docs_info: CollectionInfo,
                                                   raw_client: MilvusClient, mode: str) -> None:
     # 600 rows in pages of 50 end exactly on a page edge: the empty scan after the last full
     # window is what says so, and no boundary may open an empty 13th page.
@@ -365,8 +367,8 @@ async def test_fill_without_a_count_finds_the_end(service: MilvusService, docs_i
 
 
 @MODE
-async def test_fill_on_varchar_keys(service: MilvusService, nasty_keys_collection: str, mode: str) -> None:
-    info = service.catalog.describe(nasty_keys_collection)
+async def test_fill_on_varchar_keys(service: Session, nasty_keys_collection: str, mode: str) -> None:
+    info = service.run(service.describe(nasty_keys_collection))
     expected = sorted(NASTY_KEYS)
     pager = Pager(info, page_size=5)
     first = await run(service, mode, "page", pager, 0)
@@ -378,7 +380,7 @@ async def test_fill_on_varchar_keys(service: MilvusService, nasty_keys_collectio
 
 
 @MODE
-async def test_fill_stops_at_its_cap_and_a_jump_beyond_scans(service: MilvusService, docs_info: CollectionInfo,
+async def test_fill_stops_at_its_cap_and_a_jump_beyond_scans(service: Session, docs_info: CollectionInfo,
                                                              raw_client: MilvusClient, mode: str) -> None:
     truth = server_ids(raw_client, docs_info.name, "")
     pager = Pager(docs_info, page_size=50)
@@ -391,14 +393,14 @@ async def test_fill_stops_at_its_cap_and_a_jump_beyond_scans(service: MilvusServ
     assert pager.boundaries == [None, *truth[49:550:50]]
 
 
-def test_a_fill_merged_in_the_middle_of_a_jump(service: MilvusService, docs_info: CollectionInfo,
+def test_a_fill_merged_in_the_middle_of_a_jump(service: Session, docs_info: CollectionInfo,
                                                raw_client: MilvusClient) -> None:
     """The async driver suspends ``goto`` at each request; the UI may merge a fill's results
     then. The jump must still place its keys at the right pages and fetch the right rows."""
     truth = server_ids(raw_client, docs_info.name, "")
     client = service.conn.client
     pager = Pager(docs_info, page_size=50)
-    service.queries.page(pager, 0)
+    service.run(service.page(pager, 0))
     op = pager.goto(9)
     request = op.send(None)
     assert "id > 50" in request.kwargs["filter"] and request.kwargs["output_fields"] == ["id"]  # a key scan
@@ -418,8 +420,8 @@ def test_a_fill_merged_in_the_middle_of_a_jump(service: MilvusService, docs_info
 
 
 @MODE
-async def test_get_by_hostile_keys(service: MilvusService, nasty_keys_collection: str, mode: str) -> None:
-    info = service.catalog.describe(nasty_keys_collection)
+async def test_get_by_hostile_keys(service: Session, nasty_keys_collection: str, mode: str) -> None:
+    info = service.run(service.describe(nasty_keys_collection))
     keys = ['quote"d', "back\\slash", 'x") or ("1"=="1', "new\nline", "not-there"]
     rows = await run(service, mode, "get", info, keys)
     assert sorted(r["pk"] for r in rows) == sorted(keys[:-1])
@@ -429,7 +431,7 @@ async def test_get_by_hostile_keys(service: MilvusService, nasty_keys_collection
 
 
 @MODE
-async def test_semantic_search_is_scored_and_sensible(service: MilvusService, docs_info: CollectionInfo,
+async def test_semantic_search_is_scored_and_sensible(service: Session, docs_info: CollectionInfo,
                                                       mode: str) -> None:
     result = await run(service, mode, "semantic_search", docs_info, "read a file line by line", k=10,
                        output_fields=["name", "category"])
@@ -448,7 +450,7 @@ async def test_semantic_search_is_scored_and_sensible(service: MilvusService, do
 
 
 @MODE
-async def test_search_by_vector_checks_dimensions(service: MilvusService, docs_info: CollectionInfo,
+async def test_search_by_vector_checks_dimensions(service: Session, docs_info: CollectionInfo,
                                                   embeddings, mode: str) -> None:  # noqa: ANN001
     vector = embeddings.embed_query("exceptions raised by asyncio")
     result = await run(service, mode, "search", docs_info, vector, k=3)
@@ -459,9 +461,9 @@ async def test_search_by_vector_checks_dimensions(service: MilvusService, docs_i
         await run(service, mode, "semantic_search", docs_info, "   ")
 
 
-def test_dimension_mismatch_is_raised_before_searching(service: MilvusService, two_vector_collection: str,
+def test_dimension_mismatch_is_raised_before_searching(service: Session, two_vector_collection: str,
                                                        embeddings) -> None:  # noqa: ANN001
-    info = service.catalog.describe(two_vector_collection)
+    info = service.run(service.describe(two_vector_collection))
     op = q.semantic_search(info, "hello", anns_field="v384")
     request = next(op)
     assert isinstance(request, Embed) and request.query
@@ -471,17 +473,17 @@ def test_dimension_mismatch_is_raised_before_searching(service: MilvusService, t
 
 
 @MODE
-async def test_dimension_mismatch_through_the_service(service: MilvusService, two_vector_collection: str,
+async def test_dimension_mismatch_through_the_service(service: Session, two_vector_collection: str,
                                                       mode: str) -> None:
-    info = service.catalog.describe(two_vector_collection)
+    info = service.run(service.describe(two_vector_collection))
     with pytest.raises(DimensionMismatch, match="384"):
         await run(service, mode, "semantic_search", info, "hello", anns_field="v384")
 
 
 @MODE
-async def test_two_vector_fields_need_a_choice(service: MilvusService, two_vector_collection: str,
+async def test_two_vector_fields_need_a_choice(service: Session, two_vector_collection: str,
                                                mode: str) -> None:
-    info = service.catalog.describe(two_vector_collection)
+    info = service.run(service.describe(two_vector_collection))
     with pytest.raises(AmbiguousField) as err:
         await run(service, mode, "semantic_search", info, "read a text file")
     assert err.value.candidates == ["v256", "v384"]
@@ -494,7 +496,7 @@ async def test_two_vector_fields_need_a_choice(service: MilvusService, two_vecto
 
 
 @MODE
-async def test_more_like_this_excludes_the_entity(service: MilvusService, docs_info: CollectionInfo,
+async def test_more_like_this_excludes_the_entity(service: Session, docs_info: CollectionInfo,
                                                   raw_client: MilvusClient, mode: str) -> None:
     key = server_ids(raw_client, docs_info.name, 'name == "_pyio.IOBase.readline"')[0]
     result = await run(service, mode, "more_like_this", docs_info, key, k=10, output_fields=["name"])
@@ -514,7 +516,7 @@ async def test_more_like_this_excludes_the_entity(service: MilvusService, docs_i
 
 
 @MODE
-async def test_mmr_returns_k_diverse_results(service: MilvusService, docs_info: CollectionInfo, mode: str) -> None:
+async def test_mmr_returns_k_diverse_results(service: Session, docs_info: CollectionInfo, mode: str) -> None:
     plain = await run(service, mode, "semantic_search", docs_info, "read a file line by line", k=30,
                       output_fields=["name"])
     mmr = await run(service, mode, "semantic_search", docs_info, "read a file line by line", k=8,
@@ -541,7 +543,7 @@ def test_search_op_issues_one_search_call(docs_info: CollectionInfo) -> None:
     assert request.kwargs["output_fields"] == ["id", "name"]
 
 
-def test_search_warns_when_the_collection_was_built_by_another_model(service: MilvusService,
+def test_search_warns_when_the_collection_was_built_by_another_model(service: Session,
                                                                      docs_info: CollectionInfo,
                                                                      embeddings) -> None:  # noqa: ANN001
     from tui.milvus.catalog import EmbeddingTag

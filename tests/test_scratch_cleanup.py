@@ -17,7 +17,8 @@ from tests.apphelpers import SIZE, make_app, wait_until
 from tests.embedding_server import EmbeddingServer
 from tests.test_timing_panel import choose, open_timing
 from tui.embeddings import EmbeddingSettings, make_embeddings
-from tui.milvus import Document, MilvusConnection, MilvusService
+from tui.milvus import Document, MilvusConnection
+from tui.session import Session
 from tui.milvus.lite import LiteServer
 from tui.screens.timing import BenchProgress
 from tui.timing.engine import SCRATCH_PREFIX, ScratchLedger, drop_stale_scratch
@@ -44,8 +45,8 @@ async def test_quit_during_a_run_drops_the_scratch_collection(tmp_path: Path, em
         conn = MilvusConnection(server.uri)
         conn.open()
         try:
-            MilvusService(conn, embeddings, tmp_path / "b", tmp_path / "a").ingest.ingest(
-                "notes", [Document(f"note number {i}") for i in range(5)])
+            session = Session(conn, embeddings)
+            session.run(session.ingest("notes", [Document(f"note number {i}") for i in range(5)]))
         finally:
             conn.close()
     seen: list[Message] = []
@@ -53,9 +54,9 @@ async def test_quit_during_a_run_drops_the_scratch_collection(tmp_path: Path, em
         app = make_app(str(data), "notes")
         async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
             # The collection is released (Lite releases all on start), so no first page comes.
-            await wait_until(pilot, lambda: app.main.connected and app.main.service.embeddings is not None,
+            await wait_until(pilot, lambda: app.main.connected and app.main.session.embeddings is not None,
                              timeout=60, what="the connection and the embedding model")
-            app.main.service.set_embeddings(make_embeddings(EmbeddingSettings(
+            app.main.session.embeddings = (make_embeddings(EmbeddingSettings(
                 provider="openai", base_url=srv.base_url, api_key="test", dimensions=256, max_retries=0)))
             screen = await open_timing(pilot, app)
             choose(screen, n=100, modes=("async",), concurrency=8)

@@ -53,7 +53,8 @@ from tui.app import MilvusTuiApp
 from tui.cli import main as cli_main
 from tui.config import Settings, load_settings
 from tui.embeddings import EmbeddingError, EmbeddingSettings, make_embeddings
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.errors import MilvusTuiError, ServerUnavailable
 
 TOKEN = "canary-token-5f3a9"
@@ -121,13 +122,13 @@ def secret_collection(lite_server, embed_server: EmbeddingServer) -> Iterator[st
     conn = MilvusConnection(lite_server.uri, token=TOKEN)
     conn.open()
     model = make_embeddings(EmbeddingSettings(provider="openai", base_url=embed_server.base_url, api_key=KEY))
-    svc = MilvusService(conn, model, Path("/nonexistent"), Path("/nonexistent"))
-    svc.ingest.ingest(name, list(stdlib_documents(80)), extra=DEMO_FIELDS, auto_id=False)
+    svc = Session(conn, model)
+    svc.run(svc.ingest(name, list(stdlib_documents(80)), extra=DEMO_FIELDS, auto_id=False))
     try:
         yield name
     finally:
         try:
-            svc.catalog.drop(name)
+            svc.run(svc.drop(name))
         finally:
             conn.close()
 
@@ -140,9 +141,9 @@ def test_reprs_hide_token_and_key(secret_env: Path, embed_server: EmbeddingServe
     assert settings.token == TOKEN and settings.api_key == KEY  # really loaded from the environment
     conn = MilvusConnection(milvus_uri, token=settings.token)
     model = make_embeddings(settings.embedding_settings())
-    service = MilvusService(conn, model, settings.backup_dir, settings.audit_path)
+    service = Session(conn, model, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
     for obj in (settings, Settings(token=TOKEN, api_key=KEY), conn, model, settings.embedding_settings(),
-                service, service.queries.embeddings):
+                service, service.embeddings):
         assert_clean(repr(obj), f"repr({type(obj).__name__})")
         assert_clean(str(obj), f"str({type(obj).__name__})")
     assert_clean(model.describe(), "embeddings.describe()")
@@ -177,16 +178,16 @@ def test_embedding_401_with_echoed_key_is_scrubbed(wrong_key_server: EmbeddingSe
     conn = MilvusConnection(milvus_uri, token=TOKEN)
     conn.open()
     try:
-        svc = MilvusService(conn, model, Path("/nonexistent"), Path("/nonexistent"))
-        coll = svc.catalog.describe(secret_collection)
+        svc = Session(conn, model)
+        coll = svc.run(svc.describe(secret_collection))
         with pytest.raises(EmbeddingError) as info:
-            svc.queries.semantic_search(coll, "hello")
+            svc.run(svc.search(coll, "hello"))
         assert info.value.status == 401 and "401" in str(info.value)
         assert_clean(_full_text(info.value), "the 401 error from a search")
         # And with the right key, the server accepts it: auth really works.
-        svc.set_embeddings(make_embeddings(EmbeddingSettings(provider="openai", base_url=embed_server.base_url,
+        svc.embeddings = (make_embeddings(EmbeddingSettings(provider="openai", base_url=embed_server.base_url,
                                                              api_key=KEY)))
-        assert svc.queries.semantic_search(coll, "hello", k=3).rows
+        assert svc.run(svc.search(coll, "hello", k=3)).rows
         assert embed_server.auth_headers[-1] == f"Bearer {KEY}"
     finally:
         conn.close()
@@ -220,16 +221,17 @@ def test_logs_at_debug_never_hold_secrets(secret_env: Path, embed_server: Embedd
     conn = MilvusConnection(milvus_uri, token=settings.token)
     conn.open()
     try:
-        svc = MilvusService(conn, make_embeddings(settings.embedding_settings()), tmp_path / "b", tmp_path / "a.jsonl")
-        coll = svc.catalog.describe(secret_collection)
-        assert svc.queries.semantic_search(coll, "read a file", k=3).rows
-        preview = svc.cleanup.preview(coll, keys=[1, 2])
-        svc.cleanup.delete(coll, preview)
-        svc.cleanup.restore(next((tmp_path / "b").iterdir()))
-        svc.set_embeddings(make_embeddings(EmbeddingSettings(provider="openai", base_url=wrong_key_server.base_url,
+        svc = Session(conn, make_embeddings(settings.embedding_settings()), backup_dir=tmp_path / "b",
+                      audit_path=tmp_path / "a.jsonl")
+        coll = svc.run(svc.describe(secret_collection))
+        assert svc.run(svc.search(coll, "read a file", k=3)).rows
+        preview = svc.run(svc.preview_delete(coll, keys=[1, 2]))
+        svc.run(svc.delete(coll, preview))
+        svc.run(svc.restore(next((tmp_path / "b").iterdir())))
+        svc.embeddings = (make_embeddings(EmbeddingSettings(provider="openai", base_url=wrong_key_server.base_url,
                                                              api_key=KEY, max_retries=0)))
         with pytest.raises(EmbeddingError):
-            svc.queries.semantic_search(coll, "read a file")
+            svc.run(svc.search(coll, "read a file"))
     finally:
         conn.close()
     with pytest.raises(MilvusTuiError):
@@ -340,7 +342,7 @@ async def test_app_screens_logs_and_files_hold_no_secret(secret_env: Path, embed
                                  f"notes={notifications(app)}") from None
         shots.append(screen_text(app.export_screenshot()))
         # The wrong key: the endpoint refuses it and echoes it back; the app must not show it.
-        app.main.service.set_embeddings(make_embeddings(EmbeddingSettings(
+        app.main.session.embeddings = (make_embeddings(EmbeddingSettings(
             provider="openai", base_url=wrong_key_server.base_url, api_key=KEY, max_retries=0)))
         await submit(pilot, app, "search", "anything")
         await wait_until(pilot, lambda: "401" in query_error(app), 30, "the 401 error")

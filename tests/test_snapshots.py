@@ -22,7 +22,8 @@ from textual.pilot import Pilot
 from tests.apphelpers import SIZE, focus_table, results, status, wait_embeddings, wait_first_page, wait_until
 from tui.app import MilvusTuiApp
 from tui.config import Settings
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.ingest import Document
 from tui.milvus.lite import LiteServer
 from tui.screens.delete import ConfirmDeleteScreen
@@ -50,11 +51,11 @@ def snapshot_uri(lite_server: LiteServer, embeddings: Any) -> str:  # noqa: ANN4
     conn = MilvusConnection(lite_server.uri, db_name=DB)
     conn.open()
     try:
-        service = MilvusService(conn, embeddings, Path("/nonexistent"), Path("/nonexistent"))
-        if service.catalog.exists(COLLECTION):
-            service.catalog.drop(COLLECTION)
+        service = Session(conn, embeddings)
+        if service.run(service.exists(COLLECTION)):
+            service.run(service.drop(COLLECTION))
         docs = [Document(d.text, {**d.metadata, "modified": FIXED_DATE}, d.id) for d in stdlib_documents(600)]
-        service.ingest.ingest(COLLECTION, docs, extra=DEMO_FIELDS, auto_id=False)
+        service.run(service.ingest(COLLECTION, docs, extra=DEMO_FIELDS, auto_id=False))
     finally:
         conn.close()
     return lite_server.uri

@@ -9,7 +9,7 @@ from pymilvus import DataType, MilvusClient
 
 from tests.apphelpers import SIZE, make_app, notifications, result, table, title, wait_first_page, wait_until
 from tests.conftest import unique_name
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.milvus.catalog import CollectionInfo, FieldInfo
 from tui.widgets.collections import CollectionsPane, collection_label
 
@@ -94,11 +94,11 @@ def test_a_partly_loaded_collection_is_not_shown_as_loaded() -> None:
     assert "partly loaded (1/3 partitions)" in label and "● loaded" not in label
 
 
-def test_describe_asks_each_partition(service: MilvusService, released: str, raw_client: MilvusClient) -> None:
+def test_describe_asks_each_partition(service: Session, released: str, raw_client: MilvusClient) -> None:
     raw_client.create_partition(released, "p1")
     raw_client.load_collection(released)
-    info = service.catalog.describe(released)
+    info = service.run(service.describe(released))
     # Milvus Lite loads whole collections only: every partition is loaded with it.
     assert info.load_state == "Loaded" and info.loaded_partitions == ("_default", "p1")
     raw_client.release_collection(released)
-    assert service.catalog.describe(released).loaded_partitions is None  # released: nothing to ask
+    assert service.run(service.describe(released)).loaded_partitions is None  # released: nothing to ask

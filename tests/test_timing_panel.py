@@ -57,7 +57,7 @@ def rows(table: DataTable[Any]) -> list[list[str]]:
 
 
 async def ready(pilot: Any, app: Any) -> None:
-    await wait_until(pilot, lambda: app.main.connected and app.main.service.embeddings is not None,
+    await wait_until(pilot, lambda: app.main.connected and app.main.session.embeddings is not None,
                      timeout=60, what="the connection and the embedding model")
     # The first page loads after connecting, in the explorer's query group; a query sent
     # before it lands could be replaced by it.
@@ -157,7 +157,7 @@ async def test_cancel_a_slow_run(milvus_uri: str, docs_collection: str) -> None:
         app = make_app(milvus_uri, docs_collection)
         async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
             await ready(pilot, app)
-            app.main.service.set_embeddings(make_embeddings(EmbeddingSettings(
+            app.main.session.embeddings = (make_embeddings(EmbeddingSettings(
                 provider="openai", base_url=srv.base_url, api_key="test", dimensions=256, max_retries=0)))
             screen = await open_timing(pilot, app)
             # 100 searches, 8 at a time, 0.3 s each: several seconds if left alone.

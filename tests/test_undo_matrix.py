@@ -21,7 +21,8 @@ import pytest
 
 from tests import zoo
 from tests.zoo import ZooCollection, client_for, diff, snapshot
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.cleanup import UPSERT
 
 from .apphelpers import SIZE, focus_table, idle, make_app, notifications, result, submit, wait_first_page, wait_result, wait_until
@@ -49,10 +50,10 @@ def _target(c: ZooCollection) -> str:
     return c.alias or c.name  # the aliased collection is reached through its alias, as a user would
 
 
-def _service(uri: str, db_name: str, tmp_path: Path) -> MilvusService:
+def _service(uri: str, db_name: str, tmp_path: Path) -> Session:
     conn = MilvusConnection(uri, db_name=db_name)
     conn.open()
-    return MilvusService(conn, None, tmp_path / "backups", tmp_path / "audit.jsonl")
+    return Session(conn, None, backup_dir=tmp_path / "backups", audit_path=tmp_path / "audit.jsonl")
 
 
 @pytest.mark.parametrize("spec", LITE_SPECS)
@@ -66,13 +67,13 @@ async def test_data_api_delete_then_restore_is_exact(lite_zoo: tuple[str, dict[s
     doomed = _doomed(before)
     svc = _service(uri, c.db_name, tmp_path)
     try:
-        info = svc.catalog.describe(_target(c))
+        info = svc.run(svc.describe(_target(c)))
         if mode == "sync":
-            preview = svc.cleanup.preview(info, keys=doomed)
-            report = svc.cleanup.delete(info, preview)
+            preview = svc.run(svc.preview_delete(info, keys=doomed))
+            report = svc.run(svc.delete(info, preview))
         else:
-            preview = await svc.cleanup.apreview(info, keys=doomed)
-            report = await svc.cleanup.adelete(info, preview)
+            preview = await svc.arun(svc.preview_delete(info, keys=doomed))
+            report = await svc.arun(svc.delete(info, preview))
         assert preview.undo.method == UPSERT and preview.undo.keeps_keys  # Lite keeps keys, auto_id too
         assert report.deleted == len(doomed)
         assert set(snapshot(client, c.name, db_name=c.db_name)) == set(before) - set(doomed)
@@ -81,8 +82,8 @@ async def test_data_api_delete_then_restore_is_exact(lite_zoo: tuple[str, dict[s
         # Restored from a connection to the default database: the backup says where it belongs.
         home = _service(uri, "default", tmp_path)
         try:
-            restored = (home.cleanup.restore(Path(report.backup_path)) if mode == "sync"
-                        else await home.cleanup.arestore(Path(report.backup_path)))
+            restored = (home.run(home.restore(Path(report.backup_path))) if mode == "sync"
+                        else await home.arun(home.restore(Path(report.backup_path))))
         finally:
             await home.conn.aclose()
             home.conn.close()

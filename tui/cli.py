@@ -231,9 +231,10 @@ def _printable(text: str) -> str:
 
 @contextlib.contextmanager
 def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False) -> Iterator[Any]:
-    """Connect (starting embedded Lite if needed), yield a MilvusService, always clean up."""
-    from .milvus import MilvusConnection, MilvusService
+    """Connect (starting embedded Lite if needed), yield a Session, always clean up."""
+    from .milvus import MilvusConnection
     from .milvus.errors import MilvusTuiError
+    from .session import Session
 
     if not keep_open:  # keep_open hands the connection to the app, which handles its own exits
         _handle_sigterm()
@@ -246,7 +247,7 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
                 from .embeddings import make_embeddings
 
                 model = make_embeddings(settings.embedding_settings())
-            yield MilvusService(conn, model, settings.backup_dir, settings.audit_path)
+            yield Session(conn, model, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
         except MilvusTuiError as exc:
             signum = _interruption(exc) or _pending.get("signum")
             if signum is not None:  # the data layer's account of an interrupted operation
@@ -276,7 +277,7 @@ def _remembered_loads(svc: Any) -> Any:
 def _remember_if_loaded(svc: Any, collection: str) -> None:
     """A collection created (and loaded) here: later commands on the embedded default load it again."""
     loads = _remembered_loads(svc)
-    if loads is not None and svc.catalog.describe(collection, with_count=False).loaded:
+    if loads is not None and svc.run(svc.describe(collection, with_count=False)).loaded:
         loads.remember(collection)
 
 
@@ -284,13 +285,13 @@ def _describe_loaded(svc: Any, collection: str, load: bool, *, quiet: bool = Fal
     """The collection, loaded: with ``--load``, or on the embedded default when it was
     loaded before (Lite released it when this command's server started); else NotLoaded
     with advice this command can follow."""
-    info = svc.catalog.describe(collection)
+    info = svc.run(svc.describe(collection))
     loads = _remembered_loads(svc)
     if not info.loaded and (load or (loads is not None and collection in loads.names())):
         if not quiet:  # --json output stays one JSON document, even with 2>&1
             click.echo(f"Loading '{collection}' …", err=True)
-        svc.catalog.load(collection)
-        info = svc.catalog.describe(collection)
+        svc.run(svc.load(collection))
+        info = svc.run(svc.describe(collection))
     if not info.loaded:
         from .milvus.errors import NotLoaded
 
@@ -396,14 +397,14 @@ def demo(ctx: click.Context, reset: bool, limit: int, no_open: bool) -> None:
         else:
             click.echo(f"Inserted {report.inserted} documents in {report.elapsed:.1f} s.", err=True)
             loads = _remembered_loads(svc)
-            if loads is not None and svc.catalog.describe(DEMO_COLLECTION, with_count=False).loaded:
+            if loads is not None and svc.run(svc.describe(DEMO_COLLECTION, with_count=False)).loaded:
                 loads.remember(DEMO_COLLECTION)  # seeded here: later commands load it again
         if not no_open:
             # Milvus Lite reports collections released after a restart; load the demo now and
             # hand this very server to the app, so it opens on a ready collection.
-            if not svc.catalog.describe(DEMO_COLLECTION, with_count=False).loaded:
+            if not svc.run(svc.describe(DEMO_COLLECTION, with_count=False)).loaded:
                 click.echo(f"Loading '{DEMO_COLLECTION}' …", err=True)
-                svc.catalog.load(DEMO_COLLECTION)
+                svc.run(svc.load(DEMO_COLLECTION))
             from .config import with_overrides
 
             _run_app(with_overrides(settings, collection=settings.collection or DEMO_COLLECTION), svc.conn)
@@ -418,8 +419,8 @@ def collections(ctx: click.Context, as_json: bool) -> None:
 
     settings = _settings(ctx)
     with _service(settings) as svc:
-        infos = svc.catalog.describe_all()
-        databases = svc.catalog.list_databases()
+        infos = svc.run(svc.describe_all())
+        databases = svc.run(svc.list_databases())
         loads = _remembered_loads(svc)
         if loads is not None and any(i.loaded for i in infos):  # as the app does on a catalog refresh
             loads.remember(*(i.name for i in infos if i.loaded))
@@ -474,8 +475,8 @@ def query(ctx: click.Context, collection: str, filter_expr: str, limit: int, out
     """Rows matching a filter expression, e.g. 'category == "function" and n_args > 2'."""
     with _service(_settings(ctx)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
-        result = svc.queries.filter(info, filter_expr, limit=limit, output_fields=_fields(output_fields),
-                                    consistency_level=consistency, partition_names=list(partitions) or None)
+        result = svc.run(svc.filter(info, filter_expr, limit=limit, output_fields=_fields(output_fields),
+                                    consistency_level=consistency, partition_names=list(partitions) or None))
     _print_rows(result, as_json, info)
 
 
@@ -495,10 +496,8 @@ def search(ctx: click.Context, collection: str, text: str, k: int, filter_expr: 
     """Semantic search: embed TEXT and find the nearest entities, with scores."""
     with _service(_settings(ctx), embeddings=True) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
-        result = svc.queries.semantic_search(
-            info, text, k=k, expr=filter_expr, anns_field=anns_field, output_fields=_fields(output_fields),
-            consistency_level=consistency, partition_names=list(partitions) or None, mmr=mmr,
-        )
+        result = svc.run(svc.search(info, text, k=k, expr=filter_expr, anns_field=anns_field, output_fields=_fields(output_fields),
+            consistency_level=consistency, partition_names=list(partitions) or None, mmr=mmr))
     _print_rows(result, as_json, info)
 
 
@@ -523,14 +522,14 @@ def delete(ctx: click.Context, collection: str, filter_expr: str | None, ids: st
     with _service(settings) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         keys = _parse_ids(ids, info) if ids else None
-        preview = svc.cleanup.preview(info, expr=filter_expr, keys=keys)
+        preview = svc.run(svc.preview_delete(info, expr=filter_expr, keys=keys))
         if yes and preview.count and not as_json:
             # Said before anything is deleted: what undo will do on this server.
             click.echo(f"Deleting {preview.count} entities from '{collection}'. {preview.undo.summary}", err=True)
         report = None
         if yes and preview.count:
             report = _run_delete(svc, settings, info, preview, backup=not no_backup, as_json=as_json)
-        after = svc.catalog.count(collection) if report else None
+        after = svc.run(svc.count(collection)) if report else None
     from .milvus.values import encode_row, json_row, vector_types
     from .printable import json_text
 
@@ -576,8 +575,7 @@ def _run_delete(svc: Any, settings: Any, info: Any, preview: Any, *, backup: boo
 
     try:
         with _deferred_interrupts() as stopping:
-            report = svc.cleanup.delete(info, preview, backup=backup,
-                                        ctx=Context(on_progress=progress, is_cancelled=stopping))
+            report = svc.run(svc.delete(info, preview, backup=backup), Context(on_progress=progress, is_cancelled=stopping))
     finally:
         if not as_json:
             click.echo("", err=True)
@@ -615,7 +613,7 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, partial: b
     """Put the entities of a delete backup back (database, partition, keys); safe to run twice."""
     with _service(_settings(ctx)) as svc:
         db_name = ctx.obj.get("db_name") if isinstance(ctx.obj, dict) else None
-        report = svc.cleanup.restore(backup, collection=collection, partial=partial, db_name=db_name)
+        report = svc.run(svc.restore(backup, collection=collection, partial=partial, db_name=db_name))
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "db_name": report.db_name,
                                "restored": report.restored, "skipped": report.skipped, "method": report.method,
@@ -660,9 +658,8 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
         try:
             # ctrl+c and SIGTERM stop between batches, so the number committed is exact.
             with _deferred_interrupts() as stopping:
-                report = svc.ingest.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
-                                           Context(on_progress=progress, is_cancelled=stopping),
-                                           batch_size=batch_size, skip=skip)
+                report = svc.run(svc.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
+                                           batch_size=batch_size, skip=skip), Context(on_progress=progress, is_cancelled=stopping))
         except IngestStopped as exc:
             if not as_json and not _pending:
                 click.echo("", err=True)  # end the progress line ("Stopping …" has ended it otherwise)
@@ -701,7 +698,7 @@ def export(ctx: click.Context, collection: str, out: Path, filter_expr: str, fmt
     """Stream a whole collection or filter result to JSONL or CSV."""
     with _service(_settings(ctx)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
-        report = svc.exporter.export(info, out, expr=filter_expr, fmt=fmt, output_fields=_fields(output_fields))
+        report = svc.run(svc.export(info, out, expr=filter_expr, fmt=fmt, output_fields=_fields(output_fields)))
     if as_json:
         click.echo(json.dumps({"collection": collection, "path": report.path, "rows": report.rows}))
     else:
@@ -714,7 +711,7 @@ def export(ctx: click.Context, collection: str, out: Path, filter_expr: str, fmt
 def load(ctx: click.Context, collection: str) -> None:
     """Load a collection into memory so it can be searched and queried."""
     with _service(_settings(ctx)) as svc:
-        svc.catalog.load(collection)
+        svc.run(svc.load(collection))
         loads = _remembered_loads(svc)
         if loads is not None:
             loads.remember(collection)
@@ -734,7 +731,7 @@ def release(ctx: click.Context, collection: str) -> None:
         loads = _remembered_loads(svc)
         if loads is not None:
             loads.forget(collection)  # what the user asked for, even if the release then fails
-        svc.catalog.release(collection)
+        svc.run(svc.release(collection))
     click.echo(f"'{collection}' is released.")
 
 

@@ -12,8 +12,13 @@ import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .milvus.ingest import Document, ExtraField
+from .milvus.ingest import Document, ExtraField, IngestReport
+
+if TYPE_CHECKING:
+    from .milvus.ops import Context
+    from .session import Session
 
 DEMO_COLLECTION = "python_docs"
 DEFAULT_LIMIT = 6000
@@ -103,15 +108,15 @@ def _documents_in(tree: ast.Module, module: str, modified: str, rel: str) -> Ite
                         yield doc
 
 
-def seed_demo(service, *, limit: int = DEFAULT_LIMIT, reset: bool = False, ctx=None):  # noqa: ANN001
+def seed_demo(session: Session, *, limit: int = DEFAULT_LIMIT, reset: bool = False,
+              ctx: Context | None = None) -> IngestReport | None:
     """Create and fill the demo collection unless it already holds data; returns the report or None."""
-    catalog = service.catalog
-    if catalog.exists(DEMO_COLLECTION):
+    if session.run(session.exists(DEMO_COLLECTION)):
         if not reset:
-            info = catalog.describe(DEMO_COLLECTION, with_count=False)
+            info = session.run(session.describe(DEMO_COLLECTION, with_count=False))
             if info.row_count:
                 return None
-        catalog.drop(DEMO_COLLECTION)
+        session.run(session.drop(DEMO_COLLECTION))
     docs = list(stdlib_documents(limit))
-    return service.ingest.ingest(DEMO_COLLECTION, docs, ctx, extra=DEMO_FIELDS, auto_id=False,
-                                 total=len(docs), batch_size=500)
+    return session.run(session.ingest(DEMO_COLLECTION, docs, extra=DEMO_FIELDS, auto_id=False, total=len(docs),
+                                      batch_size=500), ctx)

@@ -1,93 +1,124 @@
 """Typed messages that workers post back to the UI.
 
-Each carries its result, how long it took and which mode (sync or async) ran it, so
-panes can react and the status bar (and later the timing panel) can log it.
+Each carries what ran (an ``OpKind``), its result, how long it took and which mode (sync or
+async) ran it, and the token and group of its run, all set in the constructor, so panes can
+react, stale runs can be told apart, and the status bar and the timing panel can log it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from .session import ExecMode, OpKind
+
+if TYPE_CHECKING:
+    from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
+    from .milvus.connection import ServerInfo
+    from .milvus.queries import Boundaries, Pager
+    from .session import CatalogSnapshot
+
 
 class Outcome(Message):
-    """Base: a finished operation."""
+    """Base: a finished operation. Subclasses name the type of ``result``."""
 
-    def __init__(self, what: str, result: Any, mode: str, elapsed: float) -> None:
+    result: Any
+
+    def __init__(self, kind: OpKind, result: Any, mode: ExecMode, elapsed: float, *, token: object | None = None,
+                 group: str = "") -> None:
         super().__init__()
-        self.what = what
+        self.kind = kind
         self.result = result
         self.mode = mode
         self.elapsed = elapsed
+        #: the run that posted it (``OpRunner.is_fresh``); None: not from a replaceable run.
+        self.token = token
+        self.group = group
 
 
 class Connected(Outcome):
-    """The connection opened; ``result`` is a ``ServerInfo``."""
+    result: ServerInfo
 
 
 class EmbeddingsReady(Outcome):
-    """The embedding model is built; ``result`` is its description."""
+    """``result`` is the model and its description."""
+
+    result: tuple[Any, str]
 
 
 class CatalogRefreshed(Outcome):
-    """``result`` is a list of ``CollectionInfo``."""
+    result: CatalogSnapshot
 
 
 class CollectionDescribed(Outcome):
-    """``result`` is one ``CollectionInfo``."""
-
-
-class ResultsReady(Outcome):
-    """``result`` is a ``QueryResult`` (a page, a filter or a search)."""
-
-
-class BoundariesFound(Outcome):
-    """A background key scan found page boundaries of ``pager``; ``result`` is a
-    ``Boundaries``. ``token`` names the fill, so one that was stopped can be told apart."""
-
-    def __init__(self, result: Any, pager: Any, token: object, elapsed: float) -> None:
-        super().__init__("page boundaries", result, "sync", elapsed)
-        self.pager = pager
-        self.token = token
+    result: CollectionInfo
 
 
 class CollectionLoaded(Outcome):
-    """``result`` is the collection name."""
+    result: CollectionInfo
+
+
+class ResultsReady(Outcome):
+    """A page, a filter or a search."""
+
+    result: QueryResult
+
+
+class BoundariesFound(Outcome):
+    """A background key scan found page boundaries of ``pager``. ``token`` names the fill, so
+    one that was stopped can be told apart."""
+
+    result: Boundaries
+
+    def __init__(self, result: Boundaries, pager: Pager, token: object, elapsed: float) -> None:
+        super().__init__(OpKind.PAGE, result, ExecMode.SYNC, elapsed, token=token, group="fill")
+        self.pager = pager
 
 
 class DeletePreviewed(Outcome):
-    """``result`` is a ``DeletePreview``."""
+    result: DeletePreview
 
 
 class DeleteDone(Outcome):
-    """``result`` is a ``DeleteReport``."""
+    result: DeleteReport
 
 
 class RestoreDone(Outcome):
-    """``result`` is a ``RestoreReport``."""
+    result: RestoreReport
 
 
 class ExportDone(Outcome):
-    """``result`` is an ``ExportReport``."""
+    result: ExportReport
+
+
+class FailureKind(StrEnum):
+    ERROR = "error"
+    #: replaced by a newer run, cancelled with esc, or stopped on the user's word.
+    CANCELLED = "cancelled"
 
 
 class OperationFailed(Message):
     """An operation raised; ``error`` is a sentence fit to show the user."""
 
-    def __init__(self, what: str, error: str, kind: str = "error", mode: str = "", elapsed: float = 0.0) -> None:
+    def __init__(self, kind: OpKind, error: str, failure: FailureKind = FailureKind.ERROR,
+                 mode: ExecMode | None = None, elapsed: float = 0.0, *, token: object | None = None,
+                 group: str = "") -> None:
         super().__init__()
-        self.what = what
-        self.error = error
         self.kind = kind
+        self.error = error
+        self.failure = failure
         self.mode = mode
         self.elapsed = elapsed
+        self.token = token
+        self.group = group
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProgressInfo:
-    what: str
+    kind: OpKind
     done: int
     total: int | None
     label: str

@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -118,8 +119,8 @@ def rconn(real_uri: str) -> Iterator[MilvusConnection]:
 
 
 @pytest.fixture
-def rservice(rconn: MilvusConnection, embeddings: Any, tmp_path: Path) -> MilvusService:
-    return MilvusService(rconn, embeddings, tmp_path / "backups", tmp_path / "audit.jsonl")
+def rservice(rconn: MilvusConnection, embeddings: Any, tmp_path: Path) -> Session:
+    return Session(rconn, embeddings, backup_dir=tmp_path / "backups", audit_path=tmp_path / "audit.jsonl")
 
 
 @pytest.fixture(scope="session")
@@ -144,10 +145,10 @@ def docs(real_uri: str, embeddings: Any) -> str:
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, embeddings, Path("/nonexistent"), Path("/nonexistent"))
-        if svc.catalog.exists(name):
-            svc.catalog.drop(name)
-        report = svc.ingest.ingest(name, list(stdlib_documents(DOCS_ROWS)), extra=DEMO_FIELDS, auto_id=False)
+        svc = Session(conn, embeddings)
+        if svc.run(svc.exists(name)):
+            svc.run(svc.drop(name))
+        report = svc.run(svc.ingest(name, list(stdlib_documents(DOCS_ROWS)), extra=DEMO_FIELDS, auto_id=False))
         assert report.inserted == DOCS_ROWS and report.created
     finally:
         conn.close()

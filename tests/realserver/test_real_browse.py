@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.realserver.conftest import BIG_ROWS, cli, ok_json
-from tui.milvus import MilvusConnection, MilvusService, Pager
+from tui.milvus import MilvusConnection, Pager
+from tui.session import Session
 from tui.milvus.queries import MAX_WINDOW
 
 pytestmark = pytest.mark.realserver
@@ -26,8 +27,8 @@ def ids(result: Any) -> list[int]:
 
 
 @pytest.fixture
-def big_info(rservice: MilvusService, big: str) -> Any:
-    info = rservice.catalog.describe(big)
+def big_info(rservice: Session, big: str) -> Any:
+    info = rservice.run(rservice.describe(big))
     assert info.loaded and info.row_count == BIG_ROWS
     return info
 
@@ -39,44 +40,44 @@ def test_offsets_stop_at_the_window(raw: Any, big: str) -> None:
         raw.query(big, filter="id >= 0", limit=50, offset=BIG_ROWS - 50)
 
 
-def test_last_page_is_reachable(rservice: MilvusService, big_info: Any) -> None:
+def test_last_page_is_reachable(rservice: Session, big_info: Any) -> None:
     pager = Pager(big_info, page_size=50)
-    last = rservice.queries.page(pager, -1)
+    last = rservice.run(rservice.page(pager, -1))
     assert (last.page, last.pages, last.total) == (399, 400, BIG_ROWS)
     assert ids(last) == list(range(BIG_ROWS - 50, BIG_ROWS))
     assert {row["tag"] for row in last.rows} == {"a", "b", "c", "d"}
     # Back to the first page, then a page past the window from the boundaries already found.
-    assert ids(rservice.queries.page(pager, 0)) == list(range(50))
-    middle = rservice.queries.page(pager, 350)
+    assert ids(rservice.run(rservice.page(pager, 0))) == list(range(50))
+    middle = rservice.run(rservice.page(pager, 350))
     assert ids(middle) == list(range(17500, 17550))
 
 
-def test_jump_then_step_forward(rservice: MilvusService, big_info: Any) -> None:
+def test_jump_then_step_forward(rservice: Session, big_info: Any) -> None:
     pager = Pager(big_info, page_size=100)
-    page = rservice.queries.page(pager, 330)  # past the end: clamped to the last of 200 pages
+    page = rservice.run(rservice.page(pager, 330))  # past the end: clamped to the last of 200 pages
     assert page.pages == 200 and page.page == 199
     assert ids(page) == list(range(19900, 20000))
     pager = Pager(big_info, page_size=100)
-    page = rservice.queries.page(pager, 170)  # 17000 > 16384: needs two key scans
+    page = rservice.run(rservice.page(pager, 170))  # 17000 > 16384: needs two key scans
     assert ids(page) == list(range(17000, 17100))
-    assert ids(rservice.queries.page(pager, 171)) == list(range(17100, 17200))
-    assert ids(rservice.queries.page(pager, 169)) == list(range(16900, 17000))
+    assert ids(rservice.run(rservice.page(pager, 171))) == list(range(17100, 17200))
+    assert ids(rservice.run(rservice.page(pager, 169))) == list(range(16900, 17000))
 
 
-def test_walk_every_page_sees_every_row_once(rservice: MilvusService, big_info: Any) -> None:
+def test_walk_every_page_sees_every_row_once(rservice: Session, big_info: Any) -> None:
     pager = Pager(big_info, page_size=1000, output_fields=["id"])
     seen: list[int] = []
     for n in range(25):
-        result = rservice.queries.page(pager, n)
+        result = rservice.run(rservice.page(pager, n))
         if result.page != n:  # clamped: past the last page
             break
         seen.extend(ids(result))
     assert seen == list(range(BIG_ROWS))
 
 
-def test_filtered_pages_to_the_end(rservice: MilvusService, big_info: Any) -> None:
+def test_filtered_pages_to_the_end(rservice: Session, big_info: Any) -> None:
     pager = Pager(big_info, expr='tag == "b"', page_size=40)
-    last = rservice.queries.page(pager, -1)
+    last = rservice.run(rservice.page(pager, -1))
     assert last.total == BIG_ROWS // 4 and last.pages == 125 and last.page == 124
     assert ids(last) == [i for i in range(BIG_ROWS) if i % 4 == 1][-40:]
     assert all(row["tag"] == "b" for row in last.rows)
@@ -86,12 +87,12 @@ async def test_async_paging_to_the_end(real_uri: str, big: str) -> None:
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
-        info = await svc.catalog.adescribe(big)
+        svc = Session(conn, None)
+        info = await svc.arun(svc.describe(big))
         pager = Pager(info, page_size=50)
-        last = await svc.queries.apage(pager, -1)
+        last = await svc.arun(svc.page(pager, -1))
         assert last.mode == "async" and ids(last) == list(range(BIG_ROWS - 50, BIG_ROWS))
-        assert ids(await svc.queries.apage(pager, 398)) == list(range(BIG_ROWS - 100, BIG_ROWS - 50))
+        assert ids(await svc.arun(svc.page(pager, 398))) == list(range(BIG_ROWS - 100, BIG_ROWS - 50))
     finally:
         await conn.aclose()
         conn.close()

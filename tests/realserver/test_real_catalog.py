@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.realserver.conftest import DOCS_ROWS
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.catalog import milvus_version
 from tui.milvus.errors import NotLoaded
 from tui.milvus.ops import Context, Progress
@@ -31,15 +31,15 @@ def test_open_reports_a_milvus_server(rconn: MilvusConnection) -> None:
     assert milvus_version("milvus_lite-3.2.2") is None
 
 
-def test_lists_databases_and_collections(rservice: MilvusService, docs: str) -> None:
-    assert "default" in rservice.catalog.list_databases()
-    assert docs in rservice.catalog.list_collections()
-    assert rservice.catalog.exists(docs)
-    assert not rservice.catalog.exists("rs_no_such_collection")
+def test_lists_databases_and_collections(rservice: Session, docs: str) -> None:
+    assert "default" in rservice.run(rservice.list_databases())
+    assert docs in rservice.run(rservice.list_collections())
+    assert rservice.run(rservice.exists(docs))
+    assert not rservice.run(rservice.exists("rs_no_such_collection"))
 
 
-def test_describe_schema_indexes_and_exact_count(rservice: MilvusService, docs: str) -> None:
-    info = rservice.catalog.describe(docs)
+def test_describe_schema_indexes_and_exact_count(rservice: Session, docs: str) -> None:
+    info = rservice.run(rservice.describe(docs))
     assert info.loaded and info.load_state == "Loaded"
     assert info.row_count == DOCS_ROWS and info.count_exact
     assert info.primary.name == "id" and info.primary.dtype == "INT64" and not info.primary.auto_id
@@ -56,27 +56,27 @@ def test_describe_schema_indexes_and_exact_count(rservice: MilvusService, docs: 
     assert tag is not None and tag.provider == "local" and tag.dimension == 256
 
 
-def test_count_with_a_filter(rservice: MilvusService, docs: str) -> None:
-    assert rservice.catalog.count(docs, "id <= 100") == 100
-    assert rservice.catalog.count(docs, "id > 100000") == 0
+def test_count_with_a_filter(rservice: Session, docs: str) -> None:
+    assert rservice.run(rservice.count(docs, "id <= 100")) == 100
+    assert rservice.run(rservice.count(docs, "id > 100000")) == 0
 
 
-def test_release_then_load_with_progress(rservice: MilvusService, docs: str) -> None:
-    assert rservice.catalog.release(docs) == "NotLoad"
+def test_release_then_load_with_progress(rservice: Session, docs: str) -> None:
+    assert rservice.run(rservice.release(docs)) == "NotLoad"
     try:
-        info = rservice.catalog.describe(docs)
+        info = rservice.run(rservice.describe(docs))
         assert info.load_state == "NotLoad" and not info.loaded
         assert info.row_count is not None and not info.count_exact  # from stats, not count(*)
         with pytest.raises(NotLoaded, match="not loaded"):
-            rservice.queries.filter(info, "id < 3")
+            rservice.run(rservice.filter(info, "id < 3"))
         with pytest.raises(NotLoaded):
-            rservice.catalog.count(docs)
+            rservice.run(rservice.count(docs))
     finally:
         seen: list[Progress] = []
-        state = rservice.catalog.load(docs, Context(on_progress=seen.append))
+        state = rservice.run(rservice.load(docs), Context(on_progress=seen.append))
     assert state == "Loaded"
     assert seen[0].done == 0 and seen[-1].done == 100
-    info = rservice.catalog.describe(docs)
+    info = rservice.run(rservice.describe(docs))
     assert info.loaded and info.row_count == DOCS_ROWS
 
 
@@ -84,22 +84,22 @@ async def test_async_catalog(real_uri: str, docs: str) -> None:
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
-        assert docs in await svc.catalog.alist_collections()
-        assert "default" in await svc.catalog.alist_databases()
-        assert await svc.catalog.aexists(docs)
-        assert await svc.catalog.arelease(docs) == "NotLoad"
-        assert (await svc.catalog.adescribe(docs)).load_state == "NotLoad"
-        assert await svc.catalog.aload(docs) == "Loaded"
-        info = await svc.catalog.adescribe(docs)
+        svc = Session(conn, None)
+        assert docs in await svc.arun(svc.list_collections())
+        assert "default" in await svc.arun(svc.list_databases())
+        assert await svc.arun(svc.exists(docs))
+        assert await svc.arun(svc.release(docs)) == "NotLoad"
+        assert (await svc.arun(svc.describe(docs))).load_state == "NotLoad"
+        assert await svc.arun(svc.load(docs)) == "Loaded"
+        info = await svc.arun(svc.describe(docs))
         assert info.loaded and info.row_count == DOCS_ROWS
-        assert await svc.catalog.acount(docs, "id <= 10") == 10
+        assert await svc.arun(svc.count(docs, "id <= 10")) == 10
     finally:
         await conn.aclose()
         conn.close()
 
 
-def test_a_collection_with_released_partitions_is_partly_loaded(rservice: MilvusService, raw: Any) -> None:
+def test_a_collection_with_released_partitions_is_partly_loaded(rservice: Session, raw: Any) -> None:
     """Milvus Lite loads and releases whole collections only; a server can release one partition,
     and the collection as a whole still reports Loaded."""
     from pymilvus import DataType, MilvusClient
@@ -119,12 +119,12 @@ def test_a_collection_with_released_partitions_is_partly_loaded(rservice: Milvus
         raw.insert(name, [{"v": [0.3, 0.4]}])
         raw.release_collection(name)
         raw.load_partitions(name, ["p1"])
-        info = rservice.catalog.describe(name)
+        info = rservice.run(rservice.describe(name))
         assert info.load_state == "PartiallyLoaded" and not info.loaded
         assert info.loaded_partitions == ("p1",)
         with pytest.raises(NotLoaded):
-            rservice.queries.filter(info, "pk > 0")
-        rservice.catalog.load(name)
-        assert rservice.catalog.describe(name).load_state == "Loaded"
+            rservice.run(rservice.filter(info, "pk > 0"))
+        rservice.run(rservice.load(name))
+        assert rservice.run(rservice.describe(name)).load_state == "Loaded"
     finally:
         raw.drop_collection(name)

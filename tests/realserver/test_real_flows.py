@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tests.realserver.conftest import DOCS_ROWS, cli, ok_json
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.errors import InvalidFilter, InvalidInput, NotFound
 from tui.milvus.values import encode_row
 
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.realserver
 
 
 @pytest.fixture
-def info(rservice: MilvusService, docs: str) -> Any:
-    info = rservice.catalog.describe(docs)
+def info(rservice: Session, docs: str) -> Any:
+    info = rservice.run(rservice.describe(docs))
     assert info.loaded
     return info
 
@@ -29,47 +30,47 @@ def info(rservice: MilvusService, docs: str) -> Any:
 # -- filter -----------------------------------------------------------------------------------
 
 
-def test_filter_at_bounded_consistency(rservice: MilvusService, info: Any) -> None:
-    result = rservice.queries.filter(info, 'category == "function" and n_args >= 2', limit=500,
-                                     consistency_level="Bounded")
-    assert result.rows and len(result.rows) == rservice.catalog.count(info.name,
-                                                                      'category == "function" and n_args >= 2')
+def test_filter_at_bounded_consistency(rservice: Session, info: Any) -> None:
+    result = rservice.run(rservice.filter(info, 'category == "function" and n_args >= 2', limit=500,
+                                     consistency_level="Bounded"))
+    assert result.rows and len(result.rows) == rservice.run(rservice.count(info.name,
+                                                                      'category == "function" and n_args >= 2'))
     assert all(r["category"] == "function" and r["n_args"] >= 2 for r in result.rows)
     assert result.columns[:3] == ["id", "text", "vector"]
 
 
-def test_filter_json_and_like(rservice: MilvusService, info: Any) -> None:
-    everything = rservice.queries.filter(info, "", limit=DOCS_ROWS, output_fields=["module", "meta"]).rows
+def test_filter_json_and_like(rservice: Session, info: Any) -> None:
+    everything = rservice.run(rservice.filter(info, "", limit=DOCS_ROWS, output_fields=["module", "meta"])).rows
     # LIKE treats "_" as a wildcard; pick a plain prefix that several modules share.
     prefix = max((r["module"][:2] for r in everything if r["module"][:2].isalpha()),
                  key=lambda p: sum(r["module"].startswith(p) for r in everything))
     expected = sorted(r["id"] for r in everything if r["module"].startswith(prefix) and r["meta"]["lineno"] > 50)
-    result = rservice.queries.filter(info, f'module like "{prefix}%" and meta["lineno"] > 50', limit=DOCS_ROWS,
-                                     output_fields=["module", "meta"])
+    result = rservice.run(rservice.filter(info, f'module like "{prefix}%" and meta["lineno"] > 50', limit=DOCS_ROWS,
+                                     output_fields=["module", "meta"]))
     assert expected and sorted(r["id"] for r in result.rows) == expected
     assert set(result.rows[0]) == {"id", "module", "meta"}
 
 
-def test_bad_filters_are_clear_errors(rservice: MilvusService, info: Any) -> None:
+def test_bad_filters_are_clear_errors(rservice: Session, info: Any) -> None:
     with pytest.raises(InvalidFilter) as caught:
-        rservice.queries.filter(info, "n_args >>> 2")
+        rservice.run(rservice.filter(info, "n_args >>> 2"))
     assert "filter" in str(caught.value).lower()
     with pytest.raises(InvalidInput):
-        rservice.queries.filter(info, 'category == "function', limit=5)  # unbalanced quote
+        rservice.run(rservice.filter(info, 'category == "function', limit=5))  # unbalanced quote
     with pytest.raises(InvalidInput):
-        rservice.queries.filter(info, "id > 1", limit=20_000)  # above the server's window
+        rservice.run(rservice.filter(info, "id > 1", limit=20_000))  # above the server's window
 
 
-async def test_async_filter_matches_sync(real_uri: str, rservice: MilvusService, info: Any) -> None:
+async def test_async_filter_matches_sync(real_uri: str, rservice: Session, info: Any) -> None:
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
-        result = await svc.queries.afilter(info, "id <= 20", consistency_level="Bounded")
+        svc = Session(conn, None)
+        result = await svc.arun(svc.filter(info, "id <= 20", consistency_level="Bounded"))
     finally:
         await conn.aclose()
         conn.close()
-    sync = rservice.queries.filter(info, "id <= 20", consistency_level="Bounded")
+    sync = rservice.run(rservice.filter(info, "id <= 20", consistency_level="Bounded"))
     assert result.mode == "async" and sync.mode == "sync"
     assert sorted(r["id"] for r in result.rows) == sorted(r["id"] for r in sync.rows) == list(range(1, 21))
 
@@ -77,57 +78,57 @@ async def test_async_filter_matches_sync(real_uri: str, rservice: MilvusService,
 # -- semantic search and more like this ------------------------------------------------------
 
 
-def test_semantic_search_with_local_embeddings(rservice: MilvusService, info: Any) -> None:
-    result = rservice.queries.semantic_search(info, "read a file line by line", k=8)
+def test_semantic_search_with_local_embeddings(rservice: Session, info: Any) -> None:
+    result = rservice.run(rservice.search(info, "read a file line by line", k=8))
     assert result.kind == "search" and result.metric == "COSINE"
     assert len(result.rows) == 8 and len(result.scores) == 8
     assert result.scores == sorted(result.scores, reverse=True)
     assert 0.2 < result.scores[0] <= 1.0001
     assert all(r["text"] for r in result.rows)
     assert not result.warnings  # built and searched with the same local model
-    filtered = rservice.queries.semantic_search(info, "read a file line by line", k=5,
-                                                expr='category == "function"', consistency_level="Bounded")
+    filtered = rservice.run(rservice.search(info, "read a file line by line", k=5,
+                                                expr='category == "function"', consistency_level="Bounded"))
     assert filtered.rows and all(r["category"] == "function" for r in filtered.rows)
-    mmr = rservice.queries.semantic_search(info, "read a file line by line", k=4, mmr=(20, 0.5))
+    mmr = rservice.run(rservice.search(info, "read a file line by line", k=4, mmr=(20, 0.5)))
     assert len(mmr.rows) == 4 and len({r["id"] for r in mmr.rows}) == 4
 
 
-async def test_async_search_matches_sync(real_uri: str, rservice: MilvusService, info: Any,
+async def test_async_search_matches_sync(real_uri: str, rservice: Session, info: Any,
                                          embeddings: Any) -> None:
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, embeddings, Path("/nonexistent"), Path("/nonexistent"))
-        result = await svc.queries.asemantic_search(info, "compress data with gzip", k=5)
-        similar = await svc.queries.amore_like_this(info, result.rows[0]["id"], k=5)
+        svc = Session(conn, embeddings)
+        result = await svc.arun(svc.search(info, "compress data with gzip", k=5))
+        similar = await svc.arun(svc.more_like_this(info, result.rows[0]["id"], k=5))
     finally:
         await conn.aclose()
         conn.close()
-    sync = rservice.queries.semantic_search(info, "compress data with gzip", k=5)
+    sync = rservice.run(rservice.search(info, "compress data with gzip", k=5))
     assert [r["id"] for r in result.rows] == [r["id"] for r in sync.rows]
     assert similar.kind == "more_like_this" and result.rows[0]["id"] not in [r["id"] for r in similar.rows]
 
 
-def test_more_like_this(rservice: MilvusService, info: Any) -> None:
+def test_more_like_this(rservice: Session, info: Any) -> None:
     key = 42
-    (entity,) = rservice.queries.get(info, [key])
-    itself = rservice.queries.search(info, entity["vector"], k=3)
+    (entity,) = rservice.run(rservice.get(info, [key]))
+    itself = rservice.run(rservice.search_by_vector(info, entity["vector"], k=3))
     assert itself.rows[0]["id"] == key and itself.scores[0] > 0.99
-    result = rservice.queries.more_like_this(info, key, k=6)
+    result = rservice.run(rservice.more_like_this(info, key, k=6))
     assert result.kind == "more_like_this" and len(result.rows) == 6
     assert key not in [r["id"] for r in result.rows]
     assert result.scores == sorted(result.scores, reverse=True)
     assert result.scores[:2] == pytest.approx(itself.scores[1:3])  # the same neighbours, minus itself
     with pytest.raises(NotFound):
-        rservice.queries.more_like_this(info, 10_000_000)
+        rservice.run(rservice.more_like_this(info, 10_000_000))
 
 
 # -- delete with backup, then restore ------------------------------------------------------------
 
 
-def snapshot(svc: MilvusService, name: str) -> list[str]:
+def snapshot(svc: Session, name: str) -> list[str]:
     """Every entity, every field (vectors included), at Strong consistency, as sorted JSON."""
-    info = svc.catalog.describe(name)
+    info = svc.run(svc.describe(name))
     pk = info.primary.name
     rows = svc.conn.client.query(name, filter=f"{pk} >= 0" if info.primary.dtype == "INT64" else f'{pk} != ""',
                                  output_fields=["*"], limit=16384, consistency_level="Strong")
@@ -135,43 +136,43 @@ def snapshot(svc: MilvusService, name: str) -> list[str]:
 
 
 @pytest.fixture
-def scratch(rservice: MilvusService) -> Iterator[str]:
+def scratch(rservice: Session) -> Iterator[str]:
     """A writable copy of the demo schema: 250 documents, ids 1..250."""
     from tui.demo import DEMO_FIELDS, stdlib_documents
 
     name = "rs_scratch"
-    if rservice.catalog.exists(name):
-        rservice.catalog.drop(name)
-    rservice.ingest.ingest(name, list(stdlib_documents(250)), extra=DEMO_FIELDS, auto_id=False)
+    if rservice.run(rservice.exists(name)):
+        rservice.run(rservice.drop(name))
+    rservice.run(rservice.ingest(name, list(stdlib_documents(250)), extra=DEMO_FIELDS, auto_id=False))
     yield name
-    rservice.catalog.drop(name)
+    rservice.run(rservice.drop(name))
 
 
-def test_delete_with_backup_then_restore_is_identical(rservice: MilvusService, scratch: str) -> None:
+def test_delete_with_backup_then_restore_is_identical(rservice: Session, scratch: str) -> None:
     before = snapshot(rservice, scratch)
     assert len(before) == 250
-    info = rservice.catalog.describe(scratch)
-    preview = rservice.cleanup.preview(info, expr="n_args >= 2")
+    info = rservice.run(rservice.describe(scratch))
+    preview = rservice.run(rservice.preview_delete(info, expr="n_args >= 2"))
     assert 0 < preview.count < 250
-    assert preview.count == rservice.catalog.count(scratch, "n_args >= 2")
+    assert preview.count == rservice.run(rservice.count(scratch, "n_args >= 2"))
     assert all(row["n_args"] >= 2 for row in preview.sample)
-    report = rservice.cleanup.delete(info, preview)
+    report = rservice.run(rservice.delete(info, preview))
     assert report.deleted == report.backed_up == preview.count and report.status == "done"
     backup = Path(report.backup_path)
     assert backup.exists() and backup.stat().st_mode & 0o777 == 0o600
     # Strong: the count right after the delete is the truth, and the keys are gone.
-    assert rservice.catalog.count(scratch) == 250 - preview.count
-    assert rservice.catalog.count(scratch, "n_args >= 2") == 0
-    assert rservice.queries.get(info, list(preview.keys)) == []
-    audit = [json.loads(line) for line in rservice.cleanup.audit_path.read_text().splitlines()]
+    assert rservice.run(rservice.count(scratch)) == 250 - preview.count
+    assert rservice.run(rservice.count(scratch, "n_args >= 2")) == 0
+    assert rservice.run(rservice.get(info, list(preview.keys))) == []
+    audit = [json.loads(line) for line in rservice.audit_path.read_text().splitlines()]
     assert audit[-1]["action"] == "delete" and audit[-1]["deleted"] == preview.count
 
-    restored = rservice.cleanup.restore(backup)
+    restored = rservice.run(rservice.restore(backup))
     assert restored.restored == preview.count
-    assert rservice.catalog.count(scratch) == 250
+    assert rservice.run(rservice.count(scratch)) == 250
     assert snapshot(rservice, scratch) == before
     # Restoring twice changes nothing (upsert).
-    rservice.cleanup.restore(backup)
+    rservice.run(rservice.restore(backup))
     assert snapshot(rservice, scratch) == before
 
 
@@ -179,23 +180,23 @@ async def test_async_delete_selected_keys_and_restore(real_uri: str, scratch: st
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, None, tmp_path / "abackups", tmp_path / "aaudit.jsonl")
+        svc = Session(conn, None, backup_dir=tmp_path / "abackups", audit_path=tmp_path / "aaudit.jsonl")
         before = snapshot(svc, scratch)
-        info = await svc.catalog.adescribe(scratch)
-        preview = await svc.cleanup.apreview(info, keys=[3, 5, 7, 999_999])
+        info = await svc.arun(svc.describe(scratch))
+        preview = await svc.arun(svc.preview_delete(info, keys=[3, 5, 7, 999_999]))
         assert sorted(preview.keys) == [3, 5, 7]  # a key that does not exist is not "deleted"
-        report = await svc.cleanup.adelete(info, preview)
+        report = await svc.arun(svc.delete(info, preview))
         assert report.deleted == 3
-        assert await svc.catalog.acount(scratch) == 247
-        await svc.cleanup.arestore(Path(report.backup_path))
-        assert await svc.catalog.acount(scratch) == 250
+        assert await svc.arun(svc.count(scratch)) == 247
+        await svc.arun(svc.restore(Path(report.backup_path)))
+        assert await svc.arun(svc.count(scratch)) == 250
         assert snapshot(svc, scratch) == before
     finally:
         await conn.aclose()
         conn.close()
 
 
-def test_string_keys_with_quotes_json_and_arrays_round_trip(rservice: MilvusService, raw: Any) -> None:
+def test_string_keys_with_quotes_json_and_arrays_round_trip(rservice: Session, raw: Any) -> None:
     """Keys the app quotes itself, JSON and ARRAY fields: deleted, backed up, restored exactly."""
     from pymilvus import DataType, MilvusClient
 
@@ -216,13 +217,13 @@ def test_string_keys_with_quotes_json_and_arrays_round_trip(rservice: MilvusServ
     raw.flush(name)
     try:
         before = snapshot(rservice, name)
-        info = rservice.catalog.describe(name)
-        preview = rservice.cleanup.preview(info, keys=keys[1:])
+        info = rservice.run(rservice.describe(name))
+        preview = rservice.run(rservice.preview_delete(info, keys=keys[1:]))
         assert set(preview.keys) == set(keys[1:])
-        report = rservice.cleanup.delete(info, preview)
+        report = rservice.run(rservice.delete(info, preview))
         assert report.deleted == len(keys) - 1
-        assert rservice.catalog.count(name) == 1
-        rservice.cleanup.restore(Path(report.backup_path))
+        assert rservice.run(rservice.count(name)) == 1
+        rservice.run(rservice.restore(Path(report.backup_path)))
         assert snapshot(rservice, name) == before
     finally:
         raw.drop_collection(name)
@@ -269,7 +270,7 @@ def _vector_bits(raw: Any, name: str) -> dict[int, bytes]:
 
 
 @pytest.mark.parametrize("dtype", ["FLOAT_VECTOR", "BINARY_VECTOR"])
-def test_vectors_round_trip_bit_for_bit_in_both_backup_formats(rservice: MilvusService, raw: Any, dtype: str,
+def test_vectors_round_trip_bit_for_bit_in_both_backup_formats(rservice: Session, raw: Any, dtype: str,
                                                                tmp_path: Path) -> None:
     """Backup format 2 packs float vectors as float32 and binary vectors as their bytes;
     format 1 files (vectors as pymilvus returned them, written by ``values.dumps``) still
@@ -281,16 +282,16 @@ def test_vectors_round_trip_bit_for_bit_in_both_backup_formats(rservice: MilvusS
     try:
         before = _vector_bits(raw, name)
         assert len(before) == 40
-        info = rservice.catalog.describe(name)
-        preview = rservice.cleanup.preview(info, expr="grp == 0")
-        report = rservice.cleanup.delete(info, preview)
-        assert report.deleted == report.backed_up == 20 and rservice.catalog.count(name) == 20
+        info = rservice.run(rservice.describe(name))
+        preview = rservice.run(rservice.preview_delete(info, expr="grp == 0"))
+        report = rservice.run(rservice.delete(info, preview))
+        assert report.deleted == report.backed_up == 20 and rservice.run(rservice.count(name)) == 20
         lines = Path(report.backup_path).read_text().splitlines()
         header = json.loads(lines[0])
         assert header["format"] == "milvus-tui-backup/3"
         assert header["vectors"] == {"v": "float32-le-base64" if dtype == "FLOAT_VECTOR" else "bytes-base64"}
         assert len(lines) == 1 + 20 + 1  # header, entities, trailer
-        rservice.cleanup.restore(Path(report.backup_path))
+        rservice.run(rservice.restore(Path(report.backup_path)))
         assert _vector_bits(raw, name) == before
 
         # Format 1, as the earlier version wrote it, then restored by this one.
@@ -300,8 +301,8 @@ def test_vectors_round_trip_bit_for_bit_in_both_backup_formats(rservice: MilvusS
         v1.write_text(json.dumps({"format": "milvus-tui-backup/1", "collection": name, "count": len(old)}) + "\n"
                       + "".join(dumps(r) + "\n" for r in old))
         raw.delete(name, filter="grp == 1")
-        assert rservice.catalog.count(name) == 20
-        assert rservice.cleanup.restore(v1).restored == 20
+        assert rservice.run(rservice.count(name)) == 20
+        assert rservice.run(rservice.restore(v1)).restored == 20
         assert _vector_bits(raw, name) == before
         assert len(rows) == 40
     finally:
@@ -325,19 +326,19 @@ def test_cli_delete_then_restore(real_uri: str, scratch: str, tmp_path: Path) ->
 # -- export -------------------------------------------------------------------------------------
 
 
-def test_export_whole_collection_jsonl(rservice: MilvusService, info: Any, tmp_path: Path) -> None:
+def test_export_whole_collection_jsonl(rservice: Session, info: Any, tmp_path: Path) -> None:
     out = tmp_path / "docs.jsonl"
-    report = rservice.exporter.export(info, out, batch_size=128)
+    report = rservice.run(rservice.export(info, out, batch_size=128))
     assert report.rows == DOCS_ROWS
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == list(range(1, DOCS_ROWS + 1))
     assert len(rows[0]["vector"]) == 256 and isinstance(rows[0]["meta"], dict)
 
 
-def test_export_filter_to_csv(rservice: MilvusService, info: Any, tmp_path: Path) -> None:
+def test_export_filter_to_csv(rservice: Session, info: Any, tmp_path: Path) -> None:
     out = tmp_path / "functions.csv"
-    report = rservice.exporter.export(info, out, expr='category == "function"', output_fields=["name", "n_args"])
-    assert report.rows == rservice.catalog.count(info.name, 'category == "function"')
+    report = rservice.run(rservice.export(info, out, expr='category == "function"', output_fields=["name", "n_args"]))
+    assert report.rows == rservice.run(rservice.count(info.name, 'category == "function"'))
     with open(out, newline="") as handle:
         table = list(csv.reader(handle))
     assert table[0] == ["id", "name", "n_args", "$extra"]
@@ -348,8 +349,8 @@ async def test_async_export(real_uri: str, info: Any, tmp_path: Path) -> None:
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
-        report = await svc.exporter.aexport(info, tmp_path / "a.jsonl", expr="id <= 300", batch_size=64)
+        svc = Session(conn, None)
+        report = await svc.arun(svc.export(info, tmp_path / "a.jsonl", expr="id <= 300", batch_size=64))
     finally:
         await conn.aclose()
         conn.close()

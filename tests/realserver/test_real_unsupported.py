@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.realserver.conftest import assert_clean_error, cli, make_newer_collection
-from tui.milvus import MilvusService
+from tui.session import Session
 from tui.milvus.errors import NotLoaded, NotSupported
 from tui.milvus.ops import Call
 
@@ -32,21 +32,21 @@ def newer_collection(request: pytest.FixtureRequest, raw: Any) -> Any:
     raw.drop_collection(name)
 
 
-def test_load_is_refused_before_it_can_crash_the_server(rservice: MilvusService, newer_collection: Any,
+def test_load_is_refused_before_it_can_crash_the_server(rservice: Session, newer_collection: Any,
                                                         raw: Any) -> None:
     name, dtype = newer_collection
-    info = rservice.catalog.describe(name)  # describing is fine, and shows the type
+    info = rservice.run(rservice.describe(name))  # describing is fine, and shows the type
     assert info.get_field("newer").dtype == dtype and not info.loaded
     with pytest.raises(NotSupported) as caught:
-        rservice.catalog.load(name)
+        rservice.run(rservice.load(name))
     message = str(caught.value)
     assert message.startswith("Not supported by this server") and dtype in message and "2.4" in message
     # The server is still up, and the collection was never loaded.
     assert raw.get_load_state(name)["state"].name == "NotLoad"
-    assert name in rservice.catalog.list_collections()
+    assert name in rservice.run(rservice.list_collections())
     # Reading it says "load it", the ordinary state, never a crash.
     with pytest.raises(NotLoaded):
-        rservice.queries.filter(info, "id > 0")
+        rservice.run(rservice.filter(info, "id > 0"))
 
 
 async def test_async_load_is_refused_too(real_uri: str, newer_collection: Any) -> None:
@@ -56,9 +56,9 @@ async def test_async_load_is_refused_too(real_uri: str, newer_collection: Any) -
     conn = MilvusConnection(real_uri)
     conn.open()
     try:
-        svc = MilvusService(conn, None, Path("/nonexistent"), Path("/nonexistent"))
+        svc = Session(conn, None)
         with pytest.raises(NotSupported, match="Not supported by this server"):
-            await svc.catalog.aload(name)
+            await svc.arun(svc.load(name))
     finally:
         await conn.aclose()
         conn.close()
@@ -74,7 +74,7 @@ def test_cli_load_exits_6_with_a_clear_message(real_uri: str, newer_collection: 
     assert_clean_error(result, 6, "Not supported by this server")
 
 
-def test_sparse_index_insert_and_hybrid_search_are_not_supported(rservice: MilvusService, raw: Any) -> None:
+def test_sparse_index_insert_and_hybrid_search_are_not_supported(rservice: Session, raw: Any) -> None:
     from pymilvus import DataType, MilvusClient
 
     name = "rs_sparse_only"
@@ -85,7 +85,7 @@ def test_sparse_index_insert_and_hybrid_search_are_not_supported(rservice: Milvu
     schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
     raw.create_collection(name, schema=schema)
     try:
-        info = rservice.catalog.describe(name)
+        info = rservice.run(rservice.describe(name))
         with pytest.raises(Exception, match="no dense vector field"):
             info.pick_vector_field()
         index = MilvusClient.prepare_index_params()
@@ -103,12 +103,12 @@ def test_sparse_index_insert_and_hybrid_search_are_not_supported(rservice: Milvu
         with pytest.raises(NotSupported, match="Not supported by this server"):
             rservice.conn.run(insert())
         with pytest.raises(NotSupported):
-            rservice.catalog.load(name)
+            rservice.run(rservice.load(name))
     finally:
         raw.drop_collection(name)
 
 
-def test_hybrid_search_is_not_supported(rservice: MilvusService, docs: str) -> None:
+def test_hybrid_search_is_not_supported(rservice: Session, docs: str) -> None:
     from pymilvus import AnnSearchRequest, RRFRanker
 
     request = AnnSearchRequest(data=[[0.1] * 256], anns_field="vector", param={}, limit=3)
@@ -119,4 +119,4 @@ def test_hybrid_search_is_not_supported(rservice: MilvusService, docs: str) -> N
 
     with pytest.raises(NotSupported, match="Not supported by this server"):
         rservice.conn.run(hybrid())
-    assert rservice.catalog.count(docs) > 0  # and the server is fine
+    assert rservice.run(rservice.count(docs)) > 0  # and the server is fine

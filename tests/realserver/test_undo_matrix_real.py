@@ -20,7 +20,8 @@ import pytest
 from tests import zoo
 from tests.realserver.conftest import cli, ok_json
 from tests.zoo import client_for, diff, snapshot
-from tui.milvus import MilvusConnection, MilvusService
+from tui.milvus import MilvusConnection
+from tui.session import Session
 from tui.milvus.cleanup import INSERT_NEW_KEYS, UPSERT
 from tui.milvus.errors import NotSupported
 
@@ -31,10 +32,10 @@ GO_HOLDS = ["zoo_auto_id", "zoo_varchar_pk", "zoo_dynamic", "zoo_json_array", "z
 ASYNC_TOO = {"zoo_auto_id", "zoo_partitions", "zoo_db1", "zoo_binary"}
 
 
-def _service(uri: str, db_name: str, tmp_path: Path) -> MilvusService:
+def _service(uri: str, db_name: str, tmp_path: Path) -> Session:
     conn = MilvusConnection(uri, db_name=db_name)
     conn.open()
-    return MilvusService(conn, None, tmp_path / "backups", tmp_path / "audit.jsonl")
+    return Session(conn, None, backup_dir=tmp_path / "backups", audit_path=tmp_path / "audit.jsonl")
 
 
 def _key_map(report: Any) -> dict[Any, Any]:
@@ -57,19 +58,19 @@ async def test_go_delete_then_restore_is_exact(go_zoo: tuple[str, dict[str, Any]
     svc = _service(uri, c.db_name, tmp_path)
     home = _service(uri, "default", tmp_path)
     try:
-        info = svc.catalog.describe(c.alias or c.name)
+        info = svc.run(svc.describe(c.alias or c.name))
         if mode == "sync":
-            preview = svc.cleanup.preview(info, keys=doomed)
-            report = svc.cleanup.delete(info, preview)
+            preview = svc.run(svc.preview_delete(info, keys=doomed))
+            report = svc.run(svc.delete(info, preview))
         else:
-            preview = await svc.cleanup.apreview(info, keys=doomed)
-            report = await svc.cleanup.adelete(info, preview)
+            preview = await svc.arun(svc.preview_delete(info, keys=doomed))
+            report = await svc.arun(svc.delete(info, preview))
         assert preview.undo.method == (INSERT_NEW_KEYS if c.auto_id else UPSERT)
         if c.auto_id:
             assert "new primary keys" in preview.undo.summary and "v2.3.5" in preview.undo.summary
         assert report.deleted == len(doomed)
-        restored = (home.cleanup.restore(Path(report.backup_path)) if mode == "sync"
-                    else await home.cleanup.arestore(Path(report.backup_path)))
+        restored = (home.run(home.restore(Path(report.backup_path))) if mode == "sync"
+                    else await home.arun(home.restore(Path(report.backup_path))))
         assert restored.restored == len(doomed) and restored.db_name == c.db_name
         after = snapshot(client, c.name, db_name=c.db_name)
         if c.auto_id:
@@ -77,7 +78,7 @@ async def test_go_delete_then_restore_is_exact(go_zoo: tuple[str, dict[str, Any]
             assert set(key_map) == set(doomed) and not set(key_map.values()) & set(before)
             assert diff(before, after, key_map=key_map) == []
             # Running it again changes nothing: the journal says what went back.
-            again = home.cleanup.restore(Path(report.backup_path))
+            again = home.run(home.restore(Path(report.backup_path)))
             assert again.restored == 0 and again.skipped == len(doomed)
             assert snapshot(client, c.name, db_name=c.db_name) == after
             audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
@@ -99,9 +100,9 @@ def test_go_float16_delete_is_refused_before_anything_is_deleted(go_zoo: tuple[s
     before = snapshot(client, c.name)
     svc = _service(uri, "default", tmp_path)
     try:
-        info = svc.catalog.describe(c.name)
+        info = svc.run(svc.describe(c.name))
         with pytest.raises(NotSupported, match=r"Not supported by this server \(version v2\.3\.5"):
-            svc.cleanup.preview(info, keys=list(before)[:3])
+            svc.run(svc.preview_delete(info, keys=list(before)[:3]))
         assert snapshot(client, c.name) == before
     finally:
         svc.conn.close()

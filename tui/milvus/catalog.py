@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ops
-from .connection import MilvusConnection
 from .errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded, NotSupported
 from .ops import Call, Op, Progress, Sleep
 
@@ -452,65 +450,3 @@ def exists(collection: str) -> Op[bool]:
 def require_loaded(info: CollectionInfo) -> None:
     if not info.loaded:
         raise NotLoaded(info.name)
-
-
-class Catalog:
-    """Sync and async forms of the catalog operations on one connection."""
-
-    def __init__(self, conn: MilvusConnection) -> None:
-        self.conn = conn
-
-    def list_databases(self) -> list[str]:
-        return self.conn.run(list_databases())
-
-    async def alist_databases(self) -> list[str]:
-        return await self.conn.arun(list_databases())
-
-    def list_collections(self) -> list[str]:
-        return self.conn.run(list_collections())
-
-    async def alist_collections(self) -> list[str]:
-        return await self.conn.arun(list_collections())
-
-    @property
-    def _stats_exact(self) -> bool:
-        return self.conn.lite is not None  # our own Milvus Lite child
-
-    def describe(self, collection: str, *, with_count: bool = True) -> CollectionInfo:
-        return self.conn.run(describe(collection, with_count=with_count, stats_exact=self._stats_exact))
-
-    async def adescribe(self, collection: str, *, with_count: bool = True) -> CollectionInfo:
-        return await self.conn.arun(describe(collection, with_count=with_count, stats_exact=self._stats_exact))
-
-    def describe_all(self) -> list[CollectionInfo]:
-        return self.conn.run(describe_all(stats_exact=self._stats_exact))
-
-    async def adescribe_all(self) -> list[CollectionInfo]:
-        return await self.conn.arun(describe_all(stats_exact=self._stats_exact))
-
-    def count(self, collection: str, expr: str = "") -> int:
-        return self.conn.run(count(collection, expr))
-
-    async def acount(self, collection: str, expr: str = "") -> int:
-        return await self.conn.arun(count(collection, expr))
-
-    def load(self, collection: str, ctx: ops.Context | None = None) -> str:
-        return self.conn.run(load(collection), ctx)
-
-    async def aload(self, collection: str, ctx: ops.Context | None = None) -> str:
-        return await self.conn.arun(load(collection), ctx)
-
-    def drop(self, collection: str) -> None:
-        self.conn.run(drop(collection))
-
-    def exists(self, collection: str) -> bool:
-        return self.conn.run(exists(collection))
-
-    async def aexists(self, collection: str) -> bool:
-        return await self.conn.arun(exists(collection))
-
-    def release(self, collection: str) -> str:
-        return self.conn.run(release(collection))
-
-    async def arelease(self, collection: str) -> str:
-        return await self.conn.arun(release(collection))

@@ -45,12 +45,11 @@ from typing import Any, TextIO
 
 from . import expr as exprs
 from .catalog import CollectionInfo, describe, is_lite_version, milvus_release, require_loaded
-from .connection import MilvusConnection
 from .errors import (
     DeleteInterrupted, InvalidFilter, InvalidInput, MilvusTuiError, NotFound, NotSupported, OperationFailed,
-    RestoreIncomplete, ServerUnavailable,
+    RestoreIncomplete, RestoreStopped, ServerUnavailable,
 )
-from .ops import Blocking, Call, Context, Op, Progress, Timer
+from .ops import Blocking, Call, Op, Progress, Timer
 from .queries import get_entities, scan_keys, validate_filter
 from .values import decode_row, pack_line, unpack_row, vector_packing
 
@@ -633,11 +632,10 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
                              if plan.method == UPSERT else
                              f"it skips the entities already back (the journal {journal} lists them)")
                     why = "it was interrupted." if isinstance(exc, KeyboardInterrupt) else str(exc)
-                    error = RestoreIncomplete(
+                    kind = RestoreStopped if isinstance(exc, KeyboardInterrupt) else RestoreIncomplete
+                    error = kind(
                         f"The restore stopped after {restored:,} of {held:,} entities: {why} Running the same "
                         f"restore again is safe: {again}.", restored=restored, total=held)
-                    if isinstance(exc, KeyboardInterrupt):
-                        error.exit_code = 130
                     raise error from exc
                 restored += len(group)
                 if partition:
@@ -649,11 +647,9 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
         handle.close()
         left = (f" The collection property {ALLOW_INSERT_AUTO_ID}=true set for it is still set on '{target}'."
                 if altered is not None else "")
-        stopped = RestoreIncomplete(
+        raise RestoreStopped(
             f"The restore stopped after {restored:,} of {held:,} entities. Running it again is safe.{left}",
-            restored=restored, total=held)
-        stopped.exit_code = 130
-        raise stopped from None
+            restored=restored, total=held) from None
     except BaseException:
         handle.close()
         if altered is not None:
@@ -775,68 +771,3 @@ def restore_stopped_record(error: RestoreIncomplete, path: Path, server: str) ->
     """The audit record of a restore that stopped part-way (it says how many are back)."""
     return {"time": _now(), "action": "restore", "status": "stopped", "server": server, "backup": str(path),
             "restored": error.restored, "total": error.total, "error": str(error)}
-
-
-class Cleanup:
-    """Sync and async forms of preview, delete and restore on one connection."""
-
-    def __init__(self, conn: MilvusConnection, *, backup_dir: Path, audit_path: Path) -> None:
-        self.conn = conn
-        self.backup_dir = backup_dir
-        self.audit_path = audit_path
-
-    def _server(self, conn: MilvusConnection | None = None) -> str:
-        # The user's URI (a sibling connection dials the Lite child's URL), with its database.
-        return f"{self.conn.display_uri} db={(conn or self.conn).db_name}"
-
-    def preview(self, info: CollectionInfo, **kw: Any) -> DeletePreview:
-        return self.conn.run(preview_delete(info, db_name=self.conn.db_name, **kw))
-
-    async def apreview(self, info: CollectionInfo, **kw: Any) -> DeletePreview:
-        return await self.conn.arun(preview_delete(info, db_name=self.conn.db_name, **kw))
-
-    def delete(self, info: CollectionInfo, preview: DeletePreview, *, backup: bool = True,
-               ctx: Context | None = None) -> DeleteReport:
-        op = execute_delete(info, preview, backup_dir=self.backup_dir if backup else None,
-                            audit_path=self.audit_path, server=self._server())
-        return self.conn.run(op, ctx)
-
-    async def adelete(self, info: CollectionInfo, preview: DeletePreview, *, backup: bool = True,
-                      ctx: Context | None = None) -> DeleteReport:
-        op = execute_delete(info, preview, backup_dir=self.backup_dir if backup else None,
-                            audit_path=self.audit_path, server=self._server())
-        return await self.conn.arun(op, ctx)
-
-    def _connection_for(self, path: Path, db_name: str | None) -> MilvusConnection:
-        """This connection, or one to the database the backup (or the user) names."""
-        db = db_name or backup_database(path)
-        return self.conn if db == self.conn.db_name else self.conn.sibling(db)
-
-    def restore(self, path: Path, ctx: Context | None = None, *, db_name: str | None = None,
-                **kw: Any) -> RestoreReport:
-        conn = self._connection_for(path, db_name)
-        try:
-            report = conn.run(restore(path, db_name=None if db_name else conn.db_name, **kw), ctx)
-        except RestoreIncomplete as exc:
-            append_audit(self.audit_path, restore_stopped_record(exc, path, self._server(conn)))
-            raise
-        finally:
-            if conn is not self.conn:
-                conn.close()
-        append_audit(self.audit_path, restore_record(report, self._server(conn)))
-        return report
-
-    async def arestore(self, path: Path, ctx: Context | None = None, *, db_name: str | None = None,
-                       **kw: Any) -> RestoreReport:
-        conn = self._connection_for(path, db_name)
-        try:
-            report = await conn.arun(restore(path, db_name=None if db_name else conn.db_name, **kw), ctx)
-        except RestoreIncomplete as exc:
-            append_audit(self.audit_path, restore_stopped_record(exc, path, self._server(conn)))
-            raise
-        finally:
-            if conn is not self.conn:
-                await conn.aclose()
-                conn.close()
-        append_audit(self.audit_path, restore_record(report, self._server(conn)))
-        return report

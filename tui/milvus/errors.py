@@ -129,6 +129,12 @@ class RestoreIncomplete(OperationFailed):
         self.total = total
 
 
+class RestoreStopped(RestoreIncomplete, Cancelled):
+    """A restore the user stopped (ctrl+c, SIGTERM, a confirmed stop) between batches."""
+
+    exit_code = 130
+
+
 _SECRETS: set[str] = set()
 
 

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from .catalog import CollectionInfo, require_loaded
-from .connection import MilvusConnection
 from .errors import InvalidInput
-from .ops import Blocking, Context, Op, Progress, Timer
+from .ops import Blocking, Op, Progress, Timer
 from .queries import resolve_output_fields, rows_after, validate_filter
 from .values import dumps, json_row, vector_types
 
@@ -195,15 +194,3 @@ def export(info: CollectionInfo, path: Path, *, expr: str = "", fmt: str | None 
     finally:
         out.abort()  # a no-op after commit; otherwise the partial file goes, the target stays
     return ExportReport(info.name, str(path), written, timer.elapsed)
-
-
-class Exporter:
-    def __init__(self, conn: MilvusConnection) -> None:
-        self.conn = conn
-
-    def export(self, info: CollectionInfo, path: Path, ctx: Context | None = None, **kw: Any) -> ExportReport:
-        return self.conn.run(export(info, path, **kw), ctx)
-
-    async def aexport(self, info: CollectionInfo, path: Path, ctx: Context | None = None,
-                      **kw: Any) -> ExportReport:
-        return await self.conn.arun(export(info, path, **kw), ctx)

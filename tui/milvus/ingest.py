@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import EMBEDDING_PROPERTY, CollectionInfo, EmbeddingTag, FieldInfo, describe
-from .connection import MilvusConnection
 from .errors import Cancelled, InvalidInput, MilvusTuiError, NotFound
-from .ops import Blocking, Call, Context, Embed, Op, Progress, Timer
+from .ops import Blocking, Call, Embed, Op, Progress, Timer
 
 TEXT_KEYS = ("text", "content", "page_content", "document", "body")
 #: Keys that carry the user's own key for a document, in order of preference: ``id`` (ours and
@@ -663,25 +662,3 @@ def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | 
         yield Progress(inserted, total, "flushing")
         yield Call("flush", {"collection_name": collection}, collection=collection)
     return IngestReport(collection, inserted, created, timer.elapsed, tuple(sorted(skipped)), plan, skip)
-
-
-class Ingest:
-    def __init__(self, conn: MilvusConnection, embeddings: Any) -> None:
-        self.conn = conn
-        self.embeddings = embeddings
-
-    def _tag(self) -> EmbeddingTag | None:
-        e = self.embeddings
-        return EmbeddingTag(e.provider, e.model, 0) if e is not None else None
-
-    def ingest(self, collection: str, documents: Iterable[Document], ctx: Context | None = None,
-               **kw: Any) -> IngestReport:
-        ctx = ctx or Context()
-        ctx.embeddings = self.embeddings
-        return self.conn.run(ingest(collection, documents, self._tag(), **kw), ctx)
-
-    async def aingest(self, collection: str, documents: Iterable[Document], ctx: Context | None = None,
-                      **kw: Any) -> IngestReport:
-        ctx = ctx or Context()
-        ctx.embeddings = self.embeddings
-        return await self.conn.arun(ingest(collection, documents, self._tag(), **kw), ctx)

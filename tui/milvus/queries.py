@@ -15,9 +15,8 @@ from typing import Any
 
 from . import expr as exprs
 from .catalog import CollectionInfo, require_loaded
-from .connection import MilvusConnection
 from .errors import InvalidInput, NotFound
-from .ops import Call, Context, Embed, Op, Timer
+from .ops import Call, Embed, Op, Timer
 
 #: Milvus's result window: offset + limit may not exceed this.
 MAX_WINDOW = 16384
@@ -486,60 +485,3 @@ def more_like_this(info: CollectionInfo, key: Any, *, k: int = 10, expr: str = "
                                consistency_level=consistency_level, partition_names=partition_names,
                                kind="more_like_this", timer=timer)
     return replace(result, expr=expr)
-
-
-class Queries:
-    """Sync and async forms of the read operations on one connection."""
-
-    def __init__(self, conn: MilvusConnection, embeddings: Any = None) -> None:
-        self.conn = conn
-        self.embeddings = embeddings
-
-    def _ctx(self) -> Context:
-        return Context(embeddings=self.embeddings)
-
-    def filter(self, info: CollectionInfo, expr: str, **kw: Any) -> QueryResult:
-        return self.conn.run(filter_query(info, expr, **kw)).with_mode("sync")
-
-    async def afilter(self, info: CollectionInfo, expr: str, **kw: Any) -> QueryResult:
-        return (await self.conn.arun(filter_query(info, expr, **kw))).with_mode("async")
-
-    def page(self, pager: Pager, page: int) -> QueryResult:
-        return self.conn.run(pager.goto(page)).with_mode("sync")
-
-    async def apage(self, pager: Pager, page: int) -> QueryResult:
-        return (await self.conn.arun(pager.goto(page))).with_mode("async")
-
-    def search(self, info: CollectionInfo, vector: list[float], **kw: Any) -> QueryResult:
-        return self.conn.run(search(info, vector, **kw)).with_mode("sync")
-
-    async def asearch(self, info: CollectionInfo, vector: list[float], **kw: Any) -> QueryResult:
-        return (await self.conn.arun(search(info, vector, **kw))).with_mode("async")
-
-    def _tag(self) -> Any:
-        from .catalog import EmbeddingTag
-
-        e = self.embeddings
-        if e is None or not hasattr(e, "provider"):
-            return None
-        return EmbeddingTag(e.provider, e.model, 0)
-
-    def semantic_search(self, info: CollectionInfo, text: str, **kw: Any) -> QueryResult:
-        op = semantic_search(info, text, using=self._tag(), **kw)
-        return self.conn.run(op, self._ctx()).with_mode("sync")
-
-    async def asemantic_search(self, info: CollectionInfo, text: str, **kw: Any) -> QueryResult:
-        op = semantic_search(info, text, using=self._tag(), **kw)
-        return (await self.conn.arun(op, self._ctx())).with_mode("async")
-
-    def more_like_this(self, info: CollectionInfo, key: Any, **kw: Any) -> QueryResult:
-        return self.conn.run(more_like_this(info, key, **kw)).with_mode("sync")
-
-    async def amore_like_this(self, info: CollectionInfo, key: Any, **kw: Any) -> QueryResult:
-        return (await self.conn.arun(more_like_this(info, key, **kw))).with_mode("async")
-
-    def get(self, info: CollectionInfo, keys: list[Any]) -> list[dict[str, Any]]:
-        return self.conn.run(get_entities(info, keys))
-
-    async def aget(self, info: CollectionInfo, keys: list[Any]) -> list[dict[str, Any]]:
-        return await self.conn.arun(get_entities(info, keys))

@@ -9,7 +9,6 @@ exclusive groups, so a new query replaces a stale one, and esc cancels them.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,16 +25,14 @@ from textual.worker import get_current_worker
 from .. import messages as msg
 from ..config import Settings
 from ..history import History
-from ..milvus import CollectionInfo, MilvusConnection, MilvusService, Pager, QueryResult
-from ..milvus import catalog as catalog_ops
-from ..milvus import cleanup as cleanup_ops
-from ..milvus import export as export_ops
-from ..milvus import queries as query_ops
-from ..milvus.errors import (
-    AmbiguousField, Cancelled, DeleteInterrupted, MilvusTuiError, RestoreIncomplete, display_uri, scrub,
-)
-from ..milvus.ops import Context, Op, Progress
 from ..loads import RememberedLoads
+from ..milvus import CollectionInfo, MilvusConnection, Pager
+from ..milvus import cleanup as cleanup_ops
+from ..milvus import queries as query_ops
+from ..milvus.errors import AmbiguousField, MilvusTuiError, display_uri, scrub
+from ..milvus.ops import Context
+from ..runner import Group, OpRunner, user_message
+from ..session import CatalogSnapshot, ExecMode, OpKind, Session
 from ..widgets.collections import CollectionsPane
 from ..widgets.query_bar import QueryBar
 from ..widgets.results import ResultsPane
@@ -45,21 +42,10 @@ from .delete import ConfirmDeleteScreen
 from .export import ExportScreen
 from .help import HelpScreen
 
-WORK_GROUPS = ("query", "catalog", "cleanup", "export", "load")
-#: Operations that change data: esc asks before stopping them, and they stop between batches.
-WRITES = ("delete", "restore")
 PAGE_SIZE = 50
 #: the least the background boundary fill waits between its key scans (it waits as long
 #: as the last one took), so a page the user asks for is not queued behind a run of them.
 FILL_PAUSE = 0.05
-
-
-def _catalog_snapshot(wanted: str | None = None) -> Op[tuple[list[str], list[CollectionInfo], str | None]]:
-    """Databases, collections, and what ``wanted`` (``-c``: a name or an alias) resolves to."""
-    databases = yield from catalog_ops.list_databases()
-    infos = yield from catalog_ops.describe_all()
-    resolved = (yield from catalog_ops.resolve_collection(wanted, [i.name for i in infos])) if wanted else None
-    return databases, infos, resolved
 
 
 class MainScreen(Screen[None]):
@@ -92,18 +78,12 @@ class MainScreen(Screen[None]):
         self.settings = settings
         self.conn = connection or MilvusConnection(settings.uri, token=settings.token, db_name=settings.db_name,
                                                    timeout=settings.timeout)
-        self.service = MilvusService(self.conn, None, settings.backup_dir, settings.audit_path)
+        self.session = Session(self.conn, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
+        self.runner = OpRunner(self, self.session)
         self.info: CollectionInfo | None = None
         self.pager: Pager | None = None
         self.current_filter = ""
-        self.exec_mode = "async"
         self.anns_fields: dict[str, str] = {}
-        self.last_delete: cleanup_ops.DeleteReport | None = None
-        self.running: dict[str, str] = {}
-        #: set when the user confirmed stopping a running delete or restore; the operation
-        #: checks it between batches, so what it reports having done is exact.
-        self._stop_write = False
-        self._write_progress: tuple[int, int | None] = (0, None)
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
@@ -112,20 +92,35 @@ class MainScreen(Screen[None]):
         #: ``-c`` is resolved (name or alias) at the first catalog read only.
         self._asked_resolved = False
         self._deleting: tuple[Any, ...] = ()
-        #: the newest worker (token, what) per group; other workers' messages are ignored.
-        self._current: dict[str, tuple[object, str]] = {}
         #: a pager whose first page has not arrived yet; it replaces ``pager`` when it does.
         self._pending_pager: Pager | None = None
         #: the pager whose boundaries a background fill is finding, and that fill's token.
         self._fill: tuple[Pager, object] | None = None
         self.fill_window = query_ops.MAX_WINDOW  # keys per fill request (tests make it small)
         self.fill_pause = FILL_PAUSE
-        #: every finished operation, for the timing panel's log of what ran by hand.
-        self.op_log: list[dict[str, Any]] = []
         from ..config import state_dir
 
         self.history = History(state_dir() / "history.json", settings.history_key())
         self._state_dir = state_dir()
+
+    @property
+    def running(self) -> dict[OpKind, str]:
+        """What runs now, by kind, with its status-line label."""
+        return self.runner.running
+
+    @property
+    def exec_mode(self) -> ExecMode:
+        return self.runner.mode
+
+    @property
+    def last_delete(self) -> cleanup_ops.DeleteReport | None:
+        """What u puts back (the session's: a stopped delete counts too)."""
+        return self.session.last_delete
+
+    @property
+    def op_log(self) -> list[dict[str, Any]]:
+        """Every finished operation, for the timing panel's log of what ran by hand."""
+        return [entry.as_dict() for entry in self.session.log]
 
     # -- layout ------------------------------------------------------------------------
 
@@ -166,115 +161,33 @@ class MainScreen(Screen[None]):
 
     # -- running operations ------------------------------------------------------------
 
-    def run_op(self, what: str, make_op: Callable[[], Op[Any]], message: type[msg.Outcome], *,
-               group: str = "query", label: str | None = None) -> None:
-        """Run a data-layer operation as a worker in the current execution mode."""
+    def run_op(self, make: Callable[[], Any], message: type[msg.Outcome], *, group: str = Group.QUERY) -> None:
+        """Run a Session operation as a worker in the current execution mode."""
         if not self.connected:
             self.notify("Not connected yet.", severity="warning")
             return
-        writing = next((w for w in WRITES if w in self.running), None)
-        if group == "cleanup" and writing:
-            # A confirmed delete or restore runs to its end; another cleanup would replace its
-            # worker (one exclusive group) and leave its account wrong.
-            self.notify(f"A {writing} is running; wait for it, or press esc to stop it.", severity="warning")
-            return
-        if what in WRITES:
-            self._stop_write = False
-            self._write_progress = (0, None)
-        mode = self.exec_mode
-        label = label or what
-        token = object()
-        self._current[group] = (token, what)
-        self._started(what, label)
+        if self.runner.run(make, message, group=group):
+            self._show_running()
 
-        def tagged(message_: Any) -> Any:
-            message_.token, message_.group = token, group
-            return message_
-
-        def on_progress(p: Progress) -> None:
-            if what in WRITES:
-                self._write_progress = (p.done, p.total)
-            self.post_message(msg.ProgressUpdate(msg.ProgressInfo(what, p.done, p.total, p.what)))
-
-        def stop() -> bool:
-            return what in WRITES and self._stop_write
-
-        def finish(result: Any, started: float) -> None:
-            if isinstance(result, QueryResult):
-                result = result.with_mode(mode)
-            self.post_message(tagged(message(what, result, mode, time.perf_counter() - started)))
-
-        def fail(exc: BaseException, started: float) -> None:
-            if isinstance(exc, DeleteInterrupted):
-                # Stopped part-way: report it like a finished delete (exact count, backup, undo).
-                report = cleanup_ops.DeleteReport(
-                    exc.collection, exc.requested, exc.requested if exc.backup_path else 0,
-                    exc.deleted, exc.backup_path, str(self.settings.audit_path), time.perf_counter() - started,
-                    status="stopped", warnings=(str(exc),))
-                self.post_message(tagged(msg.DeleteDone(what, report, mode, report.elapsed)))
-                return
-            if isinstance(exc, RestoreIncomplete) and self.last_delete and self.last_delete.backup_path:
-                cleanup_ops.append_audit(self.settings.audit_path, cleanup_ops.restore_stopped_record(
-                    exc, Path(self.last_delete.backup_path), self._server_label()))
-            kind = "cancelled" if isinstance(exc, Cancelled) or getattr(exc, "exit_code", 0) == 130 else "error"
-            self.post_message(tagged(msg.OperationFailed(what, user_message(exc), kind, mode,
-                                                         time.perf_counter() - started)))
-
-        embeddings = self.service.embeddings
-        if mode == "async":
-            async def run_async() -> None:
-                started = time.perf_counter()
-                try:
-                    result = await self.conn.arun(make_op(), Context(embeddings, on_progress, stop))
-                except asyncio.CancelledError:
-                    self.post_message(tagged(msg.OperationFailed(what, "Cancelled.", "cancelled", mode)))
-                    raise
-                except Exception as exc:  # noqa: BLE001 - shown to the user, app carries on
-                    fail(exc, started)
-                else:
-                    finish(result, started)
-
-            self.run_worker(run_async(), name=what, group=group, exclusive=True, exit_on_error=False)
-        else:
-            def run_sync() -> None:
-                worker = get_current_worker()
-                started = time.perf_counter()
-                ctx = Context(embeddings, on_progress, lambda: worker.is_cancelled or stop())
-                try:
-                    result = self.conn.run(make_op(), ctx)
-                except Exception as exc:  # noqa: BLE001
-                    fail(exc, started)
-                else:
-                    finish(result, started)
-
-            self.run_worker(run_sync, name=what, group=group, exclusive=True, exit_on_error=False, thread=True)
-
-    def _started(self, what: str, label: str) -> None:
-        self.running[what] = label
+    def _finished(self, kind: OpKind) -> None:
+        self.runner.finished(kind)
         self._show_running()
-
-    def _finished(self, what: str) -> None:
-        self.running.pop(what, None)
-        self._show_running()
-        if not any(w in self.running for w in ("delete", "restore", "export", "load", "preview")):
+        if not any(k in self.running for k in (OpKind.DELETE, OpKind.RESTORE, OpKind.EXPORT, OpKind.LOAD,
+                                               OpKind.PREVIEW)):
             self.query_one("#op-progress", ProgressBar).remove_class("visible")
 
     def _show_running(self) -> None:
         self.query_one(StatusBar).running = ", ".join(self.running.values())
 
     def _fresh(self, event: msg.Outcome | msg.OperationFailed) -> bool:
-        """False for a message from a worker that a newer one in its group replaced."""
-        token = getattr(event, "token", None)
-        return token is None or self._current.get(getattr(event, "group", ""), (None, ""))[0] is token
+        return self.runner.is_fresh(event)
 
     def _record(self, event: msg.Outcome | msg.OperationFailed) -> None:
         status = self.query_one(StatusBar)
         ms = event.elapsed * 1000
-        outcome = "failed" if isinstance(event, msg.OperationFailed) else "ok"
-        status.last = f"last: {event.what} {ms:,.0f} ms {event.mode}" + ("" if outcome == "ok" else f" ({outcome})")
-        self.op_log.append({"time": time.strftime("%H:%M:%S"), "what": event.what, "mode": event.mode, "ms": ms,
-                            "outcome": outcome})
-        self._finished(event.what)
+        failed = isinstance(event, msg.OperationFailed)
+        status.last = f"last: {event.kind} {ms:,.0f} ms {event.mode or ''}".rstrip() + (" (failed)" if failed else "")
+        self._finished(event.kind)
 
     # -- connection --------------------------------------------------------------------
 
@@ -288,9 +201,9 @@ class MainScreen(Screen[None]):
         try:
             info = how()
         except Exception as exc:  # noqa: BLE001
-            self.post_message(msg.OperationFailed("connect", user_message(exc)))
+            self.post_message(msg.OperationFailed(OpKind.CONNECT, user_message(exc)))
             return
-        self.post_message(msg.Connected("connect", info, "sync", time.perf_counter() - started))
+        self.post_message(msg.Connected(OpKind.CONNECT, info, ExecMode.SYNC, time.perf_counter() - started))
 
     @work(thread=True, exclusive=True, group="embeddings", exit_on_error=False)
     def load_embeddings(self) -> None:
@@ -301,9 +214,9 @@ class MainScreen(Screen[None]):
             model = make_embeddings(self.settings.embedding_settings())
             description = model.describe()
         except Exception as exc:  # noqa: BLE001
-            self.post_message(msg.OperationFailed("embeddings", scrub(f"Embedding model unavailable: {exc}")))
+            self.post_message(msg.OperationFailed(OpKind.EMBEDDINGS, scrub(f"Embedding model unavailable: {exc}")))
             return
-        self.post_message(msg.EmbeddingsReady("embeddings", (model, description), "sync",
+        self.post_message(msg.EmbeddingsReady(OpKind.EMBEDDINGS, (model, description), ExecMode.SYNC,
                                               time.perf_counter() - started))
 
     @on(msg.Connected)
@@ -312,32 +225,33 @@ class MainScreen(Screen[None]):
         info = event.result
         kind = "Lite (embedded)" if self.conn.lite is not None else info.kind
         self.query_one(StatusBar).connection = f"{kind} {display_uri(self.conn.uri)} · db {info.db_name} · {info.version}"
-        self._finished("connect")
+        self._finished(OpKind.CONNECT)
         self.query_one(StatusBar).running = ""
         _freeze_long_lived_objects()
         self.refresh_catalog()
-        if self.service.embeddings is None:
+        if self.session.embeddings is None:
             self.load_embeddings()
 
     @on(msg.EmbeddingsReady)
     def _embeddings_ready(self, event: msg.EmbeddingsReady) -> None:
         model, description = event.result
-        self.service.set_embeddings(model)
+        self.session.embeddings = model
         _freeze_long_lived_objects()
         self.query_one(StatusBar).embeddings = description
 
     def refresh_catalog(self) -> None:
         # -c is resolved once, at the first catalog read: later refreshes keep what is open.
         wanted = self.settings.collection if self.info is None and not self._asked_resolved else None
-        self.run_op("catalog", lambda: _catalog_snapshot(wanted), msg.CatalogRefreshed, group="catalog",
-                    label="reading collections")
+        # Approximate counts here: an exact count(*) per collection costs seconds on unflushed Lite data.
+        self.run_op(lambda: self.session.catalog(wanted, exact=False), msg.CatalogRefreshed, group=Group.CATALOG)
 
     @on(msg.CatalogRefreshed)
     def _catalog(self, event: msg.CatalogRefreshed) -> None:
         if not self._fresh(event):
             return
         self._record(event)
-        databases, infos, resolved = event.result
+        snapshot: CatalogSnapshot = event.result
+        databases, infos, resolved = snapshot.databases, snapshot.collections, snapshot.resolved
         pane = self.query_one(CollectionsPane)
         names = [i.name for i in infos]
         asked = self.settings.collection if self.info is None and not self._asked_resolved else None
@@ -470,7 +384,7 @@ class MainScreen(Screen[None]):
             # It resumes from the boundaries the jump found once the page is on screen.
             self._stop_fill()
         self.query_one(ResultsPane).set_loading(f"loading page {page + 1 if page >= 0 else 'last'}…")
-        self.run_op("page", lambda: pager.goto(page), msg.ResultsReady, label="paging")
+        self.run_op(lambda: self.session.page(pager, page), msg.ResultsReady)
 
     @on(msg.ResultsReady)
     def _results(self, event: msg.ResultsReady) -> None:
@@ -523,7 +437,7 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         ctx = Context(is_cancelled=lambda: worker.is_cancelled)
         while not fill.done and not worker.is_cancelled and self._fill is not None and self._fill[1] is token:
-            if "page" in self.running:
+            if OpKind.PAGE in self.running:
                 time.sleep(self.fill_pause)  # the user's page first
                 continue
             started = time.perf_counter()
@@ -553,7 +467,7 @@ class MainScreen(Screen[None]):
 
     @on(QueryBar.ExecModeChanged)
     def _exec_mode(self, event: QueryBar.ExecModeChanged) -> None:
-        self.exec_mode = event.mode
+        self.runner.mode = ExecMode(event.mode)
         self.query_one(StatusBar).mode = event.mode
 
     @on(QueryBar.Submitted)
@@ -575,16 +489,15 @@ class MainScreen(Screen[None]):
         o = event.options
         parts = [o.partition] if o.partition else None
         if event.mode == "search":
-            if self.service.embeddings is None:
+            if self.session.embeddings is None:
                 self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
                 return
             text = event.text
-            using = self.service.queries._tag()
             self.query_one(ResultsPane).set_loading(f"searching for {text!r}…")
-            self.run_op("search", lambda: query_ops.semantic_search(
+            self.run_op(lambda: self.session.search(
                 info, text, k=o.k, expr=self.current_filter, anns_field=anns, output_fields=o.output_fields,
-                consistency_level=o.consistency_level, partition_names=parts, mmr=o.mmr, using=using,
-            ), msg.ResultsReady, label="searching")
+                consistency_level=o.consistency_level, partition_names=parts, mmr=o.mmr,
+            ), msg.ResultsReady)
         else:
             self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts)
 
@@ -611,10 +524,10 @@ class MainScreen(Screen[None]):
         key = row[info.primary.name]
         where = expr.strip() or self.current_filter
         self.query_one(ResultsPane).set_loading(f"finding entities like {key!r}…")
-        self.run_op("more like this", lambda: query_ops.more_like_this(
+        self.run_op(lambda: self.session.more_like_this(
             info, key, k=k, expr=where, anns_field=anns, output_fields=fields, consistency_level=consistency,
             partition_names=parts,
-        ), msg.ResultsReady, label="more like this")
+        ), msg.ResultsReady)
 
     # -- errors and progress -----------------------------------------------------------
 
@@ -623,39 +536,39 @@ class MainScreen(Screen[None]):
         if not self._fresh(event):
             return
         self._record(event)
-        if event.what == "page":
+        if event.kind is OpKind.PAGE:
             self._pending_pager = None
         results = self.query_one(ResultsPane)
         if results.result is not None and (self.info is None or results.result.collection == self.info.name):
             results.show_result(results.result)  # drop the loading line, keep the old rows
-        elif event.what == "load" and self.info is not None and event.kind != "cancelled":
+        elif event.kind is OpKind.LOAD and self.info is not None and event.failure is not msg.FailureKind.CANCELLED:
             results.clear(f"Could not load '{self.info.name}': {event.error}")
-        if event.kind == "cancelled":
+        if event.failure is msg.FailureKind.CANCELLED:
             return  # replaced by a newer worker of its group; esc is handled in action_cancel
-        if event.what == "connect":
+        if event.kind is OpKind.CONNECT:
             self.query_one(StatusBar).connection = "not connected"
             self.query_one(CollectionsPane).mark_unconfirmed("not confirmed")
             results.show_message(f"Could not connect: {event.error}\nPress ctrl+r to try again.")
-        if event.what in ("search", "page", "more like this", "filter"):
+        if event.kind in (OpKind.SEARCH, OpKind.PAGE, OpKind.MORE_LIKE_THIS):
             self.query_one(QueryBar).show_error(event.error)
-        self.notify(event.error, title=f"{event.what} failed", severity="error", timeout=8)
+        self.notify(event.error, title=f"{event.kind} failed", severity="error", timeout=8)
 
     @on(msg.ProgressUpdate)
     def _progress(self, event: msg.ProgressUpdate) -> None:
         info = event.info
-        if info.what not in self.running:
+        if info.kind not in self.running:
             return  # a cancelled or replaced worker still reporting
         if info.total is None and info.done == 0:
             # A note rather than a count, e.g. an embedding retry with its back-off.
-            self.running[info.what] = info.label
+            self.running[info.kind] = info.label
             self._show_running()
             if "retry" in info.label:
-                self.notify(info.label.capitalize(), title=info.what, severity="warning", timeout=4)
+                self.notify(info.label.capitalize(), title=str(info.kind), severity="warning", timeout=4)
             return
         bar = self.query_one("#op-progress", ProgressBar)
         bar.add_class("visible")
         bar.update(total=info.total, progress=info.done)
-        self.running[info.what] = f"{info.label} {info.done:,}" + (f"/{info.total:,}" if info.total else "")
+        self.running[info.kind] = f"{info.label} {info.done:,}" + (f"/{info.total:,}" if info.total else "")
         self._show_running()
 
     # -- actions -----------------------------------------------------------------------
@@ -700,8 +613,7 @@ class MainScreen(Screen[None]):
                 self.notify("Mark rows with space, or select one, then press d.", severity="warning")
                 return
             keys = [row[info.primary.name]]
-        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, keys=keys, db_name=self.conn.db_name), msg.DeletePreviewed,
-                    group="cleanup", label="preparing delete")
+        self.run_op(lambda: self.session.preview_delete(info, keys=keys), msg.DeletePreviewed, group=Group.CLEANUP)
 
     def action_delete_filter(self) -> None:
         info = self.info
@@ -711,8 +623,7 @@ class MainScreen(Screen[None]):
         if not expr:
             self.notify("Apply a filter first (f), then D deletes everything it matches.", severity="warning")
             return
-        self.run_op("preview", lambda: cleanup_ops.preview_delete(info, expr=expr, db_name=self.conn.db_name), msg.DeletePreviewed,
-                    group="cleanup", label="counting matches")
+        self.run_op(lambda: self.session.preview_delete(info, expr=expr), msg.DeletePreviewed, group=Group.CLEANUP)
 
     @on(msg.DeletePreviewed)
     def _previewed(self, event: msg.DeletePreviewed) -> None:
@@ -731,12 +642,8 @@ class MainScreen(Screen[None]):
             if not yes:
                 self.notify("Delete cancelled; nothing was deleted.")
                 return
-            server = self._server_label()
             self._deleting = preview.keys
-            self.run_op("delete", lambda: cleanup_ops.execute_delete(
-                info, preview, backup_dir=self.settings.backup_dir, audit_path=self.settings.audit_path,
-                server=server,
-            ), msg.DeleteDone, group="cleanup", label="deleting")
+            self.run_op(lambda: self.session.delete(info, preview), msg.DeleteDone, group=Group.CLEANUP)
 
         self.app.push_screen(ConfirmDeleteScreen(preview, str(self.settings.backup_dir)), confirmed)
 
@@ -746,7 +653,6 @@ class MainScreen(Screen[None]):
             return
         self._record(event)
         report: cleanup_ops.DeleteReport = event.result
-        self.last_delete = report
         results = self.query_one(ResultsPane)
         if results.result is not None and results.result.kind != "page" and report.status != "stopped":
             results.drop_keys(set(self._deleting))
@@ -765,8 +671,8 @@ class MainScreen(Screen[None]):
     def _after_write(self, collection: str) -> None:
         """Counts refresh at Strong consistency, and the current page reloads."""
         self._stop_fill()
-        self.run_op("describe", lambda: catalog_ops.describe(collection), msg.CollectionDescribed,
-                    group="catalog", label="recounting")
+        self.run_op(lambda: self.session.describe(collection, exact=False, label="recounting"),
+                    msg.CollectionDescribed, group=Group.CATALOG)
 
     @on(msg.CollectionDescribed)
     def _described(self, event: msg.CollectionDescribed | msg.CollectionLoaded) -> None:
@@ -782,23 +688,10 @@ class MainScreen(Screen[None]):
             if info.loaded and (not was_loaded or results is None or results.kind == "page"):
                 self.browse(results.page or 0 if results is not None and results.kind == "page" else 0)
 
-    def _server_label(self) -> str:
-        """How audit records name the server: the URI without its password, and the database."""
-        return f"{self.conn.display_uri} db={self.conn.db_name}"
-
     def action_undo(self) -> None:
-        writing = next((w for w in WRITES if w in self.running), None)
-        if writing:
-            self.notify(f"A {writing} is running; wait for it, or press esc to stop it.", severity="warning")
-            return
-        report = self.last_delete
-        if report is None or not report.backup_path:
-            self.notify("There is no delete to undo in this session.", severity="warning")
-            return
-        path = Path(report.backup_path)
-        db_name = self.conn.db_name
-        self.run_op("restore", lambda: cleanup_ops.restore(path, db_name=db_name), msg.RestoreDone, group="cleanup",
-                    label="restoring")
+        # The session knows the last delete (a stopped one too) and restores it into its own
+        # database, collection and partitions, with the same audit record as the CLI's restore.
+        self.run_op(self.session.undo, msg.RestoreDone, group=Group.CLEANUP)
 
     @on(msg.RestoreDone)
     def _restored(self, event: msg.RestoreDone) -> None:
@@ -806,8 +699,6 @@ class MainScreen(Screen[None]):
             return
         self._record(event)
         report: cleanup_ops.RestoreReport = event.result
-        self.last_delete = None
-        cleanup_ops.append_audit(self.settings.audit_path, cleanup_ops.restore_record(report, self._server_label()))
         text = f"Restored {report.restored:,} entities into '{report.collection}'."
         if report.key_map:
             text += " This server gave them new primary keys; the old -> new map is in the audit log."
@@ -832,15 +723,15 @@ class MainScreen(Screen[None]):
             if not request.whole:
                 rows = results.rows if results else []
                 columns = results.columns if results else info.field_names
-                self.run_op("export", lambda: _write_rows_op(request.path, rows, columns, request.fmt, info),
-                            msg.ExportDone, group="export", label="exporting")
+                self.run_op(lambda: self.session.write_rows(info, request.path, rows, columns, request.fmt),
+                            msg.ExportDone, group=Group.EXPORT)
                 return
             expr = self.current_filter
             fields = self.query_one(QueryBar).options().output_fields
             total = self.pager.total if self.pager else None
-            self.run_op("export", lambda: export_ops.export(info, request.path, expr=expr, fmt=request.fmt,
-                                                            output_fields=fields, total=total),
-                        msg.ExportDone, group="export", label="exporting")
+            self.run_op(lambda: self.session.export(info, request.path, expr=expr, fmt=request.fmt,
+                                                    output_fields=fields, total=total),
+                        msg.ExportDone, group=Group.EXPORT)
 
         self.app.push_screen(ExportScreen(default, scope), chosen)
 
@@ -858,8 +749,7 @@ class MainScreen(Screen[None]):
             self._load(name)
 
     def _load(self, name: str) -> None:
-        self.run_op("load", lambda: _load_then_describe(name), msg.CollectionLoaded, group="load",
-                    label=f"loading {name}")
+        self.run_op(lambda: self.session.load(name, describe=True), msg.CollectionLoaded, group=Group.LOAD)
 
     @on(msg.CollectionLoaded)
     def _loaded(self, event: msg.CollectionLoaded) -> None:
@@ -879,8 +769,7 @@ class MainScreen(Screen[None]):
         loads = self._remembered_loads()
         if loads is not None:
             loads.forget(name)  # what the user asked for, even if the release then fails
-        self.run_op("release", lambda: _release_then_describe(name), msg.CollectionDescribed, group="load",
-                    label=f"releasing {name}")
+        self.run_op(lambda: self.session.release(name, describe=True), msg.CollectionDescribed, group=Group.LOAD)
 
     def action_refresh(self) -> None:
         self._stop_fill()
@@ -890,7 +779,7 @@ class MainScreen(Screen[None]):
         from textual.widgets import Select
 
         select = self.query_one("#exec-mode", Select)
-        select.value = "sync" if self.exec_mode == "async" else "async"
+        select.value = ExecMode.SYNC if self.exec_mode is ExecMode.ASYNC else ExecMode.ASYNC
 
     async def action_toggle_options(self) -> None:
         await self.query_one(QueryBar).toggle_options()
@@ -901,17 +790,11 @@ class MainScreen(Screen[None]):
         A thread worker only stops at its next step (a sync call cannot be interrupted),
         so its group's token is dropped here: whatever it posts later is ignored.
         """
-        writing = next((w for w in WRITES if w in self.running), None)
-        if writing and not self._stop_write:
+        writing = self.runner.writing
+        if writing and not self.runner.stop_write:
             self._ask_to_stop(writing)
             return
-        cancelled: list[str] = []
-        for worker in self.workers:
-            if worker.group in WORK_GROUPS and worker.is_running and worker.name not in WRITES:
-                worker.cancel()
-                _, what = self._current.pop(worker.group, (None, worker.name))
-                cancelled.append(what)
-                self.running.pop(what, None)
+        cancelled = self.runner.cancel()
         if not cancelled:
             self.query_one(QueryBar).show_error("")
             return
@@ -923,11 +806,11 @@ class MainScreen(Screen[None]):
             results.show_result(results.result)
         self.notify(f"{', '.join(cancelled)} cancelled.", severity="warning")
 
-    def _ask_to_stop(self, writing: str) -> None:
+    def _ask_to_stop(self, writing: OpKind) -> None:
         """A confirmed write is stopped only on a second confirmation that says what is done."""
-        done, total = self._write_progress
+        done, total = self.runner.write_progress
         so_far = f"{done:,} of {total:,}" if total else f"{done:,}"
-        if writing == "delete":
+        if writing is OpKind.DELETE:
             question = (f"Stop the delete? So far {so_far} entities are deleted (or backed up, while the "
                         f"backup is written); every previewed entity is in the backup. Stopping leaves the rest.")
         else:
@@ -935,7 +818,7 @@ class MainScreen(Screen[None]):
 
         def chosen(answer: str | None) -> None:
             if answer and answer.startswith("Stop"):
-                self._stop_write = True
+                self.runner.stop_write = True
                 self.notify(f"Stopping the {writing} after the batch under way…", markup=False)
 
         self.app.push_screen(ChoiceScreen(question, [f"Keep going ({writing} runs to the end)",
@@ -988,37 +871,9 @@ def _freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
-def user_message(exc: BaseException) -> str:
-    """A sentence for the user from any exception: ours carry one; others get their type."""
-    text = str(exc) if isinstance(exc, MilvusTuiError) else f"{type(exc).__name__}: {exc}"
-    return scrub(text)
-
-
-def _load_then_describe(name: str) -> Op[CollectionInfo]:
-    yield from catalog_ops.load(name)
-    info = yield from catalog_ops.describe(name)
-    return info
-
-
-def _release_then_describe(name: str) -> Op[CollectionInfo]:
-    yield from catalog_ops.release(name)
-    info = yield from catalog_ops.describe(name)
-    return info
-
-
 def _not_loaded(info: CollectionInfo) -> str:
     if info.load_state == "PartiallyLoaded" and info.loaded_partitions is not None:
         released = [p for p in info.partitions if p not in info.loaded_partitions]
         return (f"Collection '{info.name}' is only partly loaded: partition(s) {', '.join(released)} are "
                 "released, so a search would miss them.")
     return f"Collection '{info.name}' is not loaded (released)."
-
-
-def _write_rows_op(path: Path, rows: list[dict[str, Any]], columns: list[str], fmt: str,
-                   info: CollectionInfo) -> Op[export_ops.ExportReport]:
-    from ..milvus.ops import Blocking, Timer
-    from ..milvus.values import vector_types
-
-    timer = Timer()
-    count = yield Blocking(lambda: export_ops.write_rows(path, rows, columns, fmt, vector_types(info)))
-    return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)

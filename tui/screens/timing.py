@@ -180,7 +180,7 @@ class TimingScreen(Screen[None]):
         if self.running:
             return
         main = self.app.main  # type: ignore[attr-defined]
-        if not main.connected or main.service.embeddings is None:
+        if not main.connected or main.session.embeddings is None:
             self.notify("Still connecting or loading the embedding model; try again in a moment.",
                         severity="warning")
             return
@@ -218,7 +218,7 @@ class TimingScreen(Screen[None]):
 
         try:
             run = await run_bench(
-                config, connection_args_for(main.conn), main.service.embeddings,
+                config, connection_args_for(main.conn), main.session.embeddings,
                 progress=lambda op, mode, done, total: self.post_message(BenchProgress(op, mode, done, total)),
                 on_result=lambda r: self.post_message(BenchResult(r)), cancel_event=self.cancel_event,
                 on_scratch=named, ledger=ScratchLedger(state_dir() / "bench_scratch.json"),

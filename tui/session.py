@@ -1,0 +1,488 @@
+"""The one data API: a UI-free ``Session`` used by the app, the CLI, the tests and the timing engine.
+
+A session owns one connection, its embedding model, where deletes write their backups and
+audit records, and the user's state that outlives a single call: the last delete (what undo
+puts back) and the log of what ran. Every intent method (``search``, ``delete``, ``undo``…)
+returns an ``Operation``: a typed, not-yet-started piece of work that ``run`` drives with the
+sync client (scripts, the CLI, thread workers) and ``arun`` with the async client on the
+running event loop (the app's async workers). The two forms are the same generator
+(``tui.milvus.ops``), so they cannot drift apart.
+
+Three lines from Python::
+
+    from tui.session import Session
+    with Session.connect("./milvus_data", embeddings="local") as s:
+        print(s.run(s.search("python_docs", "read a file line by line", k=3)).rows)
+
+Searching needs no backup directory: a session made without one refuses a backed-up delete
+instead (``backup_dir`` names where deletes put their backups).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from .milvus import catalog as catalog_ops
+from .milvus import cleanup as cleanup_ops
+from .milvus import export as export_ops
+from .milvus import ingest as ingest_ops
+from .milvus import queries as query_ops
+from .milvus.catalog import CollectionInfo, EmbeddingTag
+from .milvus.connection import MilvusConnection
+from .milvus.errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
+from .milvus.ops import Context, Op, Progress, Timer
+from .milvus.queries import Pager, QueryResult
+
+T = TypeVar("T")
+
+
+class OpKind(StrEnum):
+    """What an operation does: its dispatch key, its log name and (``label``) its words on screen."""
+
+    CONNECT = "connect"
+    EMBEDDINGS = "embeddings"
+    CATALOG = "catalog"
+    DESCRIBE = "describe"
+    PAGE = "page"
+    FILTER = "filter"
+    SEARCH = "search"
+    MORE_LIKE_THIS = "more like this"
+    GET = "get"
+    PREVIEW = "preview"
+    DELETE = "delete"
+    RESTORE = "restore"
+    EXPORT = "export"
+    INGEST = "ingest"
+    LOAD = "load"
+    RELEASE = "release"
+    DROP = "drop"
+    COUNT = "count"
+
+    @property
+    def label(self) -> str:
+        return _LABELS.get(self, self.value)
+
+    @property
+    def writes(self) -> bool:
+        """Changes data: a confirmed write runs to its end, and stops only between batches."""
+        return self in (OpKind.DELETE, OpKind.RESTORE)
+
+
+_LABELS = {
+    OpKind.CATALOG: "reading collections", OpKind.PAGE: "paging", OpKind.SEARCH: "searching",
+    OpKind.PREVIEW: "preparing delete", OpKind.DELETE: "deleting", OpKind.RESTORE: "restoring",
+    OpKind.EXPORT: "exporting", OpKind.LOAD: "loading", OpKind.RELEASE: "releasing",
+    OpKind.INGEST: "ingesting",
+}
+
+
+class ExecMode(StrEnum):
+    """How an operation is driven: the async client on the event loop, or the sync one in a thread."""
+
+    ASYNC = "async"
+    SYNC = "sync"
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """Databases, collections, and what a wanted name (a name or an alias) resolves to."""
+
+    databases: list[str]
+    collections: list[CollectionInfo]
+    resolved: str | None = None
+
+
+@dataclass
+class Operation(Generic[T]):
+    """One intent, ready to run once with ``Session.run`` or ``Session.arun``."""
+
+    kind: OpKind
+    op: Op[T]
+    #: where it runs: the session's connection, or one to the database a backup names.
+    conn: MilvusConnection
+    #: what the status line says while it runs (defaults to the kind's label).
+    label: str = ""
+    #: a connection made for this operation alone, closed when it ends.
+    owns_conn: bool = False
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.kind.label
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One finished operation, for the timing panel's log of what ran by hand."""
+
+    time: str
+    kind: OpKind
+    mode: ExecMode
+    ms: float
+    ok: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "what": str(self.kind), "mode": str(self.mode), "ms": self.ms,
+                "outcome": "ok" if self.ok else "failed"}
+
+
+Collection = str | CollectionInfo
+
+
+@dataclass
+class Session:
+    """One connection, its embeddings and the user's state, with every intent as a method."""
+
+    conn: MilvusConnection
+    embeddings: Any = None
+    #: where deletes put their backups; None: a backed-up delete is refused (search needs none).
+    backup_dir: Path | None = None
+    audit_path: Path | None = None
+    last_delete: cleanup_ops.DeleteReport | None = None
+    log: list[LogEntry] = field(default_factory=list)
+
+    # -- making one ----------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, uri: str | None = None, *, embeddings: Any = None, settings: Any = None,
+                **overrides: Any) -> Session:
+        """Open a session from the user's settings (config file and environment), ``uri``
+        and ``overrides`` on top. ``embeddings="local"`` (or "openai") loads that provider;
+        a model object is used as it is."""
+        from .config import load_settings
+
+        flags = dict(overrides, uri=uri)
+        if isinstance(embeddings, str):
+            flags["embedding_provider"] = embeddings
+        # The same merge as the CLI's: flags over environment over config profile over defaults.
+        base = settings if settings is not None else load_settings(flags)
+        conn = MilvusConnection(base.uri, token=base.token, db_name=base.db_name, timeout=base.timeout)
+        conn.open()
+        session = cls(conn, backup_dir=base.backup_dir, audit_path=base.audit_path)
+        if embeddings is not None:
+            try:
+                session.embeddings = _make_embeddings(base) if isinstance(embeddings, str) else embeddings
+            except BaseException:
+                conn.close()
+                raise
+        return session
+
+    def close(self) -> None:
+        self.conn.close()
+
+    async def aclose(self) -> None:
+        await self.conn.aclose()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running -------------------------------------------------------------------------
+
+    def context(self, on_progress: Callable[[Progress], None] | None = None,
+                is_cancelled: Callable[[], bool] | None = None) -> Context:
+        return Context(self.embeddings, on_progress, is_cancelled)
+
+    def _ctx(self, ctx: Context | None) -> Context:
+        if ctx is None:
+            return self.context()
+        if ctx.embeddings is None:
+            ctx.embeddings = self.embeddings
+        return ctx
+
+    def run(self, operation: Operation[T], ctx: Context | None = None) -> T:
+        """Drive ``operation`` with the sync client (a script, the CLI, a thread worker)."""
+        timer = Timer()
+        try:
+            result = operation.conn.run(operation.op, self._ctx(ctx))
+        except BaseException:
+            self._logged(operation.kind, ExecMode.SYNC, timer, ok=False)
+            raise
+        finally:
+            if operation.owns_conn:
+                operation.conn.close()
+        self._logged(operation.kind, ExecMode.SYNC, timer)
+        return _with_mode(result, ExecMode.SYNC)
+
+    async def arun(self, operation: Operation[T], ctx: Context | None = None) -> T:
+        """Drive ``operation`` with the async client on the running event loop."""
+        timer = Timer()
+        try:
+            result = await operation.conn.arun(operation.op, self._ctx(ctx))
+        except BaseException:
+            self._logged(operation.kind, ExecMode.ASYNC, timer, ok=False)
+            raise
+        finally:
+            if operation.owns_conn:
+                await operation.conn.aclose()
+                operation.conn.close()
+        self._logged(operation.kind, ExecMode.ASYNC, timer)
+        return _with_mode(result, ExecMode.ASYNC)
+
+    def _logged(self, kind: OpKind, mode: ExecMode, timer: Timer, ok: bool = True) -> None:
+        self.log.append(LogEntry(time.strftime("%H:%M:%S"), kind, mode, timer.elapsed * 1000, ok))
+        del self.log[:-1000]  # a day of browsing must not grow without bound
+
+    def _op(self, kind: OpKind, op: Op[T], label: str = "") -> Operation[T]:
+        return Operation(kind, op, self.conn, label)
+
+    # -- the server and its catalog ------------------------------------------------------
+
+    @property
+    def server_label(self) -> str:
+        """The user's URI (passwords masked) and the database, as audit records name a server."""
+        return f"{self.conn.display_uri} db={self.conn.db_name}"
+
+    @property
+    def stats_exact(self) -> bool:
+        # Our own Lite child: counting exactly is cheap and the user owns the server.
+        return self.conn.lite is not None
+
+    def embedding_tag(self) -> EmbeddingTag | None:
+        """The model a text search embeds with, checked against the tag a collection carries."""
+        e = self.embeddings
+        if e is None or not hasattr(e, "provider"):
+            return None
+        return EmbeddingTag(e.provider, e.model, 0)
+
+    def _exact(self, exact: bool | None) -> bool:
+        return self.stats_exact if exact is None else exact
+
+    def catalog(self, wanted: str | None = None, *, exact: bool | None = None) -> Operation[CatalogSnapshot]:
+        """Databases and collections (with counts and load state), and what ``wanted`` names.
+        ``exact`` counts with count(*) (default: on the embedded default only)."""
+        exact = self._exact(exact)
+
+        def op() -> Op[CatalogSnapshot]:
+            databases = yield from catalog_ops.list_databases()
+            infos = yield from catalog_ops.describe_all(stats_exact=exact)
+            resolved = None
+            if wanted:
+                resolved = yield from catalog_ops.resolve_collection(wanted, [i.name for i in infos])
+            return CatalogSnapshot(databases, infos, resolved)
+
+        return self._op(OpKind.CATALOG, op())
+
+    def list_databases(self) -> Operation[list[str]]:
+        return self._op(OpKind.CATALOG, catalog_ops.list_databases())
+
+    def list_collections(self) -> Operation[list[str]]:
+        return self._op(OpKind.CATALOG, catalog_ops.list_collections())
+
+    def describe(self, collection: str, *, with_count: bool = True, exact: bool | None = None,
+                 label: str = "") -> Operation[CollectionInfo]:
+        return self._op(OpKind.DESCRIBE, catalog_ops.describe(collection, with_count=with_count,
+                                                              stats_exact=self._exact(exact)), label)
+
+    def describe_all(self, *, exact: bool | None = None) -> Operation[list[CollectionInfo]]:
+        return self._op(OpKind.CATALOG, catalog_ops.describe_all(stats_exact=self._exact(exact)))
+
+    def resolve(self, name: str) -> Operation[str | None]:
+        """A collection's name, or the collection an alias points to; None if neither."""
+        return self._op(OpKind.DESCRIBE, catalog_ops.resolve_collection(name))
+
+    def count(self, collection: str, expr: str = "") -> Operation[int]:
+        return self._op(OpKind.COUNT, catalog_ops.count(collection, expr))
+
+    def exists(self, collection: str) -> Operation[bool]:
+        return self._op(OpKind.DESCRIBE, catalog_ops.exists(collection))
+
+    def load(self, collection: str, *, describe: bool = False) -> Operation[Any]:
+        """Load a collection (polling its progress); with ``describe``, return its new description."""
+        return self._op(OpKind.LOAD, self._then_describe(catalog_ops.load(collection), collection, describe),
+                        f"loading {collection}")
+
+    def release(self, collection: str, *, describe: bool = False) -> Operation[Any]:
+        return self._op(OpKind.RELEASE, self._then_describe(catalog_ops.release(collection), collection, describe),
+                        f"releasing {collection}")
+
+    def _then_describe(self, op: Op[str], collection: str, describe: bool) -> Op[Any]:
+        state = yield from op
+        if not describe:
+            return state
+        return (yield from catalog_ops.describe(collection))
+
+    def drop(self, collection: str) -> Operation[None]:
+        return self._op(OpKind.DROP, catalog_ops.drop(collection))
+
+    def _info(self, collection: Collection) -> Op[CollectionInfo]:
+        """A collection's description: the one given, or read from the server by name."""
+        if isinstance(collection, CollectionInfo):
+            return collection
+        return (yield from catalog_ops.describe(collection, with_count=False, stats_exact=self.stats_exact))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def pager(self, info: CollectionInfo, *, expr: str = "", page_size: int = 50, **kw: Any) -> Pager:
+        """A primary-key cursor over ``info`` (or a filter): ``page`` runs it."""
+        return Pager(info, expr=expr, page_size=page_size, **kw)
+
+    def page(self, pager: Pager, page: int) -> Operation[QueryResult]:
+        """Page ``page`` of ``pager`` (-1: the last); never an offset, so far pages cost what page 1 does."""
+        return self._op(OpKind.PAGE, pager.goto(page), f"loading page {page + 1 if page >= 0 else 'last'}")
+
+    def filter(self, collection: Collection, expr: str, **kw: Any) -> Operation[QueryResult]:
+        def op() -> Op[QueryResult]:
+            info = yield from self._info(collection)
+            return (yield from query_ops.filter_query(info, expr, **kw))
+
+        return self._op(OpKind.FILTER, op())
+
+    def search(self, collection: Collection, text: str, **kw: Any) -> Operation[QueryResult]:
+        """Semantic search: embed ``text`` with the session's model, search the vector field."""
+        using = self.embedding_tag()
+
+        def op() -> Op[QueryResult]:
+            info = yield from self._info(collection)
+            return (yield from query_ops.semantic_search(info, text, using=using, **kw))
+
+        return self._op(OpKind.SEARCH, op())
+
+    def search_by_vector(self, collection: Collection, vector: list[float], **kw: Any) -> Operation[QueryResult]:
+        def op() -> Op[QueryResult]:
+            info = yield from self._info(collection)
+            return (yield from query_ops.search(info, vector, **kw))
+
+        return self._op(OpKind.SEARCH, op())
+
+    def more_like_this(self, collection: Collection, key: Any, **kw: Any) -> Operation[QueryResult]:
+        """Entities near the one with primary key ``key``, by its stored vector (no embedding)."""
+        def op() -> Op[QueryResult]:
+            info = yield from self._info(collection)
+            return (yield from query_ops.more_like_this(info, key, **kw))
+
+        return self._op(OpKind.MORE_LIKE_THIS, op())
+
+    def get(self, collection: Collection, keys: list[Any], **kw: Any) -> Operation[list[dict[str, Any]]]:
+        def op() -> Op[list[dict[str, Any]]]:
+            info = yield from self._info(collection)
+            return (yield from query_ops.get_entities(info, keys, **kw))
+
+        return self._op(OpKind.GET, op())
+
+    # -- cleanup -------------------------------------------------------------------------
+
+    def preview_delete(self, collection: Collection, *, expr: str | None = None,
+                       keys: list[Any] | None = None, **kw: Any) -> Operation[cleanup_ops.DeletePreview]:
+        """Count, sample and capture the keys a delete would remove (Strong), and how undo works."""
+        db_name = self.conn.db_name
+
+        def op() -> Op[cleanup_ops.DeletePreview]:
+            info = yield from self._info(collection)
+            return (yield from cleanup_ops.preview_delete(info, expr=expr, keys=keys, db_name=db_name, **kw))
+
+        label = "counting matches" if expr else "preparing delete"
+        return self._op(OpKind.PREVIEW, op(), label)
+
+    def delete(self, collection: Collection, preview: cleanup_ops.DeletePreview, *, backup: bool = True,
+               **kw: Any) -> Operation[cleanup_ops.DeleteReport]:
+        """Back up (fsynced), then delete exactly the previewed keys; audited. It becomes
+        ``last_delete`` (what ``undo`` puts back), also when it stops part-way."""
+        if backup and self.backup_dir is None:
+            raise InvalidInput("This session has no backup directory; a delete without a backup needs backup=False.")
+        backup_dir = self.backup_dir if backup else None
+
+        def op() -> Op[cleanup_ops.DeleteReport]:
+            info = yield from self._info(collection)
+            try:
+                report = yield from cleanup_ops.execute_delete(info, preview, backup_dir=backup_dir,
+                                                               audit_path=self.audit_path,
+                                                               server=self.server_label, **kw)
+            except DeleteInterrupted as exc:
+                self.last_delete = self.stopped_report(exc)
+                raise
+            self.last_delete = report
+            return report
+
+        return self._op(OpKind.DELETE, op(), "deleting")
+
+    def stopped_report(self, exc: DeleteInterrupted, elapsed: float = 0.0) -> cleanup_ops.DeleteReport:
+        """A delete stopped part-way, reported like a finished one: its exact count, backup and undo."""
+        return cleanup_ops.DeleteReport(
+            exc.collection, exc.requested, exc.requested if exc.backup_path else 0, exc.deleted,
+            exc.backup_path, str(self.audit_path) if self.audit_path else None, elapsed,
+            status="stopped", warnings=(str(exc),))
+
+    def undo(self) -> Operation[cleanup_ops.RestoreReport]:
+        """Restore the last delete's backup (into its own database, collection and partitions)."""
+        report = self.last_delete
+        if report is None or not report.backup_path:
+            raise InvalidInput("There is no delete to undo in this session.")
+        operation = self.restore(Path(report.backup_path))
+        inner = operation.op
+
+        def op() -> Op[cleanup_ops.RestoreReport]:
+            restored = yield from inner
+            self.last_delete = None
+            return restored
+
+        operation.op = op()
+        return operation
+
+    def restore(self, path: Path, *, db_name: str | None = None, **kw: Any) -> Operation[cleanup_ops.RestoreReport]:
+        """Put a backup's entities back: into the database it names (or ``db_name``), audited."""
+        path = Path(path)
+        backup_db = db_name or cleanup_ops.backup_database(path)
+        conn = self.conn if backup_db == self.conn.db_name else self.conn.sibling(backup_db)
+        server = f"{self.conn.display_uri} db={conn.db_name}"
+        audit = self.audit_path
+
+        def op() -> Op[cleanup_ops.RestoreReport]:
+            try:
+                report = yield from cleanup_ops.restore(path, db_name=None if db_name else conn.db_name, **kw)
+            except RestoreIncomplete as exc:
+                if audit is not None:
+                    cleanup_ops.append_audit(audit, cleanup_ops.restore_stopped_record(exc, path, server))
+                raise
+            if audit is not None:
+                cleanup_ops.append_audit(audit, cleanup_ops.restore_record(report, server))
+            return report
+
+        return Operation(OpKind.RESTORE, op(), conn, "restoring", owns_conn=conn is not self.conn)
+
+    # -- moving data in and out ----------------------------------------------------------
+
+    def export(self, collection: Collection, path: Path, **kw: Any) -> Operation[export_ops.ExportReport]:
+        def op() -> Op[export_ops.ExportReport]:
+            info = yield from self._info(collection)
+            return (yield from export_ops.export(info, Path(path), **kw))
+
+        return self._op(OpKind.EXPORT, op())
+
+    def write_rows(self, info: CollectionInfo, path: Path, rows: list[dict[str, Any]], columns: list[str],
+                   fmt: str) -> Operation[export_ops.ExportReport]:
+        """Export the rows already on screen (a page or a search's hits), as they are."""
+        from .milvus.ops import Blocking
+        from .milvus.values import vector_types
+
+        def op() -> Op[export_ops.ExportReport]:
+            timer = Timer()
+            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info)))
+            return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)
+
+        return self._op(OpKind.EXPORT, op())
+
+    def ingest(self, collection: str, documents: Iterable[ingest_ops.Document],
+               **kw: Any) -> Operation[ingest_ops.IngestReport]:
+        """Embed and insert documents (a new collection is created to fit them)."""
+        e = self.embeddings
+        tag = EmbeddingTag(e.provider, e.model, 0) if e is not None and hasattr(e, "provider") else None
+        return self._op(OpKind.INGEST, ingest_ops.ingest(collection, documents, tag, **kw))
+
+
+def _with_mode(result: T, mode: ExecMode) -> T:
+    return result.with_mode(str(mode)) if isinstance(result, QueryResult) else result  # type: ignore[return-value]
+
+
+def _make_embeddings(settings: Any) -> Any:
+    from .embeddings import make_embeddings
+
+    return make_embeddings(settings.embedding_settings())
+
+
+__all__ = ["CatalogSnapshot", "ExecMode", "LogEntry", "OpKind", "Operation", "Session"]
