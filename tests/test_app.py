@@ -173,7 +173,7 @@ async def test_bad_filter_shows_server_message_then_a_good_one_works(milvus_uri:
         error = query_error(app)
         assert "rejected the filter" in error
         assert "n_args >>> 3" in error  # the server's own text, pointing at the column
-        assert app.main.query_one("#query-error").has_class("visible")
+        assert app.main.query_one("#query-error").display
         await wait_until(pilot, lambda: any("rejected the filter" in n for n in notifications(app)),
                          what="an error notification")
         # The old rows stay on screen, without a loading line.
@@ -228,7 +228,7 @@ async def test_load_a_released_collection(milvus_uri: str, scratch_collection: s
     app = make_app(milvus_uri, scratch_collection)
     async with app.run_test(size=SIZE) as pilot:
         banner = app.main.query_one("#banner")
-        await wait_until(pilot, lambda: banner.has_class("visible"), what="the released banner")
+        await wait_until(pilot, lambda: banner.display, what="the released banner")
         assert "not loaded" in str(banner.render())
         assert "released" in title(app)
         assert result(app) is None
@@ -236,7 +236,7 @@ async def test_load_a_released_collection(milvus_uri: str, scratch_collection: s
         await pilot.press("l")
         page = await wait_first_page(pilot, app, timeout=60)
         assert page.total == 250
-        assert not banner.has_class("visible")
+        assert not banner.display
         assert app.main.info is not None and app.main.info.loaded
         tree = app.main.query_one("#collections")
         assert tree.infos[scratch_collection].loaded

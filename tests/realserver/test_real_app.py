@@ -54,7 +54,7 @@ async def test_app_says_not_supported_and_stays_usable(real_uri: str, raw: Any, 
         app = make_app(real_uri, name)
         async with app.run_test(size=SIZE) as pilot:
             banner = app.main.query_one("#banner")
-            await wait_until(pilot, lambda: banner.has_class("visible"), timeout=30, what="the released banner")
+            await wait_until(pilot, lambda: banner.display, timeout=30, what="the released banner")
             await pilot.press("l")
             await wait_until(pilot, lambda: any("Not supported by this server" in n for n in notifications(app)),
                              timeout=30, what="the not-supported message")

@@ -10,6 +10,20 @@ from textual.widgets import Label, OptionList
 
 
 class ChoiceScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    ChoiceScreen {
+        align: center middle;
+        background: $background 60%;
+        #choice-box {
+            width: 90;
+            height: auto;
+            max-height: 90%;
+            border: round $primary;
+            background: $surface;
+            padding: 1 2;
+        }
+    }
+    """
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, question: str, choices: list[str]) -> None:

@@ -18,6 +18,51 @@ TYPED_CONFIRM_ABOVE = 100
 
 
 class ConfirmDeleteScreen(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmDeleteScreen {
+        align: center middle;
+        background: $background 60%;
+        #delete-box {
+            width: 90;
+            height: auto;
+            max-height: 90%;
+            border: round $error;
+            background: $surface;
+            padding: 1 2;
+        }
+        #delete-count {
+            text-style: bold;
+            color: $error;
+        }
+        .dim {
+            color: $text-muted;
+        }
+        #delete-sample {
+            color: $text-muted;
+            margin: 1 0;
+        }
+        #delete-backup {
+            width: 1fr;
+            margin-bottom: 1;
+        }
+        #delete-undo {
+            color: $warning;
+            text-style: bold;
+            margin-bottom: 1;
+        }
+        #delete-box Label {
+            width: 1fr;
+        }
+        #delete-buttons {
+            height: auto;
+            align-horizontal: right;
+            margin-top: 1;
+        }
+        #delete-buttons Button {
+            margin-left: 2;
+        }
+    }
+    """
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
 
     def __init__(self, preview: DeletePreview, backup_dir: str) -> None:

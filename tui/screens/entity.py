@@ -18,6 +18,20 @@ from ..printable import json_text
 class EntityScreen(ModalScreen[str | None]):
     """Returns "similar" when the user asks for more like this, else None."""
 
+    DEFAULT_CSS = """
+    EntityScreen {
+        align: center middle;
+        background: $background 60%;
+        #entity-box {
+            width: 90%;
+            height: 85%;
+            border: round $accent;
+            background: $surface;
+            padding: 0 1;
+        }
+    }
+    """
+
     BINDINGS = [
         Binding("escape,q", "dismiss(None)", "Close"),
         Binding("v", "toggle_vectors", "Full vectors"),

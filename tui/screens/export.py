@@ -21,6 +21,28 @@ class ExportRequest:
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
+    DEFAULT_CSS = """
+    ExportScreen {
+        align: center middle;
+        background: $background 60%;
+        #export-box {
+            width: 90;
+            height: auto;
+            max-height: 90%;
+            border: round $primary;
+            background: $surface;
+            padding: 1 2;
+        }
+        #export-buttons {
+            height: auto;
+            align-horizontal: right;
+            margin-top: 1;
+        }
+        #export-buttons Button {
+            margin-left: 2;
+        }
+    }
+    """
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, default_path: str, scope_label: str) -> None:

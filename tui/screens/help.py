@@ -44,6 +44,23 @@ Strings use double quotes; combine with and / or / not."""
 
 
 class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 60%;
+        #help-box {
+            width: 90;
+            height: 85%;
+            border: round $primary;
+            background: $surface;
+            padding: 1 2;
+        }
+        #help-filters {
+            margin-top: 1;
+            color: $text-muted;
+        }
+    }
+    """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss(None)", "Close")]
 
     def compose(self) -> ComposeResult:

@@ -174,7 +174,7 @@ class MainScreen(Screen[None]):
         self._show_running()
         if not any(k in self.running for k in (OpKind.DELETE, OpKind.RESTORE, OpKind.EXPORT, OpKind.LOAD,
                                                OpKind.PREVIEW)):
-            self.query_one("#op-progress", ProgressBar).remove_class("visible")
+            self.query_one("#op-progress", ProgressBar).display = False
 
     def _show_running(self) -> None:
         self.query_one(StatusBar).running = ", ".join(self.running.values())
@@ -325,10 +325,10 @@ class MainScreen(Screen[None]):
         banner = self.query_one("#banner", Label)
         if info.loaded:
             banner.update("")
-            banner.remove_class("visible")
+            banner.display = False
         else:
             banner.update(_not_loaded(info) + " Press l to load it.")
-            banner.add_class("visible")
+            banner.display = True
         results = self.query_one(ResultsPane)
         if results.result is not None and results.result.collection != info.name:
             results.clear("")  # another collection's rows must not sit under this title
@@ -566,7 +566,7 @@ class MainScreen(Screen[None]):
                 self.notify(info.label.capitalize(), title=str(info.kind), severity="warning", timeout=4)
             return
         bar = self.query_one("#op-progress", ProgressBar)
-        bar.add_class("visible")
+        bar.display = True
         bar.update(total=info.total, progress=info.done)
         self.running[info.kind] = f"{info.label} {info.done:,}" + (f"/{info.total:,}" if info.total else "")
         self._show_running()
@@ -800,7 +800,7 @@ class MainScreen(Screen[None]):
             return
         self._pending_pager = None
         self._show_running()
-        self.query_one("#op-progress", ProgressBar).remove_class("visible")
+        self.query_one("#op-progress", ProgressBar).display = False
         results = self.query_one(ResultsPane)
         if results.result is not None:
             results.show_result(results.result)

@@ -82,6 +82,88 @@ def bar_chart(results: list[RunResult], width: int = 50) -> Text:
 
 
 class TimingScreen(Screen[None]):
+    # One-line controls, borderless in every state (`!important`, as in Textual's compact
+    # style: Button.-primary:hover and Input:focus would bring their borders back).
+    DEFAULT_CSS = """
+    TimingScreen {
+        #timing {
+            padding: 0 1;
+        }
+        #timing-title {
+            text-style: bold;
+            margin: 1 0;
+        }
+        .timing-row {
+            height: 1;
+            margin-bottom: 1;
+        }
+        .timing-row Select {
+            width: 30;
+            height: 1;
+            margin-right: 2;
+        }
+        .timing-row SelectCurrent {
+            border: none !important;
+            height: 1;
+            padding: 0 1;
+            background: $boost;
+        }
+        .timing-row Input {
+            width: 10;
+            height: 1;
+            border: none !important;
+            padding: 0 1;
+            background: $boost;
+        }
+        .timing-row Checkbox {
+            height: 1;
+            border: none !important;
+            padding: 0;
+            margin-right: 2;
+            background: $boost;
+        }
+        .timing-row Button {
+            height: 1;
+            min-width: 10;
+            border: none !important;
+            margin-left: 1;
+        }
+        .timing-label {
+            margin-right: 1;
+            color: $text-muted;
+        }
+        #bench-progress {
+            height: auto;
+        }
+        .progress-row {
+            height: 1;
+        }
+        .progress-label {
+            width: 22;
+        }
+        #bench-chart {
+            margin: 1 0;
+            height: auto;
+        }
+        .section {
+            margin-top: 1;
+            text-style: bold;
+        }
+        #bench-history, #bench-log {
+            height: auto;
+            max-height: 16;
+        }
+        #bench-n {
+            width: 14;
+        }
+        #bench-n-custom {
+            display: none;
+        }
+        #bench-concurrency {
+            width: 28;
+        }
+    }
+    """
     BINDINGS = [
         Binding("ctrl+g", "run", "Run"),
         Binding("escape", "cancel_or_close", "Cancel / back"),
@@ -107,7 +189,7 @@ class TimingScreen(Screen[None]):
                 yield Label("N", classes="timing-label")
                 yield Select([("10", 10), ("100", 100), ("1000", 1000), ("custom", 0)], value=100,
                              allow_blank=False, id="bench-n")
-                yield Input("250", id="bench-n-custom", type="integer", classes="hidden")
+                yield Input("250", id="bench-n-custom", type="integer")
                 yield Label("async concurrency", classes="timing-label")
                 # 34, not 32: 100 operations then run in 3 waves (ideal 33.3x) instead of 4 (25x);
                 # unbounded stalls the loop for 100-400 ms (docs/BENCHMARKS.md section 4).
@@ -157,7 +239,7 @@ class TimingScreen(Screen[None]):
 
     @on(Select.Changed, "#bench-n")
     def _n_changed(self, event: Select.Changed) -> None:
-        self.query_one("#bench-n-custom").set_class(event.value != 0, "hidden")
+        self.query_one("#bench-n-custom").display = event.value == 0
 
     def config(self) -> BenchConfig:
         op = str(self.query_one("#bench-op", Select).value)
@@ -194,7 +276,7 @@ class TimingScreen(Screen[None]):
         for mode in MODE_ORDER:
             bar = self.query_one(f"#progress-{mode}", ProgressBar)
             bar.update(total=None, progress=0)
-            self.query_one(f"#row-{mode}").set_class(mode not in config.modes, "hidden")
+            self.query_one(f"#row-{mode}").display = mode in config.modes
         self.running = True
         self.cancel_event = threading.Event()
         self.query_one("#bench-run", Button).disabled = True

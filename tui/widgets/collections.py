@@ -41,6 +41,15 @@ class CollectionsPane(Tree[str]):
     """Selecting a collection node posts ``CollectionsPane.Selected``."""
 
     BORDER_TITLE = "Collections"
+    DEFAULT_CSS = """
+    CollectionsPane {
+        border: round $primary 50%;
+        border-title-color: $primary;
+        &:focus {
+            border: round $primary;
+        }
+    }
+    """
 
     class Selected(Message):
         def __init__(self, name: str) -> None:

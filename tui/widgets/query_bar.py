@@ -74,6 +74,88 @@ class HistoryInput(Input):
 class QueryBar(Widget):
     """Posts ``QueryBar.Submitted`` when the user presses enter."""
 
+    # One-line controls: the query bar must leave the results most of the screen. Their
+    # borders are off in every state: `!important`, as in Textual's own compact style, so
+    # that Input:focus, Input.-invalid and Select:focus > SelectCurrent do not bring them back.
+    DEFAULT_CSS = """
+    QueryBar {
+        height: auto;
+        border: round $secondary 50%;
+        &:focus-within {
+            border: round $secondary;
+        }
+        #query-row, #options-row {
+            height: 1;
+            margin-bottom: 0;
+        }
+        #options-row {
+            margin-top: 1;
+        }
+        Input {
+            border: none !important;
+            height: 1;
+            padding: 0 1;
+            margin-right: 1;
+            background: $boost;
+        }
+        Input:focus {
+            background: $primary 20%;
+        }
+        Select {
+            height: 1;
+            margin-right: 1;
+        }
+        SelectCurrent {
+            border: none !important;
+            height: 1;
+            padding: 0 1;
+            background: $boost;
+        }
+        Select:focus > SelectCurrent {
+            background: $primary 20%;
+        }
+        Select > SelectOverlay {
+            width: 30;
+        }
+        Checkbox {
+            border: none !important;
+            height: 1;
+            padding: 0;
+            margin-right: 1;
+            background: $boost;
+        }
+        #query-mode {
+            width: 20;
+        }
+        #query-input {
+            width: 1fr;
+        }
+        #query-k {
+            width: 8;
+        }
+        #exec-mode {
+            width: 18;
+        }
+        #query-fields {
+            width: 1fr;
+        }
+        #query-consistency, #query-partition {
+            width: 24;
+        }
+        #query-fetch-k, #query-lambda {
+            width: 8;
+        }
+        #query-mmr {
+            width: auto;
+        }
+        #query-error {
+            display: none;
+            color: $error;
+            padding: 0 1;
+        }
+    }
+    """
+
     class Submitted(Message):
         def __init__(self, mode: str, text: str, options: QueryOptions) -> None:
             super().__init__()
@@ -114,7 +196,7 @@ class QueryBar(Widget):
         ``options()`` and ``set_fields`` find all of it once this returns)."""
         row = self._options_row()
         if row is not None:
-            row.toggle_class("hidden")
+            row.display = not row.display
             return
         await self.mount(Horizontal(
             Input(placeholder="output fields (comma-separated; default all)", id="query-fields"),
@@ -129,7 +211,7 @@ class QueryBar(Widget):
     @property
     def options_shown(self) -> bool:
         row = self._options_row()
-        return row is not None and not row.has_class("hidden")
+        return row is not None and row.display
 
     def _partition_options(self) -> list[tuple[str, str]]:
         return [("all partitions", ""), *[(p, p) for p in self._partitions]]
@@ -157,7 +239,7 @@ class QueryBar(Widget):
     def show_error(self, message: str) -> None:
         label = self.query_one("#query-error", Label)
         label.update(printable_text(message))  # it quotes the user's filter and the server: never markup
-        label.set_class(bool(message), "visible")
+        label.display = bool(message)
 
     @on(Select.Changed, "#query-mode")
     def _mode_changed(self, event: Select.Changed) -> None:

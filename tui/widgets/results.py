@@ -45,6 +45,25 @@ def cell(value: Any, *, is_vector: bool = False, dtype: str | None = None) -> Te
 
 class ResultsPane(Vertical):
     BORDER_TITLE = "Results"
+    DEFAULT_CSS = """
+    ResultsPane {
+        height: 1fr;
+        border: round $accent 50%;
+        &:focus-within {
+            border: round $accent;
+        }
+        #results-title {
+            width: 1fr;
+            padding: 0 1;
+        }
+        #results-table {
+            height: 1fr;
+        }
+        &.loading #results-table {
+            opacity: 70%;
+        }
+    }
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

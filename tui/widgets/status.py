@@ -16,6 +16,14 @@ from textual.widgets import Static
 
 
 class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $text;
+    }
+    """
+
     connection: reactive[str] = reactive("connecting…")
     embeddings: reactive[str] = reactive("embeddings: loading…")
     last: reactive[str] = reactive("")
