@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from pymilvus import MilvusClient
 
-from tests.apphelpers import SIZE, focus_table, make_app, submit, wait_first_page, wait_result, wait_until
+from tests.apphelpers import SIZE, focus_table, make_app, results, submit, wait_first_page, wait_result, wait_until
 from tui import messages as msg
 from tui.session import Session
 from tui.screens.delete import ConfirmDeleteScreen
+from tui.widgets.results import ResultsPane
 
 
 # A private state dir per test (history, ui.json, backups): the `home` fixture in conftest.py.
@@ -46,6 +47,12 @@ def collect(found: list[msg.BoundariesFound]) -> Callable[[Any], None]:
     return hook
 
 
+def slow_fill(monkeypatch: pytest.MonkeyPatch, window: int, pause: float) -> None:
+    """Every results pane's fill asks for ``window`` keys at a time and rests ``pause`` s between."""
+    monkeypatch.setattr(ResultsPane, "fill_window", window)
+    monkeypatch.setattr(ResultsPane, "fill_pause", pause)
+
+
 def boundaries(keys: list[int], page_size: int = 50) -> list[Any]:
     pages = max(1, -(-len(keys) // page_size))
     return [None, *keys[page_size - 1::page_size]][:pages]
@@ -57,7 +64,7 @@ async def test_after_the_fill_the_last_page_needs_no_key_scan(milvus_uri: str, d
     found: list[msg.BoundariesFound] = []
     async with app.run_test(size=SIZE, message_hook=collect(found)) as pilot:
         await wait_first_page(pilot, app)
-        pager = app.main.pager
+        pager = results(app).pager
         assert pager is not None
         await wait_until(pilot, lambda: pager.exhausted, what="the fill")
         keys = truth()
@@ -72,24 +79,24 @@ async def test_after_the_fill_the_last_page_needs_no_key_scan(milvus_uri: str, d
         await pilot.press("p")
         prev = await wait_result(pilot, app, lambda r: r.page == 10, what="page 11")
         assert [r["id"] for r in prev.rows] == keys[500:550]
-        assert app.main.pager is pager and pager.key_scans == 0
+        assert results(app).pager is pager and pager.key_scans == 0
 
 
 async def test_a_new_filter_during_the_fill_drops_the_old_fill(milvus_uri: str, docs_collection: str,
-                                                              truth: Any) -> None:
+                                                              truth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(milvus_uri, docs_collection)
-    app.main.fill_window, app.main.fill_pause = 50, 0.3  # a page a request, slowly: still running
+    slow_fill(monkeypatch, 50, 0.3)  # a page a request, slowly: still running
     found: list[msg.BoundariesFound] = []
     async with app.run_test(size=SIZE, message_hook=collect(found)) as pilot:
         await wait_first_page(pilot, app)
-        old = app.main.pager
+        old = results(app).pager
         assert old is not None
         await wait_until(pilot, lambda: len(old.boundaries) >= 4, what="the fill under way")
         assert not old.exhausted
         expr = 'category == "class"'
         await submit(pilot, app, "filter", expr)
         await wait_result(pilot, app, lambda r: r.kind == "page" and r.expr == expr, what="the filter")
-        new = app.main.pager
+        new = results(app).pager
         assert new is not old and new.expr == expr
         stopped_at = len(old.boundaries)
         await wait_until(pilot, lambda: new.exhausted, timeout=30, what="the new filter's fill")
@@ -104,12 +111,12 @@ async def test_a_new_filter_during_the_fill_drops_the_old_fill(milvus_uri: str, 
 
 
 async def test_a_jump_while_the_fill_runs_lands_right_and_the_fill_resumes(milvus_uri: str, docs_collection: str,
-                                                                          truth: Any) -> None:
+                                                                          truth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(milvus_uri, docs_collection)
-    app.main.fill_window, app.main.fill_pause = 50, 0.3
+    slow_fill(monkeypatch, 50, 0.3)
     async with app.run_test(size=SIZE) as pilot:
         await wait_first_page(pilot, app)
-        pager = app.main.pager
+        pager = results(app).pager
         assert pager is not None
         await wait_until(pilot, lambda: len(pager.boundaries) >= 3, what="the fill under way")
         assert not pager.exhausted
@@ -126,12 +133,12 @@ async def test_a_jump_while_the_fill_runs_lands_right_and_the_fill_resumes(milvu
 
 
 async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: str, scratch_collection: str,
-                                                                  service: Session) -> None:
+                                                                  service: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(milvus_uri, scratch_collection)
-    app.main.fill_window, app.main.fill_pause = 50, 2.0  # 5 pages: slow enough to delete mid-fill
+    slow_fill(monkeypatch, 50, 2.0)  # 5 pages: slow enough to delete mid-fill
     async with app.run_test(size=SIZE) as pilot:
         await wait_first_page(pilot, app)
-        old = app.main.pager
+        old = results(app).pager
         assert old is not None and old.total == 250
         await wait_until(pilot, lambda: len(old.boundaries) >= 3, what="the fill under way")
         assert not old.exhausted
@@ -139,9 +146,9 @@ async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: st
         await pilot.press("d")  # the first row: id 1
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDeleteScreen), what="the delete modal")
         await pilot.click("#delete-confirm")
-        app.main.fill_pause = 0.05  # for the refill
+        results(app).fill_pause = 0.05  # for the refill
         await wait_result(pilot, app, lambda r: r.kind == "page" and r.total == 249, what="the recount")
-        new = app.main.pager
+        new = results(app).pager
         assert new is not old
         await wait_until(pilot, lambda: new.exhausted, timeout=30, what="the refill")
         keys = sorted(r["id"] for r in service.conn.client.query(
@@ -153,15 +160,15 @@ async def test_a_delete_during_the_fill_refills_from_the_new_data(milvus_uri: st
 
 
 async def test_a_fill_that_finds_fewer_rows_than_the_count_is_dropped(milvus_uri: str, scratch_collection: str,
-                                                                      service: Session) -> None:
+                                                                      service: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows deleted by someone else mid-fill: the fill's end disagrees with the count, so its
     last result is dropped and the pager keeps finding its end itself (G recounts)."""
     app = make_app(milvus_uri, scratch_collection)
-    app.main.fill_window, app.main.fill_pause = 50, 2.0
+    slow_fill(monkeypatch, 50, 2.0)
     found: list[msg.BoundariesFound] = []
     async with app.run_test(size=SIZE, message_hook=collect(found)) as pilot:
         await wait_first_page(pilot, app)
-        pager = app.main.pager
+        pager = results(app).pager
         assert pager is not None and pager.total == 250
         await wait_until(pilot, lambda: len(pager.boundaries) == 4, what="the fill under way")
         service.conn.client.delete(scratch_collection, filter="id >= 200")

@@ -761,7 +761,6 @@ def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, c
     import asyncio
 
     from .timing import BenchConfig, run_bench, to_json, to_markdown
-    from .timing.engine import connection_args_for
 
     limit = None if concurrency.lower() in ("unbounded", "none", "0") else _csv_list(concurrency, int)[0]
     config = BenchConfig(ops=_csv_list(ops), ns=_csv_list(ns, int), modes=_csv_list(modes), concurrency=limit,
@@ -776,7 +775,7 @@ def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, c
             if not as_json and sys.stderr.isatty():
                 click.echo(f"\r{op} {mode}: {done}/{total}   ", nl=False, err=True)
 
-        run = asyncio.run(run_bench(config, connection_args_for(svc.conn), svc.embeddings, progress=progress))
+        run = asyncio.run(run_bench(config, svc.bench_connection(), svc.embeddings, progress=progress))
     if as_json:
         click.echo(to_json(run.results, scratch_collection=run.scratch, scratch_dropped=run.dropped,
                            embeddings=svc.embeddings.describe(), server=svc.conn.kind))

@@ -49,9 +49,11 @@ def user_message(exc: BaseException) -> str:
 class OpRunner:
     """Starts operations as workers of ``node`` (the screen) and tracks what is running."""
 
-    def __init__(self, node: DOMNode, session: Session) -> None:
+    def __init__(self, node: DOMNode, session: Session, on_change: Callable[[], None] | None = None) -> None:
         self.node = node
         self.session = session
+        #: called when what runs changes (the screen shows it on the status line).
+        self.on_change = on_change or (lambda: None)
         self.mode = ExecMode.ASYNC
         #: what runs now, by kind, with its status-line label.
         self.running: dict[OpKind, str] = {}
@@ -75,12 +77,19 @@ class OpRunner:
 
     def started(self, kind: OpKind, label: str) -> None:
         self.running[kind] = label
+        self.on_change()
 
     def finished(self, kind: OpKind) -> None:
         self.running.pop(kind, None)
+        self.on_change()
 
-    def run(self, make: Callable[[], Operation[Any]], message: type[msg.Outcome], *, group: str) -> bool:
-        """Start ``make()``'s operation as a worker in the current mode; False if refused."""
+    def run(self, make: Callable[[], Operation[Any]], message: type[msg.Outcome], *, group: str,
+            node: DOMNode | None = None) -> bool:
+        """Start ``make()``'s operation as a worker in the current mode; False if refused.
+
+        The worker belongs to ``node`` (default: the runner's), and its messages go there
+        (a pane that owns its results handles them; they bubble on to the screen)."""
+        node = node or self.node
         writing = self.writing
         if group == Group.CLEANUP and writing:
             # A confirmed delete or restore runs to its end; another cleanup would replace its
@@ -99,7 +108,7 @@ class OpRunner:
         token = object()
         self._current[group] = (token, kind)
         self.started(kind, operation.label)
-        post = self.node.post_message
+        post = node.post_message
 
         def on_progress(p: Progress) -> None:
             if kind.writes:
@@ -136,7 +145,7 @@ class OpRunner:
                 else:
                     finish(result, started)
 
-            self.node.run_worker(run_async(), name=str(kind), group=group, exclusive=True, exit_on_error=False)
+            node.run_worker(run_async(), name=str(kind), group=group, exclusive=True, exit_on_error=False)
         else:
             def run_sync() -> None:
                 worker = get_current_worker()
@@ -149,17 +158,17 @@ class OpRunner:
                 else:
                     finish(result, started)
 
-            self.node.run_worker(run_sync, name=str(kind), group=group, exclusive=True, exit_on_error=False,
-                                 thread=True)
+            node.run_worker(run_sync, name=str(kind), group=group, exclusive=True, exit_on_error=False, thread=True)
         return True
 
     def cancel(self) -> list[str]:
         """Cancel every running read (not a confirmed write); returns what was cancelled."""
         cancelled: list[str] = []
-        for worker in self.node.workers:
+        for worker in list(self.node.app.workers):
             if worker.group in Group.ALL and worker.is_running and not OpKind(worker.name).writes:
                 worker.cancel()
                 _, kind = self._current.pop(worker.group, (None, OpKind(worker.name)))
                 cancelled.append(str(kind))
                 self.running.pop(kind, None)
+        self.on_change()
         return cancelled

@@ -27,6 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .loads import RememberedLoads, for_lite
 from .milvus import catalog as catalog_ops
 from .milvus import cleanup as cleanup_ops
 from .milvus import export as export_ops
@@ -109,6 +110,8 @@ class Operation(Generic[T]):
     label: str = ""
     #: a connection made for this operation alone, closed when it ends.
     owns_conn: bool = False
+    #: background work the user did not ask for (the page-boundary fill): kept out of the log.
+    quiet: bool = False
 
     def __post_init__(self) -> None:
         self.label = self.label or self.kind.label
@@ -143,6 +146,9 @@ class Session:
     audit_path: Path | None = None
     last_delete: cleanup_ops.DeleteReport | None = None
     log: list[LogEntry] = field(default_factory=list)
+    #: on the embedded default, the collections the user loaded before (Milvus Lite releases
+    #: everything when its server starts): an intent given such a collection by name loads it.
+    loads: RememberedLoads | None = None
 
     # -- making one ----------------------------------------------------------------------
 
@@ -152,7 +158,7 @@ class Session:
         """Open a session from the user's settings (config file and environment), ``uri``
         and ``overrides`` on top. ``embeddings="local"`` (or "openai") loads that provider;
         a model object is used as it is."""
-        from .config import load_settings
+        from .config import load_settings, state_dir
 
         flags = dict(overrides, uri=uri)
         if isinstance(embeddings, str):
@@ -161,7 +167,8 @@ class Session:
         base = settings if settings is not None else load_settings(flags)
         conn = MilvusConnection(base.uri, token=base.token, db_name=base.db_name, timeout=base.timeout)
         conn.open()
-        session = cls(conn, backup_dir=base.backup_dir, audit_path=base.audit_path)
+        session = cls(conn, backup_dir=base.backup_dir, audit_path=base.audit_path,
+                      loads=for_lite(state_dir(), conn))
         if embeddings is not None:
             try:
                 session.embeddings = _make_embeddings(base) if isinstance(embeddings, str) else embeddings
@@ -201,12 +208,12 @@ class Session:
         try:
             result = operation.conn.run(operation.op, self._ctx(ctx))
         except BaseException:
-            self._logged(operation.kind, ExecMode.SYNC, timer, ok=False)
+            self._logged(operation, ExecMode.SYNC, timer, ok=False)
             raise
         finally:
             if operation.owns_conn:
                 operation.conn.close()
-        self._logged(operation.kind, ExecMode.SYNC, timer)
+        self._logged(operation, ExecMode.SYNC, timer)
         return _with_mode(result, ExecMode.SYNC)
 
     async def arun(self, operation: Operation[T], ctx: Context | None = None) -> T:
@@ -215,17 +222,19 @@ class Session:
         try:
             result = await operation.conn.arun(operation.op, self._ctx(ctx))
         except BaseException:
-            self._logged(operation.kind, ExecMode.ASYNC, timer, ok=False)
+            self._logged(operation, ExecMode.ASYNC, timer, ok=False)
             raise
         finally:
             if operation.owns_conn:
                 await operation.conn.aclose()
                 operation.conn.close()
-        self._logged(operation.kind, ExecMode.ASYNC, timer)
+        self._logged(operation, ExecMode.ASYNC, timer)
         return _with_mode(result, ExecMode.ASYNC)
 
-    def _logged(self, kind: OpKind, mode: ExecMode, timer: Timer, ok: bool = True) -> None:
-        self.log.append(LogEntry(time.strftime("%H:%M:%S"), kind, mode, timer.elapsed * 1000, ok))
+    def _logged(self, operation: Operation[Any], mode: ExecMode, timer: Timer, ok: bool = True) -> None:
+        if operation.quiet:
+            return
+        self.log.append(LogEntry(time.strftime("%H:%M:%S"), operation.kind, mode, timer.elapsed * 1000, ok))
         del self.log[:-1000]  # a day of browsing must not grow without bound
 
     def _op(self, kind: OpKind, op: Op[T], label: str = "") -> Operation[T]:
@@ -242,6 +251,13 @@ class Session:
     def stats_exact(self) -> bool:
         # Our own Lite child: counting exactly is cheap and the user owns the server.
         return self.conn.lite is not None
+
+    def bench_connection(self) -> dict[str, Any]:
+        """How the timing engine's langchain-milvus store reaches this session's server (the same
+        URI, token and database; on the embedded default, the Lite child this session started)."""
+        from .timing.engine import connection_args_for
+
+        return connection_args_for(self.conn)
 
     def embedding_tag(self) -> EmbeddingTag | None:
         """The model a text search embeds with, checked against the tag a collection carries."""
@@ -314,7 +330,11 @@ class Session:
         """A collection's description: the one given, or read from the server by name."""
         if isinstance(collection, CollectionInfo):
             return collection
-        return (yield from catalog_ops.describe(collection, with_count=False, stats_exact=self.stats_exact))
+        info = yield from catalog_ops.describe(collection, with_count=False, stats_exact=self.stats_exact)
+        if not info.loaded and self.loads is not None and info.name in self.loads.names():
+            yield from catalog_ops.load(info.name)
+            info = yield from catalog_ops.describe(info.name, with_count=False, stats_exact=self.stats_exact)
+        return info
 
     # -- reading -------------------------------------------------------------------------
 
@@ -325,6 +345,10 @@ class Session:
     def page(self, pager: Pager, page: int) -> Operation[QueryResult]:
         """Page ``page`` of ``pager`` (-1: the last); never an offset, so far pages cost what page 1 does."""
         return self._op(OpKind.PAGE, pager.goto(page), f"loading page {page + 1 if page >= 0 else 'last'}")
+
+    def fill_step(self, fill: query_ops.BoundaryFill) -> Operation[query_ops.Boundaries]:
+        """One key scan of a background boundary fill (``BoundaryFill``): quiet, not logged."""
+        return Operation(OpKind.PAGE, fill.step(), self.conn, "finding pages", quiet=True)
 
     def filter(self, collection: Collection, expr: str, **kw: Any) -> Operation[QueryResult]:
         def op() -> Op[QueryResult]:

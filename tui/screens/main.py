@@ -20,17 +20,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar
-from textual.worker import get_current_worker
 
 from .. import messages as msg
 from ..config import Settings
 from ..history import History
 from ..loads import RememberedLoads
-from ..milvus import CollectionInfo, MilvusConnection, Pager
+from ..milvus import CollectionInfo, MilvusConnection
 from ..milvus import cleanup as cleanup_ops
-from ..milvus import queries as query_ops
 from ..milvus.errors import AmbiguousField, MilvusTuiError, display_uri, scrub
-from ..milvus.ops import Context
 from ..runner import Group, OpRunner, user_message
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
 from ..widgets.collections import CollectionsPane
@@ -42,10 +39,6 @@ from .delete import ConfirmDeleteScreen
 from .export import ExportScreen
 from .help import HelpScreen
 
-PAGE_SIZE = 50
-#: the least the background boundary fill waits between its key scans (it waits as long
-#: as the last one took), so a page the user asks for is not queued behind a run of them.
-FILL_PAUSE = 0.05
 
 
 class MainScreen(Screen[None]):
@@ -79,10 +72,8 @@ class MainScreen(Screen[None]):
         self.conn = connection or MilvusConnection(settings.uri, token=settings.token, db_name=settings.db_name,
                                                    timeout=settings.timeout)
         self.session = Session(self.conn, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
-        self.runner = OpRunner(self, self.session)
+        self.runner = OpRunner(self, self.session, on_change=self._show_running)
         self.info: CollectionInfo | None = None
-        self.pager: Pager | None = None
-        self.current_filter = ""
         self.anns_fields: dict[str, str] = {}
         self.connected = False
         self._focus_results = False
@@ -92,12 +83,6 @@ class MainScreen(Screen[None]):
         #: ``-c`` is resolved (name or alias) at the first catalog read only.
         self._asked_resolved = False
         self._deleting: tuple[Any, ...] = ()
-        #: a pager whose first page has not arrived yet; it replaces ``pager`` when it does.
-        self._pending_pager: Pager | None = None
-        #: the pager whose boundaries a background fill is finding, and that fill's token.
-        self._fill: tuple[Pager, object] | None = None
-        self.fill_window = query_ops.MAX_WINDOW  # keys per fill request (tests make it small)
-        self.fill_pause = FILL_PAUSE
         from ..config import state_dir
 
         self.history = History(state_dir() / "history.json", settings.history_key())
@@ -136,6 +121,7 @@ class MainScreen(Screen[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.query_one(ResultsPane).bind(self.runner)
         self.query_one(QueryBar).history = self.history
         self.query_one(ResultsPane).show_message("Connecting…")
         self.query_one(StatusBar).running = f"starting {self.conn.kind}"
@@ -161,17 +147,15 @@ class MainScreen(Screen[None]):
 
     # -- running operations ------------------------------------------------------------
 
-    def run_op(self, make: Callable[[], Any], message: type[msg.Outcome], *, group: str = Group.QUERY) -> None:
+    def run_op(self, make: Callable[[], Any], message: type[msg.Outcome], *, group: str) -> None:
         """Run a Session operation as a worker in the current execution mode."""
         if not self.connected:
             self.notify("Not connected yet.", severity="warning")
             return
-        if self.runner.run(make, message, group=group):
-            self._show_running()
+        self.runner.run(make, message, group=group)
 
     def _finished(self, kind: OpKind) -> None:
         self.runner.finished(kind)
-        self._show_running()
         if not any(k in self.running for k in (OpKind.DELETE, OpKind.RESTORE, OpKind.EXPORT, OpKind.LOAD,
                                                OpKind.PREVIEW)):
             self.query_one("#op-progress", ProgressBar).display = False
@@ -302,7 +286,7 @@ class MainScreen(Screen[None]):
             return
         info = pane.infos.get(event.name)
         if info is not None and (self.info is None or info.name != self.info.name):
-            self.current_filter = ""
+            self.query_one(ResultsPane).reset()
             self.query_one(ResultsPane).clear_marks()
             self.open_collection(info)
 
@@ -310,8 +294,7 @@ class MainScreen(Screen[None]):
     def _database_selected(self, event: CollectionsPane.DatabaseSelected) -> None:
         self.connected = False
         self.info = None
-        self.pager = None
-        self.current_filter = ""
+        self.query_one(ResultsPane).reset()
         self.query_one(StatusBar).connection = f"switching to database {event.name}…"
         self.query_one(ResultsPane).show_message(f"Opening database '{event.name}'…")
         name = event.name
@@ -356,112 +339,34 @@ class MainScreen(Screen[None]):
         return RememberedLoads(self._state_dir / "loaded.json", f"{self.conn.lite.data_dir}|{self.conn.db_name}")
 
     def browse(self, page: int = 0, expr: str | None = None) -> None:
-        """Page through the collection (or ``expr``, default the current filter) from scratch.
-
-        The new pager replaces the current one only when its first page arrives, so a
-        filter the server rejects leaves the previous filter, pager and rows in place.
-        """
+        """Page through the open collection (or ``expr``, default the current filter)."""
         if self.info is None or not self.info.loaded:
             return
+        options = self.query_one(QueryBar).options()
         try:
-            options = self.query_one(QueryBar).options()
-            pager = Pager(self.info, expr=self.current_filter if expr is None else expr, page_size=PAGE_SIZE,
-                          output_fields=options.output_fields, consistency_level=options.consistency_level,
-                          partition_names=[options.partition] if options.partition else None)
+            self.query_one(ResultsPane).browse(self.info, expr=expr, page=page, output_fields=options.output_fields,
+                                               consistency_level=options.consistency_level,
+                                               partition=options.partition)
         except (MilvusTuiError, ValueError) as exc:
             self.query_one(QueryBar).show_error(str(exc))
-            return
-        self._pending_pager = pager
-        self._stop_fill()
-        self._goto(page, pager)
 
-    def _goto(self, page: int, pager: Pager | None = None) -> None:
-        pager = pager or self.pager
-        if pager is None:
-            return
-        if (page < 0 and not pager.exhausted) or page >= len(pager.boundaries):
-            # This jump scans keys itself: the fill would only compete with it on the server.
-            # It resumes from the boundaries the jump found once the page is on screen.
-            self._stop_fill()
-        self.query_one(ResultsPane).set_loading(f"loading page {page + 1 if page >= 0 else 'last'}…")
-        self.run_op(lambda: self.session.page(pager, page), msg.ResultsReady)
+    @property
+    def current_filter(self) -> str:
+        return self.query_one(ResultsPane).current_filter
 
     @on(msg.ResultsReady)
     def _results(self, event: msg.ResultsReady) -> None:
-        if not self._fresh(event):
-            return
+        """Bubbled up from the results pane, which has shown the rows."""
         self._record(event)
-        if event.result.kind == "page" and self._pending_pager is not None:
-            self.pager, self._pending_pager = self._pending_pager, None
-            self.current_filter = self.pager.expr
-        if event.result.kind == "page":
-            self._start_fill()
         if not self._first_results_shown:
             # Once more after the first page: the open collection and the widgets' caches are
             # long-lived too (full GC as shipped 21.5 ms -> 4 ms, docs/BENCHMARKS.md §1).
             self._first_results_shown = True
             self.call_after_refresh(_freeze_long_lived_objects)
-        results = self.query_one(ResultsPane)
-        results.show_result(event.result)
         if self._focus_results:
             # After a query the next keys are usually n/p/enter/space: hand focus to the table.
             self._focus_results = False
-            results.table.focus()
-
-    # -- background boundary fill --------------------------------------------------------
-    #
-    # Once a page is on screen, a thread worker finds the rest of the pager's page boundaries
-    # (key scans only, its own copy of the cursor), and each result is merged into the pager
-    # here on the UI thread, so later jumps (G, a page far ahead) cost one query. A new pager,
-    # a write or a refresh stops it; results from a stopped fill, another pager or an older
-    # count are dropped. Nothing is shown: the title's "page N of M" already has the count.
-
-    def _start_fill(self) -> None:
-        pager = self.pager
-        if pager is None or (self._fill is not None and self._fill[0] is pager):
-            return  # running, or already ran for this pager
-        fill = query_ops.BoundaryFill(pager, window=self.fill_window)
-        if fill.done:
-            return
-        token = object()
-        self._fill = (pager, token)
-        self._run_fill(fill, pager, token)
-
-    def _stop_fill(self) -> None:
-        self._fill = None
-        self.workers.cancel_group(self, "fill")
-
-    @work(thread=True, exclusive=True, group="fill", exit_on_error=False)
-    def _run_fill(self, fill: query_ops.BoundaryFill, pager: Pager, token: object) -> None:
-        """Always the sync client in a thread: the keys are decoded off the UI's event loop."""
-        worker = get_current_worker()
-        ctx = Context(is_cancelled=lambda: worker.is_cancelled)
-        while not fill.done and not worker.is_cancelled and self._fill is not None and self._fill[1] is token:
-            if OpKind.PAGE in self.running:
-                time.sleep(self.fill_pause)  # the user's page first
-                continue
-            started = time.perf_counter()
-            try:
-                found = self.conn.run(fill.step(), ctx)
-            except Exception:  # noqa: BLE001 - quiet: a jump still finds its own boundaries
-                return
-            elapsed = time.perf_counter() - started
-            self.post_message(msg.BoundariesFound(found, pager, token, elapsed))
-            time.sleep(fill.rest(elapsed, self.fill_pause))
-
-    @on(msg.BoundariesFound)
-    def _boundaries_found(self, event: msg.BoundariesFound) -> None:
-        pager = self.pager
-        if self._fill is None or self._fill[1] is not event.token or pager is not event.pager:
-            return  # a stopped fill, or one for a pager that is no longer on screen
-        found: query_ops.Boundaries = event.result
-        if found.total != pager.total or (found.pages is not None and found.pages != pager.pages):
-            # The data changed since the count: its keys may be stale, and a fill from the same
-            # count would end the same way, so this pager gets no other (its jumps scan).
-            self._stop_fill()
-            self._fill = (pager, object())
-            return
-        pager.merge(found)
+            self.query_one(ResultsPane).table.focus()
 
     # -- query bar ---------------------------------------------------------------------
 
@@ -494,10 +399,10 @@ class MainScreen(Screen[None]):
                 return
             text = event.text
             self.query_one(ResultsPane).set_loading(f"searching for {text!r}…")
-            self.run_op(lambda: self.session.search(
+            self.query_one(ResultsPane).run(lambda: self.session.search(
                 info, text, k=o.k, expr=self.current_filter, anns_field=anns, output_fields=o.output_fields,
                 consistency_level=o.consistency_level, partition_names=parts, mmr=o.mmr,
-            ), msg.ResultsReady)
+            ))
         else:
             self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts)
 
@@ -524,10 +429,10 @@ class MainScreen(Screen[None]):
         key = row[info.primary.name]
         where = expr.strip() or self.current_filter
         self.query_one(ResultsPane).set_loading(f"finding entities like {key!r}…")
-        self.run_op(lambda: self.session.more_like_this(
+        self.query_one(ResultsPane).run(lambda: self.session.more_like_this(
             info, key, k=k, expr=where, anns_field=anns, output_fields=fields, consistency_level=consistency,
             partition_names=parts,
-        ), msg.ResultsReady)
+        ))
 
     # -- errors and progress -----------------------------------------------------------
 
@@ -536,8 +441,6 @@ class MainScreen(Screen[None]):
         if not self._fresh(event):
             return
         self._record(event)
-        if event.kind is OpKind.PAGE:
-            self._pending_pager = None
         results = self.query_one(ResultsPane)
         if results.result is not None and (self.info is None or results.result.collection == self.info.name):
             results.show_result(results.result)  # drop the loading line, keep the old rows
@@ -587,8 +490,9 @@ class MainScreen(Screen[None]):
                       [options.partition] if options.partition else None)
 
     def action_page(self, where: str) -> None:
-        results = self.query_one(ResultsPane).result
-        if self.pager is None or results is None or results.kind != "page":
+        pane = self.query_one(ResultsPane)
+        results = pane.result
+        if pane.pager is None or results is None or results.kind != "page":
             self.browse()
             return
         current = results.page or 0
@@ -596,7 +500,7 @@ class MainScreen(Screen[None]):
         if where == "next" and results.pages is not None and target >= results.pages:
             self.notify("This is the last page.")
             return
-        self._goto(target)
+        pane.goto(target)
 
     def action_mark(self) -> None:
         self.query_one(ResultsPane).toggle_mark()
@@ -670,7 +574,7 @@ class MainScreen(Screen[None]):
 
     def _after_write(self, collection: str) -> None:
         """Counts refresh at Strong consistency, and the current page reloads."""
-        self._stop_fill()
+        self.query_one(ResultsPane).stop_fill()
         self.run_op(lambda: self.session.describe(collection, exact=False, label="recounting"),
                     msg.CollectionDescribed, group=Group.CATALOG)
 
@@ -728,7 +632,8 @@ class MainScreen(Screen[None]):
                 return
             expr = self.current_filter
             fields = self.query_one(QueryBar).options().output_fields
-            total = self.pager.total if self.pager else None
+            pager = self.query_one(ResultsPane).pager
+            total = pager.total if pager else None
             self.run_op(lambda: self.session.export(info, request.path, expr=expr, fmt=request.fmt,
                                                     output_fields=fields, total=total),
                         msg.ExportDone, group=Group.EXPORT)
@@ -772,7 +677,7 @@ class MainScreen(Screen[None]):
         self.run_op(lambda: self.session.release(name, describe=True), msg.CollectionDescribed, group=Group.LOAD)
 
     def action_refresh(self) -> None:
-        self._stop_fill()
+        self.query_one(ResultsPane).stop_fill()
         self.refresh_catalog()
 
     def action_toggle_mode(self) -> None:
@@ -798,7 +703,7 @@ class MainScreen(Screen[None]):
         if not cancelled:
             self.query_one(QueryBar).show_error("")
             return
-        self._pending_pager = None
+        self.query_one(ResultsPane).drop_pending()
         self._show_running()
         self.query_one("#op-progress", ProgressBar).display = False
         results = self.query_one(ResultsPane)

@@ -289,7 +289,7 @@ class TimingScreen(Screen[None]):
     async def run_bench(self, config: BenchConfig) -> None:
         from ..config import state_dir
         from ..timing import run_bench
-        from ..timing.engine import ScratchLedger, connection_args_for
+        from ..timing.engine import ScratchLedger
 
         main = self.app.main  # type: ignore[attr-defined]
         scratch = ""
@@ -300,7 +300,7 @@ class TimingScreen(Screen[None]):
 
         try:
             run = await run_bench(
-                config, connection_args_for(main.conn), main.session.embeddings,
+                config, main.session.bench_connection(), main.session.embeddings,
                 progress=lambda op, mode, done, total: self.post_message(BenchProgress(op, mode, done, total)),
                 on_result=lambda r: self.post_message(BenchResult(r)), cancel_event=self.cancel_event,
                 on_scratch=named, ledger=ScratchLedger(state_dir() / "bench_scratch.json"),

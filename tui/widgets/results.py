@@ -1,20 +1,37 @@
 """The results pane: a table of entities with paging, scores and row marks.
 
-While the next page loads, the old rows stay and the title line says what is coming.
+The pane owns its paging: the pager (a primary-key cursor, never offsets), the page and
+query operations it runs through the screen's ``OpRunner``, and a background fill that
+finds every page's start key, so far pages cost what page 1 does. While the next page
+loads, the old rows stay and the title line says what is coming.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
+from textual.worker import get_current_worker
 
-from ..milvus import QueryResult
+from .. import messages as msg
+from ..milvus import CollectionInfo, Pager, QueryResult
+from ..milvus import queries as query_ops
 from ..milvus.values import encode_row, summarize_vector
 from ..printable import json_text, printable, printable_text
+from ..session import OpKind
+
+if TYPE_CHECKING:
+    from ..runner import OpRunner
+
+PAGE_SIZE = 50
+#: the least the background boundary fill waits between its key scans (it waits as long
+#: as the last one took), so a page the user asks for is not queued behind a run of them.
+FILL_PAUSE = 0.05
 
 CELL_WIDTH = 48
 #: Rows added to the table per frame. A page of up to this many appears in one frame; a
@@ -45,6 +62,9 @@ def cell(value: Any, *, is_vector: bool = False, dtype: str | None = None) -> Te
 
 class ResultsPane(Vertical):
     BORDER_TITLE = "Results"
+    #: keys per background fill request, and its least pause between them (tests set both).
+    fill_window = query_ops.MAX_WINDOW
+    fill_pause = FILL_PAUSE
     DEFAULT_CSS = """
     ResultsPane {
         height: 1fr;
@@ -73,6 +93,13 @@ class ResultsPane(Vertical):
         #: vector field -> its Milvus type (a set of names is accepted too: types unknown).
         self.vector_fields: dict[str, str | None] = {}
         self._generation = 0  # bumped by every show_result: stale chunks stop adding rows
+        #: runs the pane's page and query operations (the screen's, set by ``bind``).
+        self.runner: OpRunner | None = None
+        self.pager: Pager | None = None
+        #: a pager whose first page has not arrived yet; it replaces ``pager`` when it does.
+        self._pending_pager: Pager | None = None
+        #: the pager whose boundaries a background fill is finding, and that fill's token.
+        self._fill: tuple[Pager, object] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Select a collection on the left.", id="results-title")
@@ -213,3 +240,132 @@ class ResultsPane(Vertical):
         self.marked.clear()
         if self.result is not None:
             self.show_result(self.result)
+
+    # -- paging ----------------------------------------------------------------------------
+
+    def bind(self, runner: OpRunner) -> None:
+        self.runner = runner
+
+    @property
+    def current_filter(self) -> str:
+        """The filter of the rows being paged through ("" for the whole collection)."""
+        return self.pager.expr if self.pager is not None else ""
+
+    def reset(self) -> None:
+        """Forget the pager (another collection or database is being opened)."""
+        self.stop_fill()
+        self.pager = self._pending_pager = None
+
+    def drop_pending(self) -> None:
+        """A cancelled page: the pager on screen stays the current one."""
+        self._pending_pager = None
+
+    def run(self, make: Any) -> None:
+        """Run a query operation (page, search, more like this) whose rows this pane shows:
+        one exclusive group, so a new query replaces one still running."""
+        from ..runner import Group
+
+        if self.runner is not None:
+            self.runner.run(make, msg.ResultsReady, group=Group.QUERY, node=self)
+
+    def browse(self, info: CollectionInfo, *, expr: str | None = None, page: int = 0, output_fields: list[str] | None = None,
+               consistency_level: str | None = None, partition: str | None = None) -> None:
+        """Page through ``info`` (or ``expr``, default the current filter) from scratch.
+
+        The new pager replaces the current one only when its first page arrives, so a
+        filter the server rejects leaves the previous filter, pager and rows in place.
+        Raises ``MilvusTuiError``/``ValueError`` for options that cannot make a pager.
+        """
+        pager = Pager(info, expr=self.current_filter if expr is None else expr, page_size=PAGE_SIZE,
+                      output_fields=output_fields, consistency_level=consistency_level,
+                      partition_names=[partition] if partition else None)
+        self._pending_pager = pager
+        self.stop_fill()
+        self.goto(page, pager)
+
+    def goto(self, page: int, pager: Pager | None = None) -> None:
+        pager = pager or self.pager
+        if pager is None or self.runner is None:
+            return
+        if (page < 0 and not pager.exhausted) or page >= len(pager.boundaries):
+            # This jump scans keys itself: the fill would only compete with it on the server.
+            # It resumes from the boundaries the jump found once the page is on screen.
+            self.stop_fill()
+        session = self.runner.session
+        self.set_loading(f"loading page {page + 1 if page >= 0 else 'last'}…")
+        self.run(lambda: session.page(pager, page))
+
+    @on(msg.ResultsReady)
+    def _results_ready(self, event: msg.ResultsReady) -> None:
+        if self.runner is not None and not self.runner.is_fresh(event):
+            event.stop()  # a query that a newer one replaced
+            return
+        if event.result.kind == "page" and self._pending_pager is not None:
+            self.pager, self._pending_pager = self._pending_pager, None
+        if event.result.kind == "page":
+            self.start_fill()
+        self.show_result(event.result)
+        # It bubbles on to the screen, which logs it and hands focus to the table.
+
+    @on(msg.OperationFailed)
+    def _query_failed(self, event: msg.OperationFailed) -> None:
+        if event.kind is OpKind.PAGE and (self.runner is None or self.runner.is_fresh(event)):
+            self._pending_pager = None  # the previous pager and its rows stay
+
+    # -- background boundary fill --------------------------------------------------------
+    #
+    # Once a page is on screen, a thread worker finds the rest of the pager's page boundaries
+    # (key scans only, its own copy of the cursor), and each result is merged into the pager
+    # here on the UI thread, so later jumps (G, a page far ahead) cost one query. A new pager,
+    # a write or a refresh stops it; results from a stopped fill, another pager or an older
+    # count are dropped. Nothing is shown: the title's "page N of M" already has the count.
+
+    def start_fill(self) -> None:
+        pager = self.pager
+        if pager is None or self.runner is None or (self._fill is not None and self._fill[0] is pager):
+            return  # running, or already ran for this pager
+        fill = query_ops.BoundaryFill(pager, window=self.fill_window)
+        if fill.done:
+            return
+        token = object()
+        self._fill = (pager, token)
+        self._run_fill(fill, pager, token)
+
+    def stop_fill(self) -> None:
+        self._fill = None
+        self.workers.cancel_group(self, "fill")
+
+    @work(thread=True, exclusive=True, group="fill", exit_on_error=False)
+    def _run_fill(self, fill: query_ops.BoundaryFill, pager: Pager, token: object) -> None:
+        """Always the sync client in a thread: the keys are decoded off the UI's event loop."""
+        assert self.runner is not None
+        runner, session = self.runner, self.runner.session
+        worker = get_current_worker()
+        ctx = session.context(is_cancelled=lambda: worker.is_cancelled)
+        while not fill.done and not worker.is_cancelled and self._fill is not None and self._fill[1] is token:
+            if OpKind.PAGE in runner.running:
+                time.sleep(self.fill_pause)  # the user's page first
+                continue
+            started = time.perf_counter()
+            try:
+                found = session.run(session.fill_step(fill), ctx)
+            except Exception:  # noqa: BLE001 - quiet: a jump still finds its own boundaries
+                return
+            elapsed = time.perf_counter() - started
+            self.post_message(msg.BoundariesFound(found, pager, token, elapsed))
+            time.sleep(fill.rest(elapsed, self.fill_pause))
+
+    @on(msg.BoundariesFound)
+    def _boundaries_found(self, event: msg.BoundariesFound) -> None:
+        event.stop()
+        pager = self.pager
+        if self._fill is None or self._fill[1] is not event.token or pager is not event.pager:
+            return  # a stopped fill, or one for a pager that is no longer on screen
+        found = event.result
+        if found.total != pager.total or (found.pages is not None and found.pages != pager.pages):
+            # The data changed since the count: its keys may be stale, and a fill from the same
+            # count would end the same way, so this pager gets no other (its jumps scan).
+            self.stop_fill()
+            self._fill = (pager, object())
+            return
+        pager.merge(found)
