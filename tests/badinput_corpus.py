@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tui.milvus.errors import (
+from tui.errors import (
     AmbiguousField,
     InvalidFilter,
     InvalidInput,

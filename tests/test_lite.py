@@ -22,7 +22,7 @@ from pymilvus import DataType, MilvusClient
 
 from tui.milvus import MilvusConnection
 from tui.milvus.catalog import Catalog
-from tui.milvus.errors import DataDirInUse, MilvusTuiError, ServerUnavailable
+from tui.errors import DataDirInUse, MilvusTuiError, ServerUnavailable
 from tui.milvus.lite import CHILD_SCRIPT, LiteServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -54,7 +54,7 @@ from tui.cli import main as cli_main
 from tui.config import Settings, load_settings
 from tui.embeddings import EmbeddingError, EmbeddingSettings, make_embeddings
 from tui.milvus import MilvusConnection, MilvusService
-from tui.milvus.errors import MilvusTuiError, ServerUnavailable
+from tui.errors import MilvusTuiError, ServerUnavailable
 
 TOKEN = "canary-token-5f3a9"
 KEY = "sk-canary-key-77c1"

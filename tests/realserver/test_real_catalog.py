@@ -10,7 +10,7 @@ import pytest
 from tests.realserver.conftest import DOCS_ROWS
 from tui.milvus import MilvusConnection, MilvusService
 from tui.milvus.catalog import milvus_version
-from tui.milvus.errors import NotLoaded
+from tui.errors import NotLoaded
 from tui.milvus.ops import Context, Progress
 
 pytestmark = pytest.mark.realserver

@@ -22,7 +22,7 @@ from tests.realserver.conftest import cli, ok_json
 from tests.zoo import client_for, diff, snapshot
 from tui.milvus import MilvusConnection, MilvusService
 from tui.milvus.cleanup import INSERT_NEW_KEYS, UPSERT
-from tui.milvus.errors import NotSupported
+from tui.errors import NotSupported
 
 pytestmark = pytest.mark.realserver
 

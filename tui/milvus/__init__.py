@@ -13,7 +13,6 @@ from typing import Any
 from .catalog import Catalog, CollectionInfo, EmbeddingTag, FieldInfo, IndexInfo
 from .cleanup import Cleanup, DeletePreview, DeleteReport, RestoreReport
 from .connection import MilvusConnection, ServerInfo, is_local
-from .errors import MilvusTuiError
 from .export import Exporter, ExportReport
 from .ingest import Document, Ingest, IngestReport
 from .queries import Pager, Queries, QueryResult
@@ -21,7 +20,7 @@ from .queries import Pager, Queries, QueryResult
 __all__ = [
     "Catalog", "Cleanup", "CollectionInfo", "DeletePreview", "DeleteReport", "Document", "EmbeddingTag",
     "Exporter", "ExportReport", "FieldInfo", "IndexInfo", "Ingest", "IngestReport", "MilvusConnection",
-    "MilvusService", "MilvusTuiError", "Pager", "Queries", "QueryResult", "RestoreReport", "ServerInfo",
+    "MilvusService", "Pager", "Queries", "QueryResult", "RestoreReport", "ServerInfo",
     "is_local",
 ]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import ops
 from .connection import MilvusConnection
-from .errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded, NotSupported
+from ..errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded, NotSupported
 from .ops import Call, Op, Progress, Sleep
 
 #: Property key recording which embedding model built a collection we created.

@@ -46,7 +46,7 @@ from typing import Any, TextIO
 from . import expr as exprs
 from .catalog import CollectionInfo, describe, is_lite_version, milvus_release, require_loaded
 from .connection import MilvusConnection
-from .errors import (
+from ..errors import (
     DeleteInterrupted, InvalidFilter, InvalidInput, MilvusTuiError, NotFound, NotSupported, OperationFailed,
     RestoreIncomplete, ServerUnavailable,
 )

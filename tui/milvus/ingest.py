@@ -19,7 +19,7 @@ from typing import Any
 
 from .catalog import EMBEDDING_PROPERTY, CollectionInfo, EmbeddingTag, FieldInfo, describe
 from .connection import MilvusConnection
-from .errors import Cancelled, InvalidInput, MilvusTuiError, NotFound
+from ..errors import Cancelled, InvalidInput, MilvusTuiError, NotFound
 from .ops import Blocking, Call, Context, Embed, Op, Progress, Timer
 
 TEXT_KEYS = ("text", "content", "page_content", "document", "body")

@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataDirInUse, InvalidInput, ServerUnavailable
+from ..errors import DataDirInUse, InvalidInput, ServerUnavailable
 
 STATE_FILE = "milvus-tui.server.json"
 LOG_FILE = "milvus-tui.server.log"

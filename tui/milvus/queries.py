@@ -16,7 +16,7 @@ from typing import Any
 from . import expr as exprs
 from .catalog import CollectionInfo, require_loaded
 from .connection import MilvusConnection
-from .errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 from .ops import Call, Context, Embed, Op, Timer
 
 #: Milvus's result window: offset + limit may not exceed this.

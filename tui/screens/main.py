@@ -31,7 +31,7 @@ from ..milvus import catalog as catalog_ops
 from ..milvus import cleanup as cleanup_ops
 from ..milvus import export as export_ops
 from ..milvus import queries as query_ops
-from ..milvus.errors import (
+from ..errors import (
     AmbiguousField, Cancelled, DeleteInterrupted, MilvusTuiError, RestoreIncomplete, display_uri, scrub,
 )
 from ..milvus.ops import Context, Op, Progress
