@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tui.milvus.errors import (
+from tui.errors import (
     AmbiguousField,
     InvalidFilter,
     InvalidInput,
@@ -45,24 +45,24 @@ EITHER = "either"
 
 #: Where a value is typed, and how the test drives the data layer with it:
 SURFACES = {
-    "filter": "filter box: Queries.filter(info, value, limit=5) and Pager(info, expr=value)",
-    "search": "search box: Queries.semantic_search(info, value)",
+    "filter": "filter box: Session.filter(info, value, limit=5) and Pager(info, expr=value)",
+    "search": "search box: Session.search(info, value)",
     "search_filter": "filter applied to a search: semantic_search(info, 'read a file', expr=value)",
     "k": "k box: semantic_search(info, 'read a file', k=value)",
-    "limit": "CLI --limit: Queries.filter(info, '', limit=value)",
+    "limit": "CLI --limit: Session.filter(info, '', limit=value)",
     "mmr": "MMR options (fetch_k, lambda): semantic_search(..., mmr=value)",
     "anns_field": "vector field choice / --anns-field: semantic_search(..., anns_field=value)",
-    "output_fields": "output fields box: Queries.filter(info, '', output_fields=value)",
-    "consistency": "consistency option: Queries.filter(info, '', consistency_level=value)",
-    "vector": "a query vector (search by vector): Queries.search(info, value)",
-    "delete_filter": "D / delete --filter: Cleanup.preview(info, expr=value)",
-    "delete_keys": "selected rows / delete --ids: Cleanup.preview(info, keys=value)",
-    "similar": "more like this on a selected key: Queries.more_like_this(info, value)",
-    "collection": "-c / COLLECTION argument: Catalog.describe(value)",
-    "export_path": "export modal / export OUT: Exporter.export(info, Path(value))",
-    "restore_path": "restore BACKUP: Cleanup.restore(Path(value))",
-    "ingest_file": "ingest FILE: Ingest.ingest(new collection, read_documents(Path(value)))",
-    "batch_size": "ingest --batch-size: Ingest.ingest(new collection, good file, batch_size=value)",
+    "output_fields": "output fields box: Session.filter(info, '', output_fields=value)",
+    "consistency": "consistency option: Session.filter(info, '', consistency_level=value)",
+    "vector": "a query vector (search by vector): Session.search_by_vector(info, value)",
+    "delete_filter": "D / delete --filter: Session.preview_delete(info, expr=value)",
+    "delete_keys": "selected rows / delete --ids: Session.preview_delete(info, keys=value)",
+    "similar": "more like this on a selected key: Session.more_like_this(info, value)",
+    "collection": "-c / COLLECTION argument: Session.describe(value)",
+    "export_path": "export modal / export OUT: Session.export(info, Path(value))",
+    "restore_path": "restore BACKUP: Session.restore(Path(value))",
+    "ingest_file": "ingest FILE: Session.ingest(new collection, read_documents(Path(value)))",
+    "batch_size": "ingest --batch-size: Session.ingest(new collection, good file, batch_size=value)",
 }
 
 #: Files the file-path cases point at ("@name" is that file in a temp dir, "@" the dir itself).

@@ -53,7 +53,7 @@ from tui.cli import main as cli_main
 from tui.milvus import MilvusConnection, Pager
 from tui.session import Session
 from tui.milvus.catalog import CollectionInfo, FieldInfo
-from tui.milvus.errors import MilvusTuiError
+from tui.errors import MilvusTuiError
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 256  # the bundled local model's size

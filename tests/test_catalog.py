@@ -10,7 +10,7 @@ from pymilvus import DataType, MilvusClient
 from tests.conftest import unique_name
 from tui.session import Session
 from tui.milvus.catalog import EMBEDDING_PROPERTY, CollectionInfo
-from tui.milvus.errors import NotFound, NotLoaded
+from tui.errors import NotFound, NotLoaded
 from tui.milvus.ops import Context, Progress
 
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])

@@ -18,7 +18,7 @@ from tests.conftest import unique_name
 from tui.session import Session
 from tui.milvus.catalog import CollectionInfo
 from tui.milvus.cleanup import BACKUP_FORMAT, DeletePreview, execute_delete
-from tui.milvus.errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, UnknownField
+from tui.errors import InvalidFilter, InvalidInput, MilvusTuiError, NotFound, UnknownField
 from tui.milvus.ops import Context, Progress
 
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
@@ -336,7 +336,7 @@ async def test_cancelled_delete_is_audited_as_cancelled(service: Session, scratc
     record says how far it got, so the rest can be restored or finished knowingly."""
     import asyncio
 
-    from tui.milvus.errors import Cancelled
+    from tui.errors import Cancelled
 
     info = service.run(service.describe(scratch_collection))
     preview = service.run(service.preview_delete(info, expr="id <= 100"))
@@ -566,7 +566,7 @@ def test_a_full_disk_names_the_file() -> None:
 @MODE
 async def test_a_restore_stopped_halfway_says_how_many_are_back_and_a_rerun_completes_it(
         service: Session, scratch_collection: str, mode: str, tmp_path: Path) -> None:
-    from tui.milvus.errors import RestoreIncomplete
+    from tui.errors import RestoreIncomplete
 
     info = service.run(service.describe(scratch_collection))
     before = {r["id"]: r for r in service.run(service.filter(info, "id >= 0", limit=1000)).rows}

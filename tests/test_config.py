@@ -18,7 +18,7 @@ from tui.config import (
     state_dir,
     write_private,
 )
-from tui.milvus.errors import scrub
+from tui.errors import scrub
 
 CONFIG = {
     "default_profile": "local",

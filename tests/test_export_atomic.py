@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tui.session import Session
-from tui.milvus.errors import Cancelled, OperationFailed
+from tui.errors import Cancelled, OperationFailed
 from tui.milvus.export import AtomicFile, write_rows
 from tui.milvus.ops import Context, Progress, file_error
 

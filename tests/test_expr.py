@@ -13,7 +13,7 @@ from pymilvus import DataType, MilvusClient
 
 from tests.conftest import unique_name
 from tui.milvus import expr as exprs
-from tui.milvus.errors import InvalidFilter, UnknownField
+from tui.errors import InvalidFilter, UnknownField
 
 HOSTILE_KEYS = [
     'a"b',

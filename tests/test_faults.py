@@ -59,7 +59,8 @@ from tui.milvus import MilvusConnection
 from tui.session import Session
 from tui.milvus.catalog import CollectionInfo
 from tui.milvus.cleanup import execute_delete
-from tui.milvus.errors import MilvusTuiError, ServerUnavailable, translate
+from tui.errors import MilvusTuiError, ServerUnavailable
+from tui.milvus.errors import translate
 from tui.milvus.ops import Context, Progress
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -48,7 +48,7 @@ from tests.apphelpers import (
 )
 from tests.conftest import unique_name
 from tui.milvus.catalog import CollectionInfo, FieldInfo
-from tui.milvus.errors import UnknownField, display_uri, scrub
+from tui.errors import UnknownField, display_uri, scrub
 from tui.milvus.expr import validate
 from tui.milvus.queries import QueryResult
 from tui.milvus.values import json_row, summarize_vector, vector_numbers

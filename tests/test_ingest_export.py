@@ -13,7 +13,7 @@ from pymilvus import DataType, MilvusClient
 
 from tui.session import Session
 from tui.milvus.catalog import EMBEDDING_PROPERTY
-from tui.milvus.errors import InvalidInput, NotFound
+from tui.errors import InvalidInput, NotFound
 from tui.milvus.export import export as export_op
 from tui.milvus.ingest import Document, read_documents
 from tui.milvus.ops import Context, Progress

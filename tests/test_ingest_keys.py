@@ -12,7 +12,7 @@ from pymilvus import DataType, MilvusClient
 from tests.conftest import unique_name
 from tests.test_cli import cli, ok_json
 from tui.session import Session
-from tui.milvus.errors import InvalidInput
+from tui.errors import InvalidInput
 from tui.milvus.ingest import DocumentFile, IngestInterrupted, read_documents
 from tui.milvus.ops import Context, Progress
 

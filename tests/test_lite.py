@@ -22,8 +22,8 @@ from pymilvus import DataType, MilvusClient
 
 from tui.milvus import MilvusConnection
 from tui.session import Session
-from tui.milvus.errors import DataDirInUse, MilvusTuiError, ServerUnavailable
-from tui.milvus.lite import LiteServer
+from tui.errors import DataDirInUse, MilvusTuiError, ServerUnavailable
+from tui.milvus.lite import CHILD_SCRIPT, LiteServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,8 @@ def wait_gone(pid: int, timeout: float = 10.0) -> bool:
 
 
 def lite_pids_for(data_dir: Path) -> list[int]:
-    """Every live milvus_lite process whose command line names ``data_dir``."""
+    """Every live Milvus Lite process whose command line names ``data_dir``: ``milvus-lite
+    server`` or our child (``lite_child.py``, which becomes it)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -58,7 +59,8 @@ def lite_pids_for(data_dir: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"milvus_lite" in b" ".join(argv) and str(data_dir).encode() in argv and pid_alive(int(entry.name)):
+        command = b" ".join(argv)
+        if (b"milvus_lite" in command or b"lite_child.py" in command) and str(data_dir).encode() in argv and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -207,7 +209,7 @@ def test_server_started_from_a_finished_thread_keeps_running(tmp_path: Path) -> 
 PARENT_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from tui.milvus.lite import LiteServer
+    from tui.milvus.lite import CHILD_SCRIPT, LiteServer
 
     server = LiteServer(sys.argv[1])
     server.start()
@@ -273,3 +275,24 @@ def test_unknown_database_is_refused_on_open(lite_server: LiteServer) -> None:
             conn.open()
     finally:
         conn.close()
+
+
+def test_the_child_boots_without_the_pymilvus_client_or_our_package(tmp_path: Path) -> None:
+    """The child's boot speed: the server needs pymilvus's protobuf modules only (its
+    ``__init__`` would load the client, pandas and requests, ~0.9 s), and none of ``tui``."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        # stdin is the lifeline: held open until the child has exited ("--help" stops it).
+        child = subprocess.Popen([sys.executable, "-X", "importtime", "-P", str(CHILD_SCRIPT), "server", "--help"],
+                                 stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, cwd=ROOT,
+                                 env={**os.environ, "MILVUS_TUI_PARENT_PID": ""})
+        try:
+            assert child.wait(60) == 0, err.read_text()[-2000:]
+        finally:
+            child.stdin.close()
+    assert "usage: milvus-lite server" in out.read_text()
+    imported = {line.split("|")[-1].strip() for line in err.read_text().splitlines() if line.startswith("import time:")}
+    assert "pymilvus.grpc_gen.milvus_pb2" in imported  # what the server does import
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("tui", "pandas", "requests")
+                   or m.startswith(("pymilvus.milvus_client", "pymilvus.orm")))
+    assert heavy == []

@@ -22,7 +22,7 @@ from tui.milvus import Pager
 from tui.session import Session
 from tui.milvus import queries as q
 from tui.milvus.catalog import CollectionInfo
-from tui.milvus.errors import AmbiguousField, InvalidFilter, InvalidInput, NotFound, UnknownField
+from tui.errors import AmbiguousField, InvalidFilter, InvalidInput, NotFound, UnknownField
 from tui.milvus.ops import Call, Embed
 
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
@@ -565,7 +565,8 @@ def test_server_errors_are_filter_errors_only_when_there_is_a_filter() -> None:
     then must not be reported as "the server rejected the filter expression"."""
     from pymilvus.exceptions import MilvusException
 
-    from tui.milvus.errors import OperationFailed, translate
+    from tui.errors import OperationFailed
+    from tui.milvus.errors import translate
 
     refusal = MilvusException(code=1100, message="invalid parameter: topk out of range")
     with_filter = translate(refusal, collection="c", expr="n_args > 1")

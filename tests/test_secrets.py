@@ -55,7 +55,7 @@ from tui.config import Settings, load_settings
 from tui.embeddings import EmbeddingError, EmbeddingSettings, make_embeddings
 from tui.milvus import MilvusConnection
 from tui.session import Session
-from tui.milvus.errors import MilvusTuiError, ServerUnavailable
+from tui.errors import MilvusTuiError, ServerUnavailable
 
 TOKEN = "canary-token-5f3a9"
 KEY = "sk-canary-key-77c1"

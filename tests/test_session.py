@@ -13,7 +13,7 @@ from pymilvus import MilvusClient
 
 from tests.test_journeys import Shell
 from tui.milvus import MilvusConnection
-from tui.milvus.errors import InvalidInput
+from tui.errors import InvalidInput
 from tui.session import ExecMode, OpKind, Session
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import weakref
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import thread as futures_thread
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -17,6 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from .config import Settings, state_dir, write_private
+from .executor import DaemonThreadPool
 from .milvus import MilvusConnection
 from .printable import printable
 from .screens.main import MainScreen
@@ -27,37 +24,6 @@ def styles_path() -> Path:
     here = Path(__file__).parent
     bundled = here / "styles" / "app.tcss"
     return bundled if bundled.exists() else here.parent / "styles" / "app.tcss"
-
-
-class DaemonThreadPool(ThreadPoolExecutor):
-    """The loop's executor for thread workers: quitting must not wait for them.
-
-    A sync-mode worker can sit in a blocking call (a slow embedding request, a dead
-    server's timeout) for many seconds, and a sync call cannot be interrupted. The default
-    executor's threads are joined when ``asyncio.run`` ends and again at interpreter exit,
-    so quitting would hang until the call returns. These threads are daemons that nothing
-    joins: the app exits at once, after ``on_unmount`` has stopped the Lite child (whose
-    write-ahead log keeps every acknowledged write; deletes back up before they start).
-    """
-
-    def _adjust_thread_count(self) -> None:  # ThreadPoolExecutor's, with daemon threads
-        if self._idle_semaphore.acquire(timeout=0):
-            return
-
-        def weakref_cb(_: object, q: object = self._work_queue) -> None:
-            q.put(None)  # type: ignore[attr-defined]
-
-        if len(self._threads) < self._max_workers:
-            t = threading.Thread(
-                name=f"milvus-tui-worker-{len(self._threads)}", target=futures_thread._worker,  # type: ignore[attr-defined]
-                args=(weakref.ref(self, weakref_cb), self._work_queue, self._initializer, self._initargs),
-                daemon=True,
-            )
-            t.start()
-            self._threads.add(t)  # type: ignore[attr-defined]
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        super().shutdown(wait=False, cancel_futures=True)
 
 
 class MilvusTuiApp(App[int]):

@@ -200,7 +200,7 @@ def _exit_interrupted(exc: BaseException, signum: int, *, as_json: bool = False)
 
 def _cli_message(exc: BaseException) -> str:
     """An error's message with the command line's advice, also where it wraps another error."""
-    from .milvus.errors import MilvusTuiError
+    from .errors import MilvusTuiError
 
     text = exc.for_cli() if isinstance(exc, MilvusTuiError) else str(exc)
     for cause in list(_chain(exc))[1:]:
@@ -233,7 +233,7 @@ def _printable(text: str) -> str:
 def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False) -> Iterator[Any]:
     """Connect (starting embedded Lite if needed), yield a Session, always clean up."""
     from .milvus import MilvusConnection
-    from .milvus.errors import MilvusTuiError
+    from .errors import MilvusTuiError
     from .session import Session
 
     if not keep_open:  # keep_open hands the connection to the app, which handles its own exits
@@ -254,7 +254,8 @@ def _service(settings: Any, *, embeddings: bool = False, keep_open: bool = False
                 _exit_interrupted(exc, signum)
             _fail(_cli_message(exc), exc.exit_code)
         except Exception as exc:  # embedding errors and the like: still a clear line, never a traceback
-            from .milvus.errors import scrub, translate
+            from .errors import scrub
+            from .milvus.errors import translate
 
             if type(exc).__module__.split(".")[0] in ("pymilvus", "grpc"):
                 # Raised outside the data layer (the bench drives langchain-milvus directly).
@@ -293,7 +294,7 @@ def _describe_loaded(svc: Any, collection: str, load: bool, *, quiet: bool = Fal
         svc.run(svc.load(collection))
         info = svc.run(svc.describe(collection))
     if not info.loaded:
-        from .milvus.errors import NotLoaded
+        from .errors import NotLoaded
 
         again = " Later commands on this data directory then load it themselves." if loads is not None else ""
         raise NotLoaded(collection, cli_hint=f"Pass --load, or run: milvus-tui load {collection}.{again}")

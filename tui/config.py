@@ -129,7 +129,7 @@ class Settings:
     def history_key(self) -> str:
         """Names this connection in the history file without any secret (not even a password
         written into the URI)."""
-        from .milvus.errors import display_uri
+        from .errors import display_uri
 
         return f"{display_uri(self.uri)}|{self.db_name}"
 
@@ -255,7 +255,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, *, env: Mapping[str, s
             merged[key] = value
             where[key] = "the command line"
     settings = Settings(**{k: _coerce(k, v, where.get(k, "")) for k, v in merged.items()}, warnings=tuple(notes))
-    from .milvus.errors import register_secret, uri_secrets
+    from .errors import register_secret, uri_secrets
 
     register_secret(settings.token)
     register_secret(settings.api_key)

@@ -23,7 +23,7 @@ from textual.dom import DOMNode
 from textual.worker import get_current_worker
 
 from . import messages as msg
-from .milvus.errors import Cancelled, DeleteInterrupted, MilvusTuiError, scrub
+from .errors import Cancelled, DeleteInterrupted, MilvusTuiError, scrub
 from .milvus.ops import Progress
 from .session import ExecMode, OpKind, Operation, Session
 

@@ -35,7 +35,7 @@ from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
 from .milvus.catalog import CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
-from .milvus.errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
+from .errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
 from .milvus.ops import Context, Op, Progress, Timer
 from .milvus.queries import Pager, QueryResult
 

@@ -10,7 +10,7 @@ from tests.realserver.conftest import DOCS_ROWS
 from tui.milvus import MilvusConnection
 from tui.session import Session
 from tui.milvus.catalog import milvus_version
-from tui.milvus.errors import NotLoaded
+from tui.errors import NotLoaded
 from tui.milvus.ops import Context, Progress
 
 pytestmark = pytest.mark.realserver

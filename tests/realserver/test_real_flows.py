@@ -14,7 +14,7 @@ import pytest
 from tests.realserver.conftest import DOCS_ROWS, cli, ok_json
 from tui.milvus import MilvusConnection
 from tui.session import Session
-from tui.milvus.errors import InvalidFilter, InvalidInput, NotFound
+from tui.errors import InvalidFilter, InvalidInput, NotFound
 from tui.milvus.values import encode_row
 
 pytestmark = pytest.mark.realserver

@@ -17,7 +17,7 @@ import pytest
 
 from tests.realserver.conftest import assert_clean_error, cli, make_newer_collection
 from tui.session import Session
-from tui.milvus.errors import NotLoaded, NotSupported
+from tui.errors import NotLoaded, NotSupported
 from tui.milvus.ops import Call
 
 pytestmark = pytest.mark.realserver

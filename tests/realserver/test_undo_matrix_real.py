@@ -23,7 +23,7 @@ from tests.zoo import client_for, diff, snapshot
 from tui.milvus import MilvusConnection
 from tui.session import Session
 from tui.milvus.cleanup import INSERT_NEW_KEYS, UPSERT
-from tui.milvus.errors import NotSupported
+from tui.errors import NotSupported
 
 pytestmark = pytest.mark.realserver
 

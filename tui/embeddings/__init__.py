@@ -12,6 +12,7 @@ from __future__ import annotations
 from .base import (
     LOCAL,
     OPENAI,
+    RETRY_LISTENER,
     DimensionMismatch,
     EmbeddingError,
     EmbeddingSettings,
@@ -28,6 +29,7 @@ __all__ = [
     "LOCAL",
     "MODEL_DIR",
     "OPENAI",
+    "RETRY_LISTENER",
     "DimensionMismatch",
     "EmbeddingError",
     "EmbeddingSettings",

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.embeddings import Embeddings
 
-from ..milvus.errors import InvalidInput
+from ..errors import InvalidInput
 
 #: Who hears about retries of the current embedding call ("HTTP 500; retry 1/2 in 0.5 s").
 #: A context variable, so concurrent operations (async tasks, worker threads) each report

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .catalog import CollectionInfo, EmbeddingTag, FieldInfo, IndexInfo
 from .cleanup import DeletePreview, DeleteReport, RestoreReport
 from .connection import MilvusConnection, ServerInfo, is_local
-from .errors import MilvusTuiError
+from ..errors import MilvusTuiError
 from .export import ExportReport
 from .ingest import Document, IngestReport
 from .queries import Pager, QueryResult

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded, NotSupported
+from ..errors import AmbiguousField, InvalidInput, MilvusTuiError, NotFound, NotLoaded, NotSupported
 from .ops import Call, Op, Progress, Sleep
 
 #: Property key recording which embedding model built a collection we created.

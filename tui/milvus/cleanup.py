@@ -45,10 +45,7 @@ from typing import Any, TextIO
 
 from . import expr as exprs
 from .catalog import CollectionInfo, describe, is_lite_version, milvus_release, require_loaded
-from .errors import (
-    DeleteInterrupted, InvalidFilter, InvalidInput, MilvusTuiError, NotFound, NotSupported, OperationFailed,
-    RestoreIncomplete, RestoreStopped, ServerUnavailable,
-)
+from ..errors import DeleteInterrupted, InvalidFilter, InvalidInput, MilvusTuiError, NotFound, NotSupported, OperationFailed, RestoreIncomplete, RestoreStopped, ServerUnavailable
 from .ops import Blocking, Call, Op, Progress, Timer
 from .queries import get_entities, scan_keys, validate_filter
 from .values import decode_row, pack_line, unpack_row, vector_packing

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import ops
-from .errors import MilvusTuiError, NotFound, ServerUnavailable, display_uri, register_secret, translate
+from ..errors import MilvusTuiError, NotFound, ServerUnavailable, display_uri, register_secret
+from .errors import translate
 from .lite import LiteServer
 
 REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from .catalog import CollectionInfo, require_loaded
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .ops import Blocking, Op, Progress, Timer
 from .queries import resolve_output_fields, rows_after, validate_filter
 from .values import dumps, json_row, vector_types

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import InvalidFilter, UnknownField
+from ..errors import InvalidFilter, UnknownField
 
 # Milvus string literals use C-style escapes; these are the ones both the Go server
 # and Milvus Lite's parser accept.

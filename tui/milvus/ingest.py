@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import EMBEDDING_PROPERTY, CollectionInfo, EmbeddingTag, FieldInfo, describe
-from .errors import Cancelled, InvalidInput, MilvusTuiError, NotFound
+from ..errors import Cancelled, InvalidInput, MilvusTuiError, NotFound
 from .ops import Blocking, Call, Embed, Op, Progress, Timer
 
 TEXT_KEYS = ("text", "content", "page_content", "document", "body")

@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataDirInUse, InvalidInput, ServerUnavailable
+from ..errors import DataDirInUse, InvalidInput, ServerUnavailable
 
 STATE_FILE = "milvus-tui.server.json"
 LOG_FILE = "milvus-tui.server.log"
@@ -52,101 +52,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Runs as ``python -c`` in the child, then becomes the server via runpy (one process).
-# The watcher thread blocks in read(); EOF means every copy of the write end is closed,
-# i.e. our process is gone, whichever thread started the child and however we ended.
-# SIGINT lets Milvus Lite shut down cleanly (it closes the database on KeyboardInterrupt).
-#
-# The server needs only pymilvus's generated protobuf modules (``pymilvus.grpc_gen``), but
-# importing them runs ``pymilvus/__init__``, which loads the whole client, pandas and
-# requests: ~0.9 s of the child's ~1.6 s boot here. So the package is registered without
-# running its ``__init__``; the first access to any other top-level name runs it then.
-_CHILD_LAUNCHER = """\
-import importlib.util, os, runpy, signal, sys, threading, time, types
-
-def _lazy_pymilvus():
-    spec = importlib.util.find_spec("pymilvus")
-    if spec is None or spec.loader is None or not spec.submodule_search_locations:
-        return
-
-    class _Lazy(types.ModuleType):
-        def __getattr__(self, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            self.__class__ = types.ModuleType
-            spec.loader.exec_module(self)
-            return getattr(self, name)
-
-    module = importlib.util.module_from_spec(spec)
-    module.__class__ = _Lazy
-    sys.modules["pymilvus"] = module
-
-_lazy_pymilvus()
-
-# A shell script's background job starts with SIGINT ignored, and Python then installs no
-# KeyboardInterrupt handler: our SIGINT (stop, lifeline) would do nothing.
-signal.signal(signal.SIGINT, signal.default_int_handler)
-_PARENT = int(os.environ.pop("MILVUS_TUI_PARENT_PID", "0") or 0)
-
-def _stop_now():
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(10)  # Lite drains in-flight requests for up to 5 s, then closes the database
-    os._exit(1)
-
-def _lifeline():
-    try:
-        while os.read(0, 64):
-            pass
-    except OSError:
-        pass
-    _stop_now()
-
-def _watch_parent():
-    while os.getppid() == _PARENT:
-        time.sleep(0.2)
-    _stop_now()
-
-def _die_with_parent():
-    # Linux: the kernel sends SIGINT the moment the parent dies (it fires on the exit of the
-    # thread that spawned us, so the parent asks for it only from its main thread).
-    if os.environ.pop("MILVUS_TUI_PDEATHSIG", "") != "1" or not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGINT), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-_die_with_parent()
-if _PARENT and os.getppid() != _PARENT:  # the parent died before we got here
-    os._exit(1)
-
-def _tolerate_client_keepalive():
-    # pymilvus pings every 10 s even when idle; a grpc server's defaults allow one ping per
-    # 5 min, then answer GOAWAY "too_many_pings", failing whatever call is in flight. An
-    # app left open all day is idle most of the time, so accept the client's pings.
-    import grpc
-
-    build = grpc.server
-
-    def server(*args, options=None, **kwargs):
-        options = list(options or []) + [
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-            ("grpc.http2.max_ping_strikes", 0),
-        ]
-        return build(*args, options=options, **kwargs)
-
-    grpc.server = server
-
-_tolerate_client_keepalive()
-threading.Thread(target=_lifeline, name="milvus-tui-lifeline", daemon=True).start()
-if _PARENT:
-    threading.Thread(target=_watch_parent, name="milvus-tui-parent-watch", daemon=True).start()
-sys.argv = ["milvus_lite", *sys.argv[1:]]
-runpy.run_module("milvus_lite", run_name="__main__", alter_sys=True)
-"""
+#: The child's entry point, run as a script by its file path (``lite_child.py`` says what it
+#: does). Not ``-m tui.milvus.lite_child``: that needs ``tui`` importable in the child, which
+#: holds only if the app found it through the environment (installed, PYTHONPATH, the working
+#: directory) and not through a script's own ``sys.path`` edit, and it would run
+#: ``tui/__init__`` and ``tui/milvus/__init__`` (~0.1 s of imports) before the server's. ``-P``
+#: keeps the script's directory off ``sys.path`` (tui/milvus: its ``errors``, ``values``,
+#: ``export``... could shadow top-level modules of the server's dependencies).
+CHILD_SCRIPT = Path(__file__).with_name("lite_child.py")
 
 
 def data_dir_holder(data_dir: Path) -> dict | None:
@@ -256,7 +169,7 @@ class LiteServer:
             raise data_dir_error(self.data_dir, exc) from None
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_LAUNCHER, "server", "--data-dir", str(self.data_dir),
+                [sys.executable, "-P", str(CHILD_SCRIPT), "server", "--data-dir", str(self.data_dir),
                  "--host", "127.0.0.1", "--port", str(self.port)],
                 stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
                 # A new process group: ctrl+c in the terminal reaches the app, which then stops

@@ -17,7 +17,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from .errors import Cancelled, InvalidInput, MilvusTuiError, NotFound, OperationFailed, translate
+from ..errors import Cancelled, InvalidInput, MilvusTuiError, NotFound, OperationFailed
+from .errors import translate
 
 T = TypeVar("T")
 
@@ -235,7 +236,7 @@ def _retries_reported(ctx: Context) -> Iterator[None]:
     if ctx.on_progress is None:
         yield
         return
-    from ..embeddings.base import RETRY_LISTENER
+    from ..embeddings import RETRY_LISTENER
 
     report = ctx.on_progress
     token = RETRY_LISTENER.set(lambda text: report(Progress(0, None, text)))

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import expr as exprs
 from .catalog import CollectionInfo, require_loaded
-from .errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 from .ops import Call, Embed, Op, Timer
 
 #: Milvus's result window: offset + limit may not exceed this.

@@ -27,7 +27,7 @@ from ..history import History
 from ..loads import RememberedLoads
 from ..milvus import CollectionInfo, MilvusConnection
 from ..milvus import cleanup as cleanup_ops
-from ..milvus.errors import AmbiguousField, MilvusTuiError, display_uri, scrub
+from ..errors import AmbiguousField, MilvusTuiError, display_uri, scrub
 from ..runner import Group, OpRunner, user_message
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
 from ..widgets.collections import CollectionsPane

@@ -308,7 +308,7 @@ class TimingScreen(Screen[None]):
             self.post_message(BenchFinished(run.scratch, run.dropped))
         except BaseException as exc:  # noqa: BLE001 - cancel and errors both end the run visibly
             cancelled = type(exc).__name__ == "CancelledError"
-            from ..milvus.errors import scrub
+            from ..errors import scrub
 
             self.post_message(BenchFinished(scratch, True, "" if cancelled else scrub(f"{type(exc).__name__}: {exc}"),
                                             cancelled))

@@ -485,7 +485,8 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
     the embedding endpoint refused (with their own words).
     """
     config.validate()
-    from ..milvus.errors import MilvusTuiError, translate
+    from ..errors import MilvusTuiError
+    from ..milvus.errors import translate
 
     try:
         return await _run_bench(config, connection_args, embeddings, progress=progress, on_result=on_result,
