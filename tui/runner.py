@@ -49,11 +49,14 @@ def user_message(exc: BaseException) -> str:
 class OpRunner:
     """Starts operations as workers of ``node`` (the screen) and tracks what is running."""
 
-    def __init__(self, node: DOMNode, session: Session, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, node: DOMNode, session: Session, on_change: Callable[[], None] | None = None,
+                 on_record: Callable[[msg.Outcome | msg.OperationFailed], None] | None = None) -> None:
         self.node = node
         self.session = session
         #: called when what runs changes (the screen shows it on the status line).
         self.on_change = on_change or (lambda: None)
+        #: called with every finished run's message, where it is handled (the status line's "last").
+        self.on_record = on_record or (lambda event: None)
         self.mode = ExecMode.ASYNC
         #: what runs now, by kind, with its status-line label.
         self.running: dict[OpKind, str] = {}
@@ -82,6 +85,11 @@ class OpRunner:
     def finished(self, kind: OpKind) -> None:
         self.running.pop(kind, None)
         self.on_change()
+
+    def record(self, event: msg.Outcome | msg.OperationFailed) -> None:
+        """A run's message arrived where it is handled: it no longer runs; say how it went."""
+        self.on_record(event)
+        self.finished(event.kind)
 
     def run(self, make: Callable[[], Operation[Any]], message: type[msg.Outcome], *, group: str,
             node: DOMNode | None = None) -> bool:

@@ -35,8 +35,7 @@ from ..widgets.query_bar import QueryBar
 from ..widgets.results import ResultsPane
 from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
-from .delete import ConfirmDeleteScreen
-from .export import ExportScreen
+from .cleanup import CleanupFlow
 from .help import HelpScreen
 
 
@@ -72,7 +71,7 @@ class MainScreen(Screen[None]):
         self.conn = connection or MilvusConnection(settings.uri, token=settings.token, db_name=settings.db_name,
                                                    timeout=settings.timeout)
         self.session = Session(self.conn, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
-        self.runner = OpRunner(self, self.session, on_change=self._show_running)
+        self.runner = OpRunner(self, self.session, on_change=self._show_running, on_record=self._show_last)
         self.info: CollectionInfo | None = None
         self.anns_fields: dict[str, str] = {}
         self.connected = False
@@ -119,6 +118,7 @@ class MainScreen(Screen[None]):
                 yield ResultsPane(id="results")
                 yield ProgressBar(id="op-progress", show_eta=False)
         yield KeyFooter()
+        yield CleanupFlow(self.runner, str(self.settings.backup_dir))
 
     def on_mount(self) -> None:
         self.query_one(ResultsPane).bind(self.runner)
@@ -154,24 +154,23 @@ class MainScreen(Screen[None]):
             return
         self.runner.run(make, message, group=group)
 
-    def _finished(self, kind: OpKind) -> None:
-        self.runner.finished(kind)
+    def _show_running(self) -> None:
+        self.query_one(StatusBar).running = ", ".join(self.running.values())
         if not any(k in self.running for k in (OpKind.DELETE, OpKind.RESTORE, OpKind.EXPORT, OpKind.LOAD,
                                                OpKind.PREVIEW)):
             self.query_one("#op-progress", ProgressBar).display = False
-
-    def _show_running(self) -> None:
-        self.query_one(StatusBar).running = ", ".join(self.running.values())
 
     def _fresh(self, event: msg.Outcome | msg.OperationFailed) -> bool:
         return self.runner.is_fresh(event)
 
     def _record(self, event: msg.Outcome | msg.OperationFailed) -> None:
-        status = self.query_one(StatusBar)
+        self.runner.record(event)
+
+    def _show_last(self, event: msg.Outcome | msg.OperationFailed) -> None:
         ms = event.elapsed * 1000
         failed = isinstance(event, msg.OperationFailed)
-        status.last = f"last: {event.kind} {ms:,.0f} ms {event.mode or ''}".rstrip() + (" (failed)" if failed else "")
-        self._finished(event.kind)
+        self.query_one(StatusBar).last = (f"last: {event.kind} {ms:,.0f} ms {event.mode or ''}".rstrip()
+                                          + (" (failed)" if failed else ""))
 
     # -- connection --------------------------------------------------------------------
 
@@ -209,7 +208,7 @@ class MainScreen(Screen[None]):
         info = event.result
         kind = "Lite (embedded)" if self.conn.lite is not None else info.kind
         self.query_one(StatusBar).connection = f"{kind} {display_uri(self.conn.uri)} · db {info.db_name} · {info.version}"
-        self._finished(OpKind.CONNECT)
+        self.runner.finished(OpKind.CONNECT)
         self.query_one(StatusBar).running = ""
         _freeze_long_lived_objects()
         self.refresh_catalog()
@@ -517,7 +516,7 @@ class MainScreen(Screen[None]):
                 self.notify("Mark rows with space, or select one, then press d.", severity="warning")
                 return
             keys = [row[info.primary.name]]
-        self.run_op(lambda: self.session.preview_delete(info, keys=keys), msg.DeletePreviewed, group=Group.CLEANUP)
+        self.query_one(CleanupFlow).preview(info, keys=keys)
 
     def action_delete_filter(self) -> None:
         info = self.info
@@ -527,50 +526,16 @@ class MainScreen(Screen[None]):
         if not expr:
             self.notify("Apply a filter first (f), then D deletes everything it matches.", severity="warning")
             return
-        self.run_op(lambda: self.session.preview_delete(info, expr=expr), msg.DeletePreviewed, group=Group.CLEANUP)
+        self.query_one(CleanupFlow).preview(info, expr=expr)
 
-    @on(msg.DeletePreviewed)
-    def _previewed(self, event: msg.DeletePreviewed) -> None:
-        if not self._fresh(event):
-            return
-        self._record(event)
-        preview: cleanup_ops.DeletePreview = event.result
-        if preview.count == 0:
-            self.notify("Nothing matches, so nothing would be deleted.")
-            return
-        info = self.info
-        if info is None or info.name != preview.collection:
-            return
-
-        def confirmed(yes: bool | None) -> None:
-            if not yes:
-                self.notify("Delete cancelled; nothing was deleted.")
-                return
-            self._deleting = preview.keys
-            self.run_op(lambda: self.session.delete(info, preview), msg.DeleteDone, group=Group.CLEANUP)
-
-        self.app.push_screen(ConfirmDeleteScreen(preview, str(self.settings.backup_dir)), confirmed)
-
-    @on(msg.DeleteDone)
-    def _deleted(self, event: msg.DeleteDone) -> None:
-        if not self._fresh(event):
-            return
-        self._record(event)
-        report: cleanup_ops.DeleteReport = event.result
+    @on(CleanupFlow.Changed)
+    def _data_changed(self, event: CleanupFlow.Changed) -> None:
         results = self.query_one(ResultsPane)
-        if results.result is not None and results.result.kind != "page" and report.status != "stopped":
-            results.drop_keys(set(self._deleting))
-        else:
+        if event.deleted and results.result is not None and results.result.kind != "page" and not event.stopped:
+            results.drop_keys(set(event.deleted))  # search hits are not re-run: drop what is gone
+        elif event.deleted:
             results.marked.clear()
-        if report.status != "stopped":
-            self.notify(f"Deleted {report.deleted:,} entities from '{report.collection}'. "
-                        f"Backup: {report.backup_path}. Press u to undo.", timeout=10, markup=False)
-        elif report.backup_path and report.deleted:
-            self.notify("Press u to put back what was deleted (the backup holds every previewed entity).",
-                        timeout=10, markup=False)
-        for warning in report.warnings:
-            self.notify(warning, severity="warning", timeout=10, markup=False)
-        self._after_write(report.collection)
+        self._after_write(event.collection)
 
     def _after_write(self, collection: str) -> None:
         """Counts refresh at Strong consistency, and the current page reloads."""
@@ -593,60 +558,19 @@ class MainScreen(Screen[None]):
                 self.browse(results.page or 0 if results is not None and results.kind == "page" else 0)
 
     def action_undo(self) -> None:
-        # The session knows the last delete (a stopped one too) and restores it into its own
-        # database, collection and partitions, with the same audit record as the CLI's restore.
-        self.run_op(self.session.undo, msg.RestoreDone, group=Group.CLEANUP)
-
-    @on(msg.RestoreDone)
-    def _restored(self, event: msg.RestoreDone) -> None:
-        if not self._fresh(event):
-            return
-        self._record(event)
-        report: cleanup_ops.RestoreReport = event.result
-        text = f"Restored {report.restored:,} entities into '{report.collection}'."
-        if report.key_map:
-            text += " This server gave them new primary keys; the old -> new map is in the audit log."
-        if report.skipped:
-            text += f" {report.skipped:,} were already there."
-        self.notify(text, markup=False)
-        self._after_write(report.collection)
+        self.query_one(CleanupFlow).undo()
 
     def action_export(self) -> None:
         info = self.info
         if info is None or not info.loaded:
             self.notify("Select a loaded collection first.", severity="warning")
             return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        scope = self.current_filter or f"the whole collection '{info.name}'"
-        default = str(Path.cwd() / f"{info.name}-{stamp}.jsonl")
-
-        def chosen(request: Any) -> None:
-            if request is None:
-                return
-            results = self.query_one(ResultsPane).result
-            if not request.whole:
-                rows = results.rows if results else []
-                columns = results.columns if results else info.field_names
-                self.run_op(lambda: self.session.write_rows(info, request.path, rows, columns, request.fmt),
-                            msg.ExportDone, group=Group.EXPORT)
-                return
-            expr = self.current_filter
-            fields = self.query_one(QueryBar).options().output_fields
-            pager = self.query_one(ResultsPane).pager
-            total = pager.total if pager else None
-            self.run_op(lambda: self.session.export(info, request.path, expr=expr, fmt=request.fmt,
-                                                    output_fields=fields, total=total),
-                        msg.ExportDone, group=Group.EXPORT)
-
-        self.app.push_screen(ExportScreen(default, scope), chosen)
-
-    @on(msg.ExportDone)
-    def _exported(self, event: msg.ExportDone) -> None:
-        if not self._fresh(event):
-            return
-        self._record(event)
-        report = event.result
-        self.notify(f"Exported {report.rows:,} entities to {report.path}.", timeout=8)
+        results = self.query_one(ResultsPane)
+        default = str(Path.cwd() / f"{info.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+        self.query_one(CleanupFlow).export(
+            info, default, expr=self.current_filter, shown=results.result,
+            output_fields=self.query_one(QueryBar).options().output_fields,
+            total=results.pager.total if results.pager else None)
 
     def action_load(self) -> None:
         name = self.query_one(CollectionsPane).current or (self.info.name if self.info else None)
@@ -697,7 +621,7 @@ class MainScreen(Screen[None]):
         """
         writing = self.runner.writing
         if writing and not self.runner.stop_write:
-            self._ask_to_stop(writing)
+            self.query_one(CleanupFlow).ask_to_stop(writing)
             return
         cancelled = self.runner.cancel()
         if not cancelled:
@@ -710,24 +634,6 @@ class MainScreen(Screen[None]):
         if results.result is not None:
             results.show_result(results.result)
         self.notify(f"{', '.join(cancelled)} cancelled.", severity="warning")
-
-    def _ask_to_stop(self, writing: OpKind) -> None:
-        """A confirmed write is stopped only on a second confirmation that says what is done."""
-        done, total = self.runner.write_progress
-        so_far = f"{done:,} of {total:,}" if total else f"{done:,}"
-        if writing is OpKind.DELETE:
-            question = (f"Stop the delete? So far {so_far} entities are deleted (or backed up, while the "
-                        f"backup is written); every previewed entity is in the backup. Stopping leaves the rest.")
-        else:
-            question = f"Stop the restore? So far {so_far} entities are back; running undo again is safe."
-
-        def chosen(answer: str | None) -> None:
-            if answer and answer.startswith("Stop"):
-                self.runner.stop_write = True
-                self.notify(f"Stopping the {writing} after the batch under way…", markup=False)
-
-        self.app.push_screen(ChoiceScreen(question, [f"Keep going ({writing} runs to the end)",
-                                                     "Stop after the batch under way"]), chosen)
 
     def action_reconnect(self) -> None:
         self.connected = False
