@@ -10,7 +10,12 @@ repeat is a pair on the same collection, order alternating (app first in repeats
   ``insert`` (Go) or ``upsert`` (Lite) of the same entities (float32 arrays, batches of 1000)
   and a ``flush`` (the restore ends with one too). On Lite, just before the raw delete, the
   floor: the app's own fetch of every entity (``get_entities``, 1000 keys a batch,
-  ``strict_float32``, as the backup reads them), no file written.
+  ``strict_float32``, as the backup reads them), no file written. Before every raw delete,
+  the **bare floors**: a bare pymilvus ``query`` of the same keys (1000 a call,
+  ``strict_float32``) at Strong, at Eventually and (Go) with one ``AllocTimestamp`` as the
+  guarantee timestamp ("Customized", what the backup now does).
+- **old** (``--compare``): the app pass with the backup's reads at Strong per batch (the
+  behaviour before ``read_point``), in the same repeat, so before and after share the machine.
 
 Cases: the Go Milvus 2.3.5 server (``scripts/milvus_server.py``, free ports) with an
 ``auto_id=False`` collection (restore = upsert keeping the keys) and an ``auto_id=True`` one
@@ -20,7 +25,7 @@ carries out (``ops._step``): preview; backup (fetch + write + fsync) and delete;
 read/parse (file reads, JSON, base64, the generator's own work), present-check queries,
 journal writes, send (upsert/insert calls), flush.
 
-    .venv/bin/python benchmarks/bench_undo.py [--rows 50000] [--repeats 3] [--only go|lite]
+    .venv/bin/python benchmarks/bench_undo.py [--rows 50000] [--repeats 3] [--only go|lite] [--compare]
 """
 
 from __future__ import annotations
@@ -132,10 +137,22 @@ def count(conn: Any, name: str) -> int:
     return int(rows[0]["count(*)"])
 
 
-def app_pass(conn: Any, name: str, tmp: Path, n: int) -> dict[str, Any]:
+def _no_read_point() -> Any:
+    """``read_point`` for a server that gives no timestamp: the backup reads at Strong per batch."""
+    return None
+    yield  # a generator, like the real one
+
+
+def app_pass(conn: Any, name: str, tmp: Path, n: int, *, strong_per_batch: bool = False) -> dict[str, Any]:
     from tui.milvus import catalog as catalog_ops
     from tui.milvus import cleanup
 
+    if strong_per_batch:
+        saved, cleanup.read_point = cleanup.read_point, _no_read_point  # type: ignore[attr-defined]
+        try:
+            return app_pass(conn, name, tmp, n)
+        finally:
+            cleanup.read_point = saved  # type: ignore[attr-defined]
     info = conn.run(catalog_ops.describe(name))
     gc.collect()
     t_preview, preview = timed(lambda: conn.run(cleanup.preview_delete(info, expr=FILTER)))
@@ -145,7 +162,7 @@ def app_pass(conn: Any, name: str, tmp: Path, n: int) -> dict[str, Any]:
             info, preview, backup_dir=tmp / "backups", audit_path=tmp / "audit.jsonl")))
     assert report.deleted == report.backed_up == n, report
     delete_phase = m.take("call:delete")
-    fetch = m.take("call:query")
+    fetch = m.take("call:query") + m.take("call:alloc_timestamp")
     left = count(conn, name)
     path = Path(report.backup_path or "")
     size = path.stat().st_size / 2**20
@@ -169,7 +186,26 @@ def app_pass(conn: Any, name: str, tmp: Path, n: int) -> dict[str, Any]:
     return result
 
 
-def raw_pass(conn: Any, name: str, rows: list[dict[str, Any]], *, write: str, floor: bool) -> dict[str, Any]:
+def bare_fetch(client: Any, name: str, keys: list[Any], level: str) -> float:
+    """A bare pymilvus fetch of every key, 1000 a query, at ``level`` ("Customized": one
+    ``AllocTimestamp`` first, carried by every query as its guarantee timestamp)."""
+    from tui.milvus import expr as exprs
+
+    t0 = time.perf_counter()
+    kw: dict[str, Any] = {"consistency_level": level}
+    if level == "Customized":
+        kw["guarantee_timestamp"] = client._get_connection().alloc_timestamp()
+    got = 0
+    for i in range(0, len(keys), BATCH):
+        batch = keys[i:i + BATCH]
+        got += len(client.query(name, filter=exprs.in_list("id", batch), output_fields=["*"], limit=len(batch),
+                                strict_float32=True, **kw))
+    assert got == len(keys), (level, got)
+    return time.perf_counter() - t0
+
+
+def raw_pass(conn: Any, name: str, rows: list[dict[str, Any]], *, write: str, floor: bool,
+             levels: tuple[str, ...]) -> dict[str, Any]:
     from tui.milvus import catalog as catalog_ops
     from tui.milvus import cleanup
     from tui.milvus import expr as exprs
@@ -184,6 +220,7 @@ def raw_pass(conn: Any, name: str, rows: list[dict[str, Any]], *, write: str, fl
             for i in range(0, len(keys), BATCH):
                 conn.run(get_entities(info, keys[i:i + BATCH], strict_float32=True))
         t_floor, _ = timed(fetch)
+    bare = {level: bare_fetch(conn.client, name, keys, level) for level in levels}
 
     def delete() -> None:
         for i in range(0, len(keys), BATCH):
@@ -200,25 +237,26 @@ def raw_pass(conn: Any, name: str, rows: list[dict[str, Any]], *, write: str, fl
     gc.collect()
     t_send, _ = timed(send)
     t_flush, _ = timed(lambda: conn.client.flush(name))
-    return {"floor": t_floor, "delete": t_delete, "send": t_send, "flush": t_flush, "restore": t_send + t_flush,
+    return {"floor": t_floor, "bare": bare, "delete": t_delete, "send": t_send, "flush": t_flush, "restore": t_send + t_flush,
             "left": left, "back": count(conn, name), "load": load_now()}
 
 
 def run_case(conn: Any, name: str, auto_id: bool, n: int, repeats: int, tmp: Path, *, write: str,
-             floor: bool) -> dict[str, list[dict[str, Any]]]:
+             floor: bool, levels: tuple[str, ...], compare: bool) -> dict[str, list[dict[str, Any]]]:
     rows = entities(n, with_keys=not auto_id)
     built = build(conn.client, name, rows, auto_id)
     print(f"  {name}: built in {built:.1f} s", file=sys.stderr)
-    out: dict[str, list[dict[str, Any]]] = {"app": [], "raw": []}
+    out: dict[str, list[dict[str, Any]]] = {"app": [], "raw": [], "old": []}
+    kinds = ("app", "old", "raw") if compare else ("app", "raw")
     for rnd in range(repeats):
-        order = ("app", "raw") if rnd % 2 == 0 else ("raw", "app")
+        order = kinds if rnd % 2 == 0 else kinds[::-1]
         for kind in order:
-            if kind == "app":
-                res = app_pass(conn, name, tmp, n)
+            if kind in ("app", "old"):
+                res = app_pass(conn, name, tmp, n, strong_per_batch=kind == "old")
                 res["path"].unlink()
                 (res["path"].with_name(res["path"].name + ".restored")).unlink(missing_ok=True)
             else:
-                res = raw_pass(conn, name, rows, write=write, floor=floor)
+                res = raw_pass(conn, name, rows, write=write, floor=floor, levels=levels)
             out[kind].append(res)
             assert res["left"] == 0 and res["back"] == n, (kind, res["left"], res["back"])
             print(f"  {name} repeat {rnd + 1} {kind}: delete {res.get('delete_total', res['delete']):.2f} s, "
@@ -268,6 +306,19 @@ def report(title: str, res: dict[str, list[dict[str, Any]]], raw_write: str, *, 
               f"with the preview: {d_ratio_p:.2f}x")
     print(f"- restore / raw {raw_write} + flush: {r_ratio:.2f}x (target ≤ 2x): {verdict(r_ratio <= 2.0)}; "
           f"without the flush on either side: {r_ratio_nf:.2f}x")
+    old = res.get("old") or []
+    if old:
+        print(f"- before (backup reads at Strong per batch), same repeats: app delete {med(old, 'delete_total'):.2f} s "
+              f"(backup {med(old, 'backup'):.2f}, fetch {med(old, 'backup_fetch'):.2f}, delete {med(old, 'delete'):.2f}) "
+              f"= {med(old, 'delete_total') / med(raw, 'delete'):.2f}x the raw delete; now "
+              f"{med(app, 'delete_total'):.2f} s (fetch {med(app, 'backup_fetch'):.2f}), "
+              f"{med(old, 'delete_total') / med(app, 'delete_total'):.1f}x faster")
+    raw_delete = med(raw, "delete")
+    for level in raw[0]["bare"]:
+        fetch = median([r["bare"][level] for r in raw])
+        print(f"- bare pymilvus fetch of the same entities at {level}: {fetch:.2f} s = {fetch / raw_delete:.2f}x the raw "
+              f"delete; fetch + raw delete = {(fetch + raw_delete) / raw_delete:.2f}x (the least a backed-up delete "
+              f"reading at this level can cost, before writing a byte)")
 
 
 def main() -> None:
@@ -275,6 +326,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("go", "lite"), default=None)
+    parser.add_argument("--compare", action="store_true",
+                        help="also run the app with the backup's reads at Strong per batch (before read_point)")
     args = parser.parse_args()
     header("Issue 10: undo (delete with backup, restore) vs raw pymilvus")
 
@@ -301,7 +354,8 @@ def main() -> None:
                 version = conn.client.get_server_version()
                 for auto_id in (False, True):
                     res = run_case(conn, f"undo_go_{'auto' if auto_id else 'keys'}", auto_id, args.rows,
-                                   args.repeats, tmp, write="insert", floor=False)
+                                   args.repeats, tmp, write="insert", floor=False,
+                                   levels=("Strong", "Eventually", "Customized"), compare=args.compare)
                     results.append((f"Go Milvus {version}, auto_id={auto_id}", res, "insert", False))
                 conn.close()
             finally:
@@ -316,7 +370,7 @@ def main() -> None:
                 conn.open()
                 version = conn.client.get_server_version()
                 res = run_case(conn, "undo_lite_keys", False, args.rows, args.repeats, tmp, write="upsert",
-                               floor=True)
+                               floor=True, levels=("Strong", "Eventually"), compare=args.compare)
                 results.append((f"Milvus Lite {version}, auto_id=False", res, "upsert", True))
                 conn.close()
     print(f"\nData: {args.rows:,} entities x {DIM}-dim float vectors (FLAT) + grp/tag/score, batches of {BATCH}, "

@@ -160,6 +160,49 @@ async def test_rows_matching_after_the_preview_are_not_deleted(
     assert count(raw_client, name) == 250 - preview.count + 5
 
 
+def backed_up(path: Path, field: str) -> dict[Any, Any]:
+    """``field`` of every entity in a backup, by primary key ``id``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {r["id"]: r[field] for r in map(json.loads, lines[1:-1])}
+
+
+def record_backup_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every ``get_entities`` the backup makes (sync and async)."""
+    from tui.milvus import cleanup as cleanup_module
+
+    seen: list[dict[str, Any]] = []
+    real = cleanup_module.get_entities
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return (yield from real(*args, **kwargs))
+
+    monkeypatch.setattr(cleanup_module, "get_entities", spy)
+    return seen
+
+
+@MODE
+async def test_backup_holds_an_upsert_made_right_before_the_delete(
+        service: Session, scratch_collection: str, raw_client: MilvusClient, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Another client changes the previewed entities just before the delete: the backup (and so
+    the undo) holds the new values. Lite gives no server timestamp, so its reads stay Strong."""
+    name = scratch_collection
+    info = service.run(service.describe(name))
+    preview = await cleanup(service, mode, "preview", info, expr="id <= 30")
+    assert preview.count == 30
+    changed = list(entities(raw_client, name, "id <= 30").values())
+    for row in changed:
+        row["n_args"] = 1000 + row["id"]
+    raw_client.upsert(name, changed)
+    reads = record_backup_reads(monkeypatch)
+    op = execute_delete(info, preview, backup_dir=tmp_path / "b", audit_path=tmp_path / "a.jsonl", batch_size=7)
+    report = service.conn.run(op) if mode == "sync" else await service.conn.arun(op)
+    assert report.deleted == report.backed_up == 30
+    assert backed_up(Path(report.backup_path), "n_args") == {i: 1000 + i for i in range(1, 31)}
+    assert len(reads) == 5 and all(r.get("guarantee_timestamp") is None for r in reads)
+
+
 @MODE
 @pytest.mark.parametrize("expr", ["", "   ", None])
 async def test_empty_filter_is_refused(service: Session, docs_collection: str, expr: str | None,

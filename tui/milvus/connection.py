@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,21 @@ GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0}
 def is_local(uri: str) -> bool:
     """A URI that names a local data directory (the embedded Milvus Lite default)."""
     return not uri.startswith(REMOTE_SCHEMES)
+
+
+@functools.cache
+def sync_client_class() -> type:
+    """``MilvusClient`` plus ``alloc_timestamp``, which pymilvus has only on its handler."""
+    from pymilvus import MilvusClient
+
+    class Client(MilvusClient):  # type: ignore[misc]
+        def alloc_timestamp(self, timeout: float | None = None) -> int:
+            """A fresh timestamp from the server's timestamp oracle (AllocTimestamp): reads
+            that carry it as their guarantee see every write acknowledged before it. 0 when
+            the server does not implement the call (Milvus Lite 3; pymilvus ignores it)."""
+            return int(self._get_connection().alloc_timestamp(timeout=timeout) or 0)
+
+    return Client
 
 
 @dataclass(frozen=True)
@@ -180,11 +196,10 @@ class MilvusConnection:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from pymilvus import MilvusClient
-
+            client_class = sync_client_class()
             quiet_pymilvus()
             try:
-                self._client = MilvusClient(
+                self._client = client_class(
                     uri=self.endpoint, token=self._token or "", db_name=self.db_name,
                     timeout=self.timeout, grpc_options=dict(GRPC_OPTIONS),
                 )
