@@ -483,23 +483,80 @@ def query(ctx: click.Context, collection: str, filter_expr: str, limit: int, out
 
 @main.command()
 @click.argument("collection")
-@click.argument("text")
+@click.argument("text", required=False)
 @click.option("--k", "-k", default=10, show_default=True, help="How many results.")
 @click.option("--filter", "filter_expr", default="", help="Only entities matching this expression.")
-@click.option("--anns-field", help="The vector field to search (when there are several).")
+@click.option("--anns-field", help="The vector field to search (when there are several). Text on a BM25 "
+              "function's output field is a full-text search.")
 @click.option("--mmr", "mmr", nargs=2, type=(int, float), default=None,
               help="Diverse results: FETCH_K LAMBDA, e.g. --mmr 40 0.5.")
+@click.option("--by-key", "by_key", help="Search with the stored vectors of these primary keys (comma-separated "
+              "or a JSON list), instead of TEXT; they are left out of the hits.")
+@click.option("--sparse", help='Search with this sparse vector (JSON: {"17": 0.4, "942": 1.2}).')
+@click.option("--vector", help="Search with this dense vector (a JSON list of numbers).")
+@click.option("--radius", type=float, help="Range search: only hits within this radius (the metric's own terms).")
+@click.option("--range-filter", type=float, help="Range search: the other end of the window.")
+@click.option("--group-by", help="Group hits by this scalar field (one group per value).")
+@click.option("--group-size", type=int, help="Hits per group (with --group-by).")
+@click.option("--strict-group-size", is_flag=True, help="Only full groups (with --group-by).")
+@click.option("--param", "params", multiple=True, help="A search parameter of the index, e.g. ef=64, nprobe=16.")
+@click.option("--hybrid", "hybrid", multiple=True, metavar="FIELD",
+              help="Hybrid search: repeat for each field to search with the same query (TEXT, --by-key, "
+                   "--sparse or --vector), e.g. --hybrid vec --hybrid sparse; fused with RRF unless --weights.")
+@click.option("--rrf", "rrf_k", type=int, default=60, show_default=True, help="RRF's k (hybrid search).")
+@click.option("--weights", help="Fuse a hybrid search with these weights instead of RRF, one per --hybrid field.")
+@click.option("--part-k", type=int, help="How many hits each part of a hybrid search fetches (default: k).")
 @_query_options
 @click.pass_context
-def search(ctx: click.Context, collection: str, text: str, k: int, filter_expr: str, anns_field: str | None,
-           mmr: tuple[int, float] | None, output_fields: str | None, consistency: str | None,
+def search(ctx: click.Context, collection: str, text: str | None, k: int, filter_expr: str, anns_field: str | None,
+           mmr: tuple[int, float] | None, by_key: str | None, sparse: str | None, vector: str | None,
+           radius: float | None, range_filter: float | None, group_by: str | None, group_size: int | None,
+           strict_group_size: bool, params: tuple[str, ...], hybrid: tuple[str, ...], rrf_k: int,
+           weights: str | None, part_k: int | None, output_fields: str | None, consistency: str | None,
            partitions: tuple[str, ...], load_first: bool, as_json: bool) -> None:
-    """Semantic search: embed TEXT and find the nearest entities, with scores."""
-    with _service(_settings(ctx), embeddings=True) as svc:
+    """Search: semantic (embed TEXT), full text (TEXT on a BM25 field), by key, by a pasted
+    dense or sparse vector; range, group-by and hybrid searches; scores shown."""
+    from .milvus.search import Fusion, SearchQuery, SearchShape, parse_params
+
+    given = [name for name, value in (("TEXT", text), ("--by-key", by_key), ("--sparse", sparse),
+                                      ("--vector", vector)) if value]
+    if len(given) != 1:
+        _fail("Give exactly one query: TEXT, --by-key, --sparse or --vector.", 2)
+    plain = not (by_key or sparse or vector or radius is not None or range_filter is not None or group_by
+                 or params or hybrid)
+    settings = _settings(ctx)
+    with _service(settings, embeddings=bool(text)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
-        result = svc.run(svc.search(info, text, k=k, expr=filter_expr, anns_field=anns_field, output_fields=_fields(output_fields),
-            consistency_level=consistency, partition_names=list(partitions) or None, mmr=mmr))
+        common = dict(output_fields=_fields(output_fields), consistency_level=consistency,
+                      partition_names=list(partitions) or None)
+        if plain and not _is_sparse_field(info, anns_field):
+            result = svc.run(svc.search(info, text or "", k=k, expr=filter_expr, anns_field=anns_field, mmr=mmr,
+                                        **common))
+        else:
+            if mmr:
+                _fail("--mmr goes with a plain text search only.", 2)
+            source, value = (("key", _parse_ids(by_key, info)) if by_key else ("sparse", sparse) if sparse
+                             else ("vector", vector) if vector else ("text", text))
+            extra = parse_params(params)
+            if hybrid:
+                fusion = (Fusion("weighted", weights=tuple(float(w) for w in weights.split(",")))
+                          if weights else Fusion("rrf", k=rrf_k))
+                parts = [SearchQuery(source, value, anns_field=name, k=part_k or k, expr=filter_expr, params=extra,
+                                     label=name) for name in hybrid]
+                result = svc.run(svc.hybrid_search(info, parts, fusion=fusion, k=k, **common))
+            else:
+                query = SearchQuery(source, value, anns_field=anns_field, k=k, expr=filter_expr, params=extra)
+                shape = SearchShape(radius, range_filter, group_by, group_size, strict_group_size)
+                result = svc.run(svc.vector_search(info, query, shape=shape, **common))
     _print_rows(result, as_json, info)
+
+
+def _is_sparse_field(info: Any, name: str | None) -> bool:
+    """A search named a sparse field (BM25 full text, or a sparse vector field)."""
+    if name:
+        return any(f.name == name and f.dtype == "SPARSE_FLOAT_VECTOR" for f in info.fields)
+    return not any(f.dtype == "FLOAT_VECTOR" for f in info.fields) and any(
+        f.dtype == "SPARSE_FLOAT_VECTOR" for f in info.fields)
 
 
 @main.command()

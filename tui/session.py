@@ -33,6 +33,7 @@ from .milvus import cleanup as cleanup_ops
 from .milvus import export as export_ops
 from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
+from .milvus import search as search_ops
 from .milvus.catalog import CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
 from .errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
@@ -381,6 +382,27 @@ class Session:
             return (yield from query_ops.more_like_this(info, key, **kw))
 
         return self._op(OpKind.MORE_LIKE_THIS, op())
+
+    def vector_search(self, collection: Collection, query: search_ops.SearchQuery, *,
+                      shape: search_ops.SearchShape = search_ops.SearchShape(), **kw: Any) -> Operation[QueryResult]:
+        """Any one search on the field the query names: text (dense or BM25), a pasted dense or
+        sparse vector, stored entities by key; with a range window, grouping and index parameters."""
+        def op() -> Op[QueryResult]:
+            info = yield from self._info(collection)
+            return (yield from search_ops.vector_search(info, query, shape=shape, **kw))
+
+        kind = OpKind.MORE_LIKE_THIS if query.source == "key" else OpKind.SEARCH
+        return self._op(kind, op())
+
+    def hybrid_search(self, collection: Collection, queries: list[search_ops.SearchQuery], *,
+                      fusion: search_ops.Fusion = search_ops.Fusion(), k: int = 10,
+                      **kw: Any) -> Operation[QueryResult]:
+        """Two or more searches fused (RRF or weights), each hit with its rank in every part."""
+        def op() -> Op[QueryResult]:
+            info = yield from self._info(collection)
+            return (yield from search_ops.hybrid_search(info, queries, fusion=fusion, k=k, **kw))
+
+        return self._op(OpKind.SEARCH, op(), "hybrid search")
 
     def get(self, collection: Collection, keys: list[Any], **kw: Any) -> Operation[list[dict[str, Any]]]:
         def op() -> Op[list[dict[str, Any]]]:

@@ -73,6 +73,17 @@ class FieldInfo:
 
 
 @dataclass(frozen=True)
+class FunctionInfo:
+    """A schema function, e.g. BM25: text in ``input_fields`` -> sparse vectors in ``output_fields``."""
+
+    name: str
+    type: str  # "BM25", "TEXTEMBEDDING", …
+    input_fields: tuple[str, ...]
+    output_fields: tuple[str, ...]
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IndexInfo:
     field: str
     index_name: str
@@ -120,6 +131,7 @@ class CollectionInfo:
     indexes: tuple[IndexInfo, ...] = ()
     partitions: tuple[str, ...] = ()
     loaded_partitions: tuple[str, ...] | None = None
+    functions: tuple[FunctionInfo, ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -238,6 +250,16 @@ def parse_field(raw: dict[str, Any], auto_id: bool, function_outputs: frozenset[
     )
 
 
+def parse_function(raw: dict[str, Any]) -> FunctionInfo:
+    kind = raw.get("type")
+    return FunctionInfo(
+        name=str(raw.get("name") or ""), type=_type_name(kind) if kind is not None else "",
+        input_fields=tuple(str(n) for n in raw.get("input_field_names") or ()),
+        output_fields=tuple(str(n) for n in raw.get("output_field_names") or ()),
+        params={str(k): str(v) for k, v in (raw.get("params") or {}).items()},
+    )
+
+
 def _load_state_name(raw: Any) -> str:
     state = raw.get("state") if isinstance(raw, dict) else raw
     name = getattr(state, "name", None) or str(state)
@@ -341,6 +363,7 @@ def describe(collection: str, *, with_count: bool = True, stats_exact: bool = Fa
         row_count = int(stats.get("row_count", 0)) if stats else None
         exact = stats_exact and row_count is not None and with_count
     props = {str(k): str(v) for k, v in (raw.get("properties") or {}).items()}
+    functions = tuple(parse_function(fn) for fn in raw.get("functions") or [])
     return CollectionInfo(
         name=collection,
         db_name=str(raw.get("db_name") or ""),
@@ -355,6 +378,7 @@ def describe(collection: str, *, with_count: bool = True, stats_exact: bool = Fa
         indexes=tuple(indexes),
         partitions=tuple(partitions or ()),
         loaded_partitions=loaded_partitions,
+        functions=functions,
     )
 
 

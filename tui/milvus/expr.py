@@ -41,6 +41,11 @@ def in_list(field: str, values: Iterable[Any]) -> str:
     return f"{field} in [{', '.join(literal(v) for v in values)}]"
 
 
+def not_in_list(field: str, values: Iterable[Any]) -> str:
+    """``field not in [v1, v2, ...]`` with every value safely quoted."""
+    return f"{field} not in [{', '.join(literal(v) for v in values)}]"
+
+
 def conjoin(*parts: str | None) -> str:
     """AND together the non-empty parts, each parenthesised so precedence is kept."""
     kept = [p.strip() for p in parts if p and p.strip()]

@@ -5,25 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 
+from .dialog import Dialog
 
-class ChoiceScreen(ModalScreen[str | None]):
-    DEFAULT_CSS = """
-    ChoiceScreen {
-        align: center middle;
-        background: $background 60%;
-        #choice-box {
-            width: 90;
-            height: auto;
-            max-height: 90%;
-            border: round $primary;
-            background: $surface;
-            padding: 1 2;
-        }
-    }
-    """
+
+class ChoiceScreen(Dialog[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, question: str, choices: list[str]) -> None:
@@ -32,7 +19,7 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.choices = choices
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="choice-box"):
+        with Vertical(id="choice-box", classes="dialog-box"):
             yield Label(self.question)
             yield OptionList(*self.choices, id="choice-list")
 

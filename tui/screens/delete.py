@@ -7,28 +7,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ..milvus import DeletePreview
 from ..milvus.values import encode_row
 from ..printable import json_text, printable
+from .dialog import Dialog
 
 TYPED_CONFIRM_ABOVE = 100
 
 
-class ConfirmDeleteScreen(ModalScreen[bool]):
+class ConfirmDeleteScreen(Dialog[bool]):
     DEFAULT_CSS = """
     ConfirmDeleteScreen {
-        align: center middle;
-        background: $background 60%;
         #delete-box {
-            width: 90;
-            height: auto;
-            max-height: 90%;
             border: round $error;
-            background: $surface;
-            padding: 1 2;
         }
         #delete-count {
             text-style: bold;
@@ -53,14 +46,6 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
         #delete-box Label {
             width: 1fr;
         }
-        #delete-buttons {
-            height: auto;
-            align-horizontal: right;
-            margin-top: 1;
-        }
-        #delete-buttons Button {
-            margin-left: 2;
-        }
     }
     """
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
@@ -76,7 +61,7 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         p = self.preview
-        with Vertical(id="delete-box") as box:
+        with Vertical(id="delete-box", classes="dialog-box") as box:
             box.border_title = "Delete entities"
             what = f"matching  {printable(p.expr)}" if p.expr else "selected by you"
             yield Label(Text(f"Delete {p.count:,} entities from '{p.collection}' {what}?"), id="delete-count")
@@ -95,7 +80,7 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
             if self.needs_typing:
                 yield Label(f"More than {TYPED_CONFIRM_ABOVE} entities: type the collection name to confirm.")
                 yield Input(placeholder=p.collection, id="delete-typed")
-            with Horizontal(id="delete-buttons"):
+            with Horizontal(id="delete-buttons", classes="dialog-buttons"):
                 yield Button("Cancel", id="delete-cancel")
                 yield Button(f"Delete {p.count:,}", variant="error", id="delete-confirm",
                              disabled=self.needs_typing)

@@ -8,25 +8,22 @@ from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
 from ..milvus.values import json_row, summarize_vector
 from ..printable import json_text
+from .dialog import Dialog
 
 
-class EntityScreen(ModalScreen[str | None]):
+class EntityScreen(Dialog[str | None]):
     """Returns "similar" when the user asks for more like this, else None."""
 
     DEFAULT_CSS = """
     EntityScreen {
-        align: center middle;
-        background: $background 60%;
         #entity-box {
             width: 90%;
             height: 85%;
             border: round $accent;
-            background: $surface;
             padding: 0 1;
         }
     }
@@ -50,7 +47,7 @@ class EntityScreen(ModalScreen[str | None]):
         self.full_vectors = False
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="entity-box") as box:
+        with VerticalScroll(id="entity-box", classes="dialog-box") as box:
             box.border_title = f"Entity in {self.collection}"
             if self.score is not None:
                 yield Label(f"score {self.score:.4f}", id="entity-score")

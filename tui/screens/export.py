@@ -9,8 +9,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
+
+from .dialog import Dialog
 
 
 @dataclass(frozen=True)
@@ -20,29 +21,7 @@ class ExportRequest:
     whole: bool  # True: stream the whole filter result; False: the rows on screen
 
 
-class ExportScreen(ModalScreen[ExportRequest | None]):
-    DEFAULT_CSS = """
-    ExportScreen {
-        align: center middle;
-        background: $background 60%;
-        #export-box {
-            width: 90;
-            height: auto;
-            max-height: 90%;
-            border: round $primary;
-            background: $surface;
-            padding: 1 2;
-        }
-        #export-buttons {
-            height: auto;
-            align-horizontal: right;
-            margin-top: 1;
-        }
-        #export-buttons Button {
-            margin-left: 2;
-        }
-    }
-    """
+class ExportScreen(Dialog[ExportRequest | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, default_path: str, scope_label: str) -> None:
@@ -51,7 +30,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         self.scope_label = scope_label
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="export-box") as box:
+        with Vertical(id="export-box", classes="dialog-box") as box:
             box.border_title = "Export"
             with RadioSet(id="export-scope"):
                 yield RadioButton(f"Everything matching: {self.scope_label}", value=True, id="scope-whole")
@@ -61,7 +40,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
                 yield RadioButton("CSV", id="fmt-csv")
             yield Label("File:")
             yield Input(self.default_path, id="export-path")
-            with Horizontal(id="export-buttons"):
+            with Horizontal(id="export-buttons", classes="dialog-buttons"):
                 yield Button("Cancel", id="export-cancel")
                 yield Button("Export", variant="primary", id="export-go")
 

@@ -6,8 +6,9 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from .dialog import Dialog
 
 KEYS = [
     ("/", "search by meaning (semantic search)"),
@@ -43,17 +44,11 @@ FILTERS = """Filter expressions (Milvus boolean expressions):
 Strings use double quotes; combine with and / or / not."""
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     DEFAULT_CSS = """
     HelpScreen {
-        align: center middle;
-        background: $background 60%;
         #help-box {
-            width: 90;
             height: 85%;
-            border: round $primary;
-            background: $surface;
-            padding: 1 2;
         }
         #help-filters {
             margin-top: 1;
@@ -69,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("does")
         for key, what in KEYS:
             table.add_row(key, what)
-        with VerticalScroll(id="help-box") as box:
+        with VerticalScroll(id="help-box", classes="dialog-box") as box:
             box.border_title = "milvus-tui help"
             yield Static(table)
             yield Static(FILTERS, id="help-filters")

@@ -29,6 +29,8 @@ from ..milvus import CollectionInfo, MilvusConnection
 from ..milvus import cleanup as cleanup_ops
 from ..errors import AmbiguousField, MilvusTuiError, display_uri, scrub
 from ..runner import Group, OpRunner, user_message
+from ..milvus import search as search_ops
+from ..milvus.search import SearchQuery
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
 from ..widgets.collections import CollectionsPane
 from ..widgets.query_bar import QueryBar
@@ -387,12 +389,21 @@ class MainScreen(Screen[None]):
         if event.mode == "filter":
             self.browse(expr=event.text.strip())
             return
-        anns = self._anns_field(info, lambda: self._query(event))
+        source = "text" if event.mode == "search" else "key"
+        anns = self._anns_field(info, lambda: self._query(event), source)
         if anns is None:
             return
         o = event.options
         parts = [o.partition] if o.partition else None
-        if event.mode == "search":
+        if event.mode == "search" and info.get_field(anns).dtype == "SPARSE_FLOAT_VECTOR":
+            # Full text: the server embeds the raw text with the collection's BM25 function.
+            text = event.text
+            self.query_one(ResultsPane).set_loading(f"full-text search for {text!r}…")
+            query = SearchQuery("text", text, anns_field=anns, k=o.k, expr=self.current_filter)
+            self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                partition_names=parts))
+        elif event.mode == "search":
             if self.session.embeddings is None:
                 self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
                 return
@@ -405,9 +416,12 @@ class MainScreen(Screen[None]):
         else:
             self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts)
 
-    def _anns_field(self, info: CollectionInfo, retry: Callable[[], None]) -> str | None:
+    def _anns_field(self, info: CollectionInfo, retry: Callable[[], None], source: str = "text") -> str | None:
+        """The field to search: the one that fits (text: the dense field or a BM25 output; a stored
+        entity: its vector field), the one chosen before, or the user picks."""
         try:
-            return info.pick_vector_field(self.anns_fields.get(info.name)).name
+            chosen_before = self.anns_fields.get(info.name)
+            return search_ops.pick_field(info, SearchQuery(source, None, anns_field=chosen_before)).name
         except AmbiguousField as exc:
             def chosen(name: str | None) -> None:
                 if name:
@@ -428,6 +442,12 @@ class MainScreen(Screen[None]):
         key = row[info.primary.name]
         where = expr.strip() or self.current_filter
         self.query_one(ResultsPane).set_loading(f"finding entities like {key!r}…")
+        if not info.get_field(anns).is_dense_vector:
+            # A sparse (or byte) vector: searched as stored, by the entity's key.
+            query = SearchQuery("key", [key], anns_field=anns, k=k, expr=where)
+            self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                info, query, output_fields=fields, consistency_level=consistency, partition_names=parts))
+            return
         self.query_one(ResultsPane).run(lambda: self.session.more_like_this(
             info, key, k=k, expr=where, anns_field=anns, output_fields=fields, consistency_level=consistency,
             partition_names=parts,
@@ -481,7 +501,7 @@ class MainScreen(Screen[None]):
     def action_similar(self) -> None:
         if self.info is None:
             return
-        anns = self._anns_field(self.info, self.action_similar)
+        anns = self._anns_field(self.info, self.action_similar, "key")
         if anns is None:
             return
         options = self.query_one(QueryBar).options()

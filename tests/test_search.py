@@ -1,0 +1,212 @@
+"""Every kind of search on collections made with pymilvus (the schema zoo), on the Lite child:
+full text (BM25), by primary key on dense and sparse fields, a pasted sparse vector, range,
+group-by, hybrid (RRF and weights, with each hit's rank in each part), checks made before
+anything is sent, sync and async; the CLI's flags; and the app's full-text search."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+from tests.apphelpers import SIZE, make_app, result, submit, wait_first_page, wait_result
+from tests.conftest import unique_name
+from tests.test_journeys import COMMAND, ROOT
+from tests.zoo import ZooCollection
+from tui.errors import AmbiguousField, InvalidInput
+from tui.milvus import MilvusConnection
+from tui.milvus.search import Fusion, SearchQuery, SearchShape
+from tui.session import Session
+
+MODE = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+@pytest.fixture
+def zoo(lite_zoo: tuple[str, dict[str, ZooCollection]]) -> Iterator[tuple[Session, dict[str, ZooCollection]]]:
+    uri, made = lite_zoo
+    conn = MilvusConnection(uri)
+    conn.open()
+    yield Session(conn), made
+    conn.close()
+
+
+async def run(session: Session, mode: str, operation: Any) -> Any:
+    return session.run(operation) if mode == "sync" else await session.arun(operation)
+
+
+def truth(uri: str, name: str, pk: str) -> dict[Any, dict[str, Any]]:
+    client = MilvusClient(uri=uri)
+    try:
+        return {r[pk]: r for r in client.query(name, filter="", output_fields=["*"], limit=1000,
+                                               consistency_level="Strong")}
+    finally:
+        client.close()
+
+
+@MODE
+async def test_full_text_search_sends_raw_text_to_the_bm25_field(zoo: Any, lite_zoo: Any, mode: str) -> None:
+    session, made = zoo
+    bm25 = made["zoo_bm25"]
+    hits = await run(session, mode, session.vector_search(bm25.name, SearchQuery("text", "milvus undo", k=5,
+                                                                                  anns_field="sparse")))
+    assert hits.rows and hits.metric == "BM25" and len(hits.scores) == len(hits.rows)
+    rows = truth(lite_zoo[0], bm25.name, bm25.pk)
+    # Every hit holds one of the words (BM25 scores only documents with a query term).
+    assert all({"milvus", "undo"} & set(rows[r[bm25.pk]]["text"].split()) for r in hits.rows)
+    assert "sparse" not in hits.columns  # a computed output is never asked for
+
+
+@MODE
+async def test_search_by_key_on_a_sparse_field_and_a_pasted_sparse_vector(zoo: Any, lite_zoo: Any, mode: str) -> None:
+    session, made = zoo
+    sparse = made["zoo_sparse"]
+    rows = truth(lite_zoo[0], sparse.name, sparse.pk)
+    key = sorted(rows)[0]
+    hits = await run(session, mode, session.vector_search(sparse.name, SearchQuery("key", [key], anns_field="sparse",
+                                                                                    k=5)))
+    assert hits.rows and key not in [r[sparse.pk] for r in hits.rows]
+    assert hits.scores == sorted(hits.scores, reverse=True)  # IP: larger is closer
+    # The same search from the stored vector pasted as JSON finds the entity itself first.
+    stored = {str(i): v for i, v in rows[key]["sparse"].items()}
+    pasted = await run(session, mode, session.vector_search(sparse.name, SearchQuery("sparse", json.dumps(stored),
+                                                                                      k=6)))
+    assert pasted.rows[0][sparse.pk] == key
+    assert [r[sparse.pk] for r in pasted.rows[1:]] == [r[sparse.pk] for r in hits.rows]
+
+
+async def test_queries_that_do_not_fit_the_field_are_refused_before_sending(zoo: Any) -> None:
+    session, made = zoo
+    sparse, bm25, two = made["zoo_sparse"], made["zoo_bm25"], made["zoo_two_dense"]
+    with pytest.raises(InvalidInput, match="holds sparse vectors"):
+        session.run(session.vector_search(sparse.name, SearchQuery("vector", [0.1] * 8, anns_field="sparse")))
+    with pytest.raises(InvalidInput, match="cannot search 'vec'"):
+        session.run(session.vector_search(sparse.name, SearchQuery("sparse", '{"1": 1}', anns_field="vec")))
+    with pytest.raises(InvalidInput, match="4 dimensions but field 'vec'"):
+        session.run(session.vector_search(two.name, SearchQuery("vector", [0.5] * 4, anns_field="vec")))
+    with pytest.raises(InvalidInput, match="computed by a BM25 function"):
+        session.run(session.vector_search(bm25.name, SearchQuery("key", [1], anns_field="sparse")))
+    with pytest.raises(AmbiguousField):
+        session.run(session.vector_search(two.name, SearchQuery("key", [1])))
+    with pytest.raises(InvalidInput, match="window is range_filter <= distance < radius"):
+        session.run(session.vector_search(two.name, SearchQuery("key", [1], anns_field="vec"),
+                                          shape=SearchShape(radius=0.5, range_filter=2.0)))
+
+
+@MODE
+async def test_range_search_keeps_to_the_window(zoo: Any, lite_zoo: Any, mode: str) -> None:
+    session, made = zoo
+    two = made["zoo_two_dense"]
+    key = sorted(truth(lite_zoo[0], two.name, two.pk))[0]
+    everything = await run(session, mode, session.vector_search(two.name, SearchQuery("key", [key], anns_field="vec",
+                                                                                       k=50)))
+    # L2: ascending distances. The window's ends fall between two hits: a distance equal to an
+    # end (float32 on the server, float64 here) would test rounding, not the window.
+    d = everything.scores
+    low, high = (d[1] + d[2]) / 2, (d[-4] + d[-3]) / 2
+    window = await run(session, mode, session.vector_search(
+        two.name, SearchQuery("key", [key], anns_field="vec", k=50), shape=SearchShape(radius=high, range_filter=low)))
+    assert window.scores and all(low <= s < high for s in window.scores)
+    expected = [r[two.pk] for r, s in zip(everything.rows, everything.scores) if low <= s < high]
+    assert [r[two.pk] for r in window.rows] == expected
+
+
+@MODE
+async def test_group_by_gives_one_hit_per_value(zoo: Any, mode: str) -> None:
+    session, made = zoo
+    tenants = made["zoo_partition_key"]
+    hits = await run(session, mode, session.vector_search(
+        tenants.name, SearchQuery("vector", [0.1] * 8, k=10), shape=SearchShape(group_by="tenant", group_size=1),
+        output_fields=["tenant"]))
+    values = [r["tenant"] for r in hits.rows]
+    assert sorted(values) == sorted({"acme", "globex", "[initech]", "o'hare"})
+
+
+@MODE
+async def test_hybrid_search_fuses_and_shows_each_parts_rank(zoo: Any, lite_zoo: Any, mode: str) -> None:
+    session, made = zoo
+    two = made["zoo_two_dense"]
+    key = sorted(truth(lite_zoo[0], two.name, two.pk))[0]
+    parts = [SearchQuery("key", [key], anns_field="vec", k=6), SearchQuery("key", [key], anns_field="vec2", k=6)]
+    fused = await run(session, mode, session.hybrid_search(two.name, parts, fusion=Fusion("rrf", k=60), k=5))
+    alone = {}
+    for part in parts:
+        hits = await run(session, mode, session.vector_search(two.name, part))
+        alone[part.name] = {r[two.pk]: i + 1 for i, r in enumerate(hits.rows)}
+    assert fused.rows and fused.metric == "RRF" and key not in [r[two.pk] for r in fused.rows]
+    for row, score in zip(fused.rows, fused.scores):
+        ranks = [alone[p.name].get(row[two.pk]) for p in parts]
+        assert [row[f"rank:{p.name}"] for p in parts] == ranks
+        # RRF: the score is the sum of 1 / (k + rank) over the parts that found it.
+        assert score == pytest.approx(sum(1 / (60 + r) for r in ranks if r), rel=1e-4)
+    weighted = await run(session, mode, session.hybrid_search(two.name, parts, fusion=Fusion("weighted",
+                                                                                               weights=(1.0, 0.0)),
+                                                              k=3))
+    assert weighted.metric == "weighted" and [r["rank:key:vec"] for r in weighted.rows] == [1, 2, 3]
+
+
+def cli(*args: str) -> Any:
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([*COMMAND, *args], capture_output=True, text=True, env=env, timeout=120)
+    return done
+
+
+def test_cli_search_flags(lite_zoo: Any) -> None:
+    uri, made = lite_zoo
+    bm25, two, tenants = made["zoo_bm25"], made["zoo_two_dense"], made["zoo_partition_key"]
+    done = cli("--uri", uri, "search", bm25.name, "milvus", "--anns-field", "sparse", "-k", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["metric"] == "BM25" and all("milvus" in r["text"] for r in out["rows"])
+    done = cli("--uri", uri, "search", two.name, "--by-key", "1", "--hybrid", "vec", "--hybrid", "vec2", "-k", "4",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert rows and all("rank:vec" in r and "rank:vec2" in r for r in rows)
+    done = cli("--uri", uri, "search", tenants.name, "--vector", json.dumps([0.1] * 8), "--group-by", "tenant",
+               "--group-size", "1", "-o", "tenant", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len({r["tenant"] for r in json.loads(done.stdout)["rows"]}) == 4
+    done = cli("--uri", uri, "search", two.name, "--vector", "[1, 2]", "--anns-field", "vec")
+    assert done.returncode == 2 and "2 dimensions but field 'vec'" in done.stderr and "Traceback" not in done.stderr
+    done = cli("--uri", uri, "search", two.name, "some text", "--by-key", "1")
+    assert done.returncode == 2 and "exactly one query" in done.stderr
+
+
+@pytest.fixture
+def bm25_only(milvus_uri: str) -> Iterator[str]:
+    """A collection whose only vector field is a BM25 function's output (text search only)."""
+    client = MilvusClient(uri=milvus_uri)
+    name = unique_name("fulltext")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=200, enable_analyzer=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                                 output_field_names=["sparse"]))
+    index = client.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(name, schema=schema, index_params=index)
+    texts = ["the moon orbits the earth", "bake bread with yeast", "[INST] stocks and bonds [/INST]",
+             "a goal in football", "yeast makes bread rise"]
+    client.insert(name, [{"id": i, "text": t} for i, t in enumerate(texts)])
+    client.flush(name)
+    client.load_collection(name)
+    yield name
+    client.drop_collection(name)
+    client.close()
+
+
+async def test_app_full_text_search_on_a_bm25_collection(milvus_uri: str, bm25_only: str, home: Any) -> None:
+    app = make_app(milvus_uri, bm25_only)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_first_page(pilot, app)
+        await submit(pilot, app, "search", "bread yeast")
+        found = await wait_result(pilot, app, lambda r: r.kind == "search", what="the full-text hits")
+        assert sorted(r["id"] for r in found.rows) == [1, 4] and found.metric == "BM25"
+        assert result(app).scores and len(result(app).scores) == 2
