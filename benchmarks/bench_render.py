@@ -167,7 +167,7 @@ async def run(args: argparse.Namespace) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.main
             await wait_for(lambda: screen.connected and not screen.running, pilot, 120, "the app to connect")
-            await wait_for(lambda: screen.service.embeddings is not None, pilot, 60, "the embedding model")
+            await wait_for(lambda: screen.session.embeddings is not None, pilot, 60, "the embedding model")
             await pilot.pause(0.5)
             if args.no_freeze:
                 import gc

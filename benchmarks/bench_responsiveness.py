@@ -254,9 +254,9 @@ async def session(settings: Any, label: str, loads: list[Load], args: argparse.N
             await wait_for(lambda: screen.info.loaded, pilot, 600, "the collection to load")
             print(f"  [{label}] loaded {COLLECTION} in {time.perf_counter() - t0:.2f} s (index files cached)",
                   file=sys.stderr)
-        await wait_for(lambda: screen.service.embeddings is not None, pilot, 60, "the embedding model")
+        await wait_for(lambda: screen.session.embeddings is not None, pilot, 60, "the embedding model")
         await wait_for(lambda: not screen.running, pilot, 60, "startup work to finish")
-        embeddings = screen.service.embeddings
+        embeddings = screen.session.embeddings
         embeddings.embed_query("warm up")
         screen.query_one("#query-input", Input).focus()
         await pilot.pause(0.3)

@@ -210,3 +210,74 @@ async def test_app_full_text_search_on_a_bm25_collection(milvus_uri: str, bm25_o
         found = await wait_result(pilot, app, lambda r: r.kind == "search", what="the full-text hits")
         assert sorted(r["id"] for r in found.rows) == [1, 4] and found.metric == "BM25"
         assert result(app).scores and len(result(app).scores) == 2
+
+
+def test_demo_has_full_text_and_hybrid_search(tmp_path: Any) -> None:
+    """After `demo`, dense, BM25 and hybrid search all work offline, one command each."""
+    from tests.test_journeys import Shell
+
+    shell = Shell(tmp_path)
+    shell.ok("demo", "--no-open", "--limit", "400")
+    bm25 = shell.json("search", "python_docs", "json loads", "--anns-field", "text_sparse", "-k", "3")
+    assert bm25["metric"] == "BM25" and any("json" in r["name"] for r in bm25["rows"])
+    hybrid = shell.json("search", "python_docs", "parse json text", "--hybrid", "vector", "--hybrid", "text_sparse",
+                        "-k", "5")
+    assert hybrid["metric"] == "RRF" and len(hybrid["rows"]) == 5
+    assert all("rank:vector" in r and "rank:text_sparse" in r for r in hybrid["rows"])
+    assert any(r["rank:vector"] and r["rank:text_sparse"] for r in hybrid["rows"])
+    dense = shell.json("search", "python_docs", "parse json text", "-k", "2")
+    assert dense["metric"] == "COSINE" and len(dense["rows"]) == 2
+
+
+def test_ingest_full_text_makes_a_bm25_collection(tmp_path: Any) -> None:
+    from tests.test_journeys import Shell
+
+    shell = Shell(tmp_path)
+    (tmp_path / "notes.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in
+                                                  ["bake bread with yeast", "the moon orbits the earth",
+                                                   "<s>[INST] sourdough [/INST]"]))
+    shell.ok("ingest", "notes.jsonl", "-c", "notes", "--full-text")
+    found = shell.json("search", "notes", "yeast bread", "--anns-field", "text_sparse")
+    assert [r["text"] for r in found["rows"]] == ["bake bread with yeast"]
+
+
+@pytest.fixture
+def full_text_notes(milvus_uri: str, embeddings: Any) -> Iterator[str]:
+    """Made by our ingest with --full-text: a dense field and a BM25 function on the text."""
+    from tui.milvus.ingest import Document
+
+    name = unique_name("notes_ft")
+    texts = ["the moon orbits the earth", "bake bread with yeast", "stocks and bonds", "a goal in football",
+             "yeast makes bread rise", "[bold]markup[/] and \x1b]0;title\x07"]
+    with MilvusConnection(milvus_uri) as conn:
+        session = Session(conn, embeddings)
+        session.run(session.ingest(name, [Document(t) for t in texts], full_text=True))
+        conn.client.flush(name)
+    yield name
+    client = MilvusClient(uri=milvus_uri)
+    client.drop_collection(name)
+    client.close()
+
+
+async def test_app_search_field_choice_and_hybrid(milvus_uri: str, full_text_notes: str, home: Any) -> None:
+    from textual.widgets import Select
+
+    from tui.widgets.query_bar import HYBRID
+
+    app = make_app(milvus_uri, full_text_notes)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_first_page(pilot, app)
+        await pilot.press("o")
+        anns = app.main.query_one("#query-anns", Select)
+        labels = [str(label) for label, _ in anns._options]
+        assert any("text_sparse (BM25 full text)" in label for label in labels)
+        assert any(label.startswith("hybrid (RRF) of vector, text_sparse") for label in labels)
+        anns.value = "text_sparse"
+        await submit(pilot, app, "search", "yeast")
+        bm25 = await wait_result(pilot, app, lambda r: r.kind == "search" and r.metric == "BM25", what="BM25 hits")
+        assert sorted(r["text"] for r in bm25.rows) == ["bake bread with yeast", "yeast makes bread rise"]
+        anns.value = HYBRID
+        await submit(pilot, app, "search", "bread yeast")
+        fused = await wait_result(pilot, app, lambda r: r.metric == "RRF", what="hybrid hits")
+        assert "rank:vector" in fused.columns and "rank:text_sparse" in fused.columns
+        assert {r["text"] for r in fused.rows[:2]} == {"bake bread with yeast", "yeast makes bread rise"}

@@ -690,12 +690,14 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, partial: b
 @click.option("--text-key", help="The JSON key or CSV column holding the text.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt"]), help="Default: from the extension.")
 @click.option("--batch-size", default=256, show_default=True)
+@click.option("--full-text", is_flag=True, help="A new collection also gets a BM25 function on its text "
+              "(full-text and hybrid search; Milvus 2.5+ or Milvus Lite).")
 @click.option("--skip", default=0, show_default=True, type=click.IntRange(min=0),
               help="Pass over the first N documents (to continue an ingest the server stopped).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fmt: str | None,
-           batch_size: int, skip: int, as_json: bool) -> None:
+           batch_size: int, full_text: bool, skip: int, as_json: bool) -> None:
     """Add documents from a JSONL, CSV or plain-text file (embedded in batches).
 
     The whole file is checked before anything is inserted. Documents with an "id" (or "pk",
@@ -717,7 +719,8 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
             # ctrl+c and SIGTERM stop between batches, so the number committed is exact.
             with _deferred_interrupts() as stopping:
                 report = svc.run(svc.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
-                                           batch_size=batch_size, skip=skip), Context(on_progress=progress, is_cancelled=stopping))
+                                            batch_size=batch_size, skip=skip, full_text=full_text),
+                                 Context(on_progress=progress, is_cancelled=stopping))
         except IngestStopped as exc:
             if not as_json and not _pending:
                 click.echo("", err=True)  # end the progress line ("Stopping …" has ended it otherwise)

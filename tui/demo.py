@@ -118,5 +118,7 @@ def seed_demo(session: Session, *, limit: int = DEFAULT_LIMIT, reset: bool = Fal
                 return None
         session.run(session.drop(DEMO_COLLECTION))
     docs = list(stdlib_documents(limit))
+    # full_text=None: a BM25 function on the text where the server has them (Lite, Milvus 2.5+),
+    # so dense, full-text and hybrid search all work offline on the demo.
     return session.run(session.ingest(DEMO_COLLECTION, docs, extra=DEMO_FIELDS, auto_id=False, total=len(docs),
-                                      batch_size=500), ctx)
+                                      batch_size=500, full_text=None), ctx)

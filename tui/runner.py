@@ -176,7 +176,7 @@ class OpRunner:
             if worker.group in Group.ALL and worker.is_running and not OpKind(worker.name).writes:
                 worker.cancel()
                 _, kind = self._current.pop(worker.group, (None, OpKind(worker.name)))
-                cancelled.append(str(kind))
+                cancelled.append(kind.words)
                 self.running.pop(kind, None)
         self.on_change()
         return cancelled

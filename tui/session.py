@@ -37,7 +37,7 @@ from .milvus import search as search_ops
 from .milvus.catalog import CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
 from .errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
-from .milvus.ops import Context, Op, Progress, Timer
+from .milvus.ops import Call, Context, Op, Progress, Timer
 from .milvus.queries import Pager, QueryResult
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ class OpKind(StrEnum):
     PAGE = "page"
     FILTER = "filter"
     SEARCH = "search"
-    MORE_LIKE_THIS = "more like this"
+    MORE_LIKE_THIS = "more_like_this"  # the same word as ``QueryResult.kind``
     GET = "get"
     PREVIEW = "preview"
     DELETE = "delete"
@@ -67,7 +67,13 @@ class OpKind(StrEnum):
 
     @property
     def label(self) -> str:
+        """What the status line says while it runs ("deleting")."""
         return _LABELS.get(self, self.value)
+
+    @property
+    def words(self) -> str:
+        """Its name in a sentence ("more like this")."""
+        return self.value.replace("_", " ")
 
     @property
     def writes(self) -> bool:
@@ -76,7 +82,7 @@ class OpKind(StrEnum):
 
 
 _LABELS = {
-    OpKind.CATALOG: "reading collections", OpKind.PAGE: "paging", OpKind.SEARCH: "searching",
+    OpKind.MORE_LIKE_THIS: "more like this", OpKind.CATALOG: "reading collections", OpKind.PAGE: "paging", OpKind.SEARCH: "searching",
     OpKind.PREVIEW: "preparing delete", OpKind.DELETE: "deleting", OpKind.RESTORE: "restoring",
     OpKind.EXPORT: "exporting", OpKind.LOAD: "loading", OpKind.RELEASE: "releasing",
     OpKind.INGEST: "ingesting",
@@ -150,6 +156,8 @@ class Session:
     #: on the embedded default, the collections the user loaded before (Milvus Lite releases
     #: everything when its server starts): an intent given such a collection by name loads it.
     loads: RememberedLoads | None = None
+    #: (endpoint, version): a reconnect may reach another server.
+    _version: tuple[str, str] | None = field(default=None, repr=False)
 
     # -- making one ----------------------------------------------------------------------
 
@@ -327,6 +335,14 @@ class Session:
     def drop(self, collection: str) -> Operation[None]:
         return self._op(OpKind.DROP, catalog_ops.drop(collection))
 
+    def _server_version(self) -> Op[str]:
+        """The server's version, asked once per connection (what a search may use depends on it)."""
+        key = self.conn.endpoint  # a restarted Lite child listens on another port
+        if self._version is None or self._version[0] != key:
+            text = yield Call("get_server_version", sync_only=True)
+            self._version = (key, str(text or ""))
+        return self._version[1]
+
     def _info(self, collection: Collection) -> Op[CollectionInfo]:
         """A collection's description: the one given, or read from the server by name."""
         if isinstance(collection, CollectionInfo):
@@ -389,7 +405,8 @@ class Session:
         sparse vector, stored entities by key; with a range window, grouping and index parameters."""
         def op() -> Op[QueryResult]:
             info = yield from self._info(collection)
-            return (yield from search_ops.vector_search(info, query, shape=shape, **kw))
+            version = yield from self._server_version()
+            return (yield from search_ops.vector_search(info, query, shape=shape, version=version, **kw))
 
         kind = OpKind.MORE_LIKE_THIS if query.source == "key" else OpKind.SEARCH
         return self._op(kind, op())
@@ -400,7 +417,8 @@ class Session:
         """Two or more searches fused (RRF or weights), each hit with its rank in every part."""
         def op() -> Op[QueryResult]:
             info = yield from self._info(collection)
-            return (yield from search_ops.hybrid_search(info, queries, fusion=fusion, k=k, **kw))
+            version = yield from self._server_version()
+            return (yield from search_ops.hybrid_search(info, queries, fusion=fusion, k=k, version=version, **kw))
 
         return self._op(OpKind.SEARCH, op(), "hybrid search")
 

@@ -120,3 +120,28 @@ def test_hybrid_search_is_not_supported(rservice: Session, docs: str) -> None:
     with pytest.raises(NotSupported, match="Not supported by this server"):
         rservice.conn.run(hybrid())
     assert rservice.run(rservice.count(docs)) > 0  # and the server is fine
+
+
+def test_search_modes_on_2_3_5_work_or_say_not_supported_before_sending(rservice: Session, docs: str,
+                                                                        tmp_path: Path, real_uri: str) -> None:
+    """Grouping (2.3.5 would ignore it and return ungrouped hits) and hybrid search are refused
+    before anything is sent; by-key and range search work; --full-text ingest is refused."""
+    from tui.milvus.search import SearchQuery, SearchShape
+
+    with pytest.raises(NotSupported, match=r"Not supported by this server \(version v2\.3\.5.*2\.4"):
+        rservice.run(rservice.vector_search(docs, SearchQuery("key", [1], k=5),
+                                            shape=SearchShape(group_by="category", group_size=1)))
+    with pytest.raises(NotSupported, match=r"version v2\.3\.5.*hybrid"):
+        rservice.run(rservice.hybrid_search(docs, [SearchQuery("key", [1], k=5), SearchQuery("key", [2], k=5)]))
+    near = rservice.run(rservice.vector_search(docs, SearchQuery("key", [1], k=20)))
+    assert near.rows and 1 not in [r["id"] for r in near.rows]
+    low, high = near.scores[1], near.scores[-2]  # COSINE: larger is closer, descending
+    window = rservice.run(rservice.vector_search(docs, SearchQuery("key", [1], k=20),
+                                                 shape=SearchShape(radius=(high + near.scores[-1]) / 2,
+                                                                   range_filter=(low + near.scores[0]) / 2)))
+    assert window.scores and all(high <= s <= low for s in window.scores)
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"text": "a note"}\n')
+    result = cli("ingest", str(notes), "-c", "rs_fulltext", "--full-text", uri=real_uri, home=tmp_path)
+    assert_clean_error(result, 6, "full-text search (a BM25 function) needs Milvus 2.5")
+    assert "rs_fulltext" not in rservice.run(rservice.list_collections())

@@ -44,6 +44,11 @@ class FieldInfo:
     description: str = ""
     #: the server fills the field in when a row leaves it out.
     has_default: bool = False
+    #: text fields: analysed (BM25, TEXT_MATCH), with which analyzer, and text match enabled.
+    enable_analyzer: bool = False
+    analyzer: str = ""
+    enable_match: bool = False
+    is_clustering_key: bool = False
 
     @property
     def is_vector(self) -> bool:
@@ -69,6 +74,14 @@ class FieldInfo:
             parts.append("partition key")
         if self.is_function_output:
             parts.append("function output")
+        if self.has_default:
+            parts.append("default")
+        if self.is_clustering_key:
+            parts.append("clustering key")
+        if self.enable_analyzer:
+            parts.append(f"analyzer={self.analyzer or 'standard'}")
+        if self.enable_match:
+            parts.append("text match")
         return " ".join(parts)
 
 
@@ -247,7 +260,29 @@ def parse_field(raw: dict[str, Any], auto_id: bool, function_outputs: frozenset[
         is_function_output=bool(raw.get("is_function_output", False)) or str(raw["name"]) in function_outputs,
         description=str(raw.get("description") or ""),
         has_default=raw.get("default_value") is not None,
+        enable_analyzer=_true(params.get("enable_analyzer")),
+        analyzer=_analyzer_name(params.get("analyzer_params")),
+        enable_match=_true(params.get("enable_match")),
+        is_clustering_key=bool(raw.get("is_clustering_key", False)),
     )
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _analyzer_name(value: Any) -> str:
+    """The analyzer's type or tokenizer, from its params (a dict, or JSON text as the server keeps it)."""
+    if isinstance(value, str):
+        try:
+            import json
+
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return str(value.get("type") or value.get("tokenizer") or "custom")
+    return ""
 
 
 def parse_function(raw: dict[str, Any]) -> FunctionInfo:

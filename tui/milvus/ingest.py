@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import EMBEDDING_PROPERTY, CollectionInfo, EmbeddingTag, FieldInfo, describe
-from ..errors import Cancelled, InvalidInput, MilvusTuiError, NotFound
+from ..errors import Cancelled, InvalidInput, MilvusTuiError, NotFound, NotSupported
 from .ops import Blocking, Call, Embed, Op, Progress, Timer
 
 TEXT_KEYS = ("text", "content", "page_content", "document", "body")
@@ -484,18 +484,29 @@ def _validate(docs: Iterable[Document], target: _Target) -> tuple[int, set[str]]
     return n, skipped
 
 
+#: With ``full_text``: the field a BM25 function fills from ``text`` (the server computes it).
+FULL_TEXT_FIELD = "text_sparse"
+
+
 def create_collection(name: str, dim: int, tag: EmbeddingTag, *, extra: Iterable[ExtraField] = (),
-                      auto_id: bool = True, plan: KeyPlan | None = None) -> Op[None]:
-    """Create a collection shaped like langchain-milvus's (id, text, vector + metadata)."""
-    from pymilvus import DataType, MilvusClient
+                      auto_id: bool = True, plan: KeyPlan | None = None, full_text: bool = False) -> Op[None]:
+    """Create a collection shaped like langchain-milvus's (id, text, vector + metadata); with
+    ``full_text``, also a BM25 function from ``text`` to ``text_sparse`` (full-text and hybrid
+    search), with an analyzer and text match on ``text``."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     plan = plan or KeyPlan("id", "INT64", auto_id)
     schema = MilvusClient.create_schema(auto_id=plan.auto_id, enable_dynamic_field=True,
                                         description="created by milvus-tui")
     pk_kwargs: dict[str, Any] = {"max_length": plan.max_length} if plan.dtype == "VARCHAR" else {}
     schema.add_field(plan.primary, getattr(DataType, plan.dtype), is_primary=True, auto_id=plan.auto_id, **pk_kwargs)
-    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
+    text_kwargs: dict[str, Any] = {"enable_analyzer": True, "enable_match": True} if full_text else {}
+    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT, **text_kwargs)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    if full_text:
+        schema.add_field(FULL_TEXT_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                                     output_field_names=[FULL_TEXT_FIELD]))
     for f in extra:
         kwargs: dict[str, Any] = {"nullable": f.nullable}
         if f.max_length:
@@ -507,10 +518,28 @@ def create_collection(name: str, dim: int, tag: EmbeddingTag, *, extra: Iterable
         schema.add_field(f.name, getattr(DataType, f.dtype), **kwargs)
     index_params = MilvusClient.prepare_index_params()
     index_params.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+    if full_text:
+        # Milvus Lite takes BM25 only on this index (docs/BRIEF: no AUTOINDEX for BM25 there).
+        index_params.add_index(FULL_TEXT_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     yield Call("create_collection", dict(
         collection_name=name, schema=schema, index_params=index_params,
         properties={EMBEDDING_PROPERTY: tag.encode()}, consistency_level="Bounded",
     ), collection=name, sync_only=True)
+
+
+def _full_text_supported(wanted: bool | None) -> Op[bool]:
+    """BM25 functions need Milvus 2.5+ (or Milvus Lite 3). ``wanted`` None: use them where the server
+    has them; True: refuse, before anything is created, where it has not."""
+    from .catalog import is_lite_version, milvus_release
+
+    version = str((yield Call("get_server_version", sync_only=True)) or "")
+    release = milvus_release(version)
+    if is_lite_version(version) or (release is not None and release >= (2, 5, 0)):
+        return True
+    if wanted:
+        raise NotSupported(f"Not supported by this server (version {version}): full-text search (a BM25 function) "
+                           "needs Milvus 2.5 or later.")
+    return False
 
 
 def _interrupted(collection: str, exc: MilvusTuiError, committed: int, skip: int, batch: list[Document],
@@ -556,7 +585,8 @@ def _stopped(collection: str, done: _Progress, skip: int) -> IngestStopped:
 
 def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | None, *,
            batch_size: int = 256, extra: Iterable[ExtraField] = (), auto_id: bool | None = None,
-           total: int | None = None, text_field: str | None = None, skip: int = 0) -> Op[IngestReport]:
+           total: int | None = None, text_field: str | None = None, skip: int = 0,
+           full_text: bool | None = False) -> Op[IngestReport]:
     """Check every document, then embed and insert them in batches, creating the collection
     when it is missing.
 
@@ -567,14 +597,14 @@ def ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | N
     done = _Progress()
     try:
         return (yield from _ingest(collection, documents, tag, batch_size=batch_size, extra=extra, auto_id=auto_id,
-                                   total=total, text_field=text_field, skip=skip, done=done))
+                                   total=total, text_field=text_field, skip=skip, done=done, full_text=full_text))
     except (GeneratorExit, KeyboardInterrupt):
         raise _stopped(collection, done, skip if isinstance(skip, int) else 0) from None
 
 
 def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | None, *,
             batch_size: int, extra: Iterable[ExtraField], auto_id: bool | None, total: int | None,
-            text_field: str | None, skip: int, done: _Progress) -> Op[IngestReport]:
+            text_field: str | None, skip: int, done: _Progress, full_text: bool | None = False) -> Op[IngestReport]:
     """Check every document, then embed and insert them in batches, creating the collection
     when it is missing.
 
@@ -597,6 +627,8 @@ def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | 
     if info is None:
         if tag is None:
             raise InvalidInput("Creating a collection needs an embedding model.")
+        if full_text is not False:
+            full_text = yield from _full_text_supported(full_text)
         plan = _new_plan(survey, auto_id)
         planned = _planned_info(collection, plan, extra)
         target = _Target(planned, plan, "text", "vector")
@@ -626,7 +658,7 @@ def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | 
         if info is None:
             dim = len(vectors[0])
             yield from create_collection(collection, dim, EmbeddingTag(tag.provider, tag.model, dim),  # type: ignore[union-attr]
-                                         extra=extra, plan=plan)
+                                         extra=extra, plan=plan, full_text=bool(full_text))
             created = done.created = True
             info = yield from describe(collection, with_count=False)
             target = _Target(info, plan, "text", "vector")

@@ -166,6 +166,22 @@ def _stored_field(info: CollectionInfo) -> FieldInfo:
                          names)
 
 
+def field_choices(info: CollectionInfo) -> list[tuple[str, str]]:
+    """(label, field) for each vector field a search can run on, saying what it takes."""
+    choices = []
+    for f in info.vector_fields:
+        if _is_bm25_output(info, f):
+            kind = "BM25 full text"
+        elif f.dtype == "FLOAT_VECTOR":
+            kind = f"dense {f.dim}d"
+        elif f.dtype == "SPARSE_FLOAT_VECTOR":
+            kind = "sparse"
+        else:
+            kind = f.dtype.lower().replace("_vector", "")
+        choices.append((f"{f.name} ({kind})", f.name))
+    return choices
+
+
 def _metric(info: CollectionInfo, f: FieldInfo) -> str | None:
     index = info.index_for(f.name)
     return index.metric_type if index else None

@@ -33,7 +33,7 @@ from ..milvus import search as search_ops
 from ..milvus.search import SearchQuery
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
 from ..widgets.collections import CollectionsPane
-from ..widgets.query_bar import QueryBar
+from ..widgets.query_bar import HYBRID, QueryBar, QueryMode
 from ..widgets.results import ResultsPane
 from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
@@ -171,7 +171,7 @@ class MainScreen(Screen[None]):
     def _show_last(self, event: msg.Outcome | msg.OperationFailed) -> None:
         ms = event.elapsed * 1000
         failed = isinstance(event, msg.OperationFailed)
-        self.query_one(StatusBar).last = (f"last: {event.kind} {ms:,.0f} ms {event.mode or ''}".rstrip()
+        self.query_one(StatusBar).last = (f"last: {event.kind.words} {ms:,.0f} ms {event.mode or ''}".rstrip()
                                           + (" (failed)" if failed else ""))
 
     # -- connection --------------------------------------------------------------------
@@ -304,7 +304,8 @@ class MainScreen(Screen[None]):
     def _set_info(self, info: CollectionInfo) -> None:
         self.info = info
         self.query_one(CollectionsPane).update_collection(info)
-        self.query_one(QueryBar).set_fields(info.field_names, list(info.partitions))
+        self.query_one(QueryBar).set_fields(info.field_names, list(info.partitions), search_ops.field_choices(info),
+                                            text_match=any(f.enable_match for f in info.fields))
         self.query_one(ResultsPane).set_schema(info.primary.name, {f.name: f.dtype for f in info.vector_fields})
         banner = self.query_one("#banner", Label)
         if info.loaded:
@@ -386,16 +387,19 @@ class MainScreen(Screen[None]):
             self.query_one(QueryBar).show_error(f"'{info.name}' is not loaded. Press l to load it.")
             return
         self._focus_results = True
-        if event.mode == "filter":
+        if event.mode == QueryMode.FILTER:
             self.browse(expr=event.text.strip())
-            return
-        source = "text" if event.mode == "search" else "key"
-        anns = self._anns_field(info, lambda: self._query(event), source)
-        if anns is None:
             return
         o = event.options
         parts = [o.partition] if o.partition else None
-        if event.mode == "search" and info.get_field(anns).dtype == "SPARSE_FLOAT_VECTOR":
+        if event.mode == QueryMode.SEARCH and o.anns_field == HYBRID:
+            self._hybrid(info, event.text, o, parts)
+            return
+        source = "text" if event.mode == QueryMode.SEARCH else "key"
+        anns = o.anns_field or self._anns_field(info, lambda: self._query(event), source)
+        if anns is None:
+            return
+        if event.mode == QueryMode.SEARCH and info.get_field(anns).dtype == "SPARSE_FLOAT_VECTOR":
             # Full text: the server embeds the raw text with the collection's BM25 function.
             text = event.text
             self.query_one(ResultsPane).set_loading(f"full-text search for {text!r}…")
@@ -403,7 +407,7 @@ class MainScreen(Screen[None]):
             self.query_one(ResultsPane).run(lambda: self.session.vector_search(
                 info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
                 partition_names=parts))
-        elif event.mode == "search":
+        elif event.mode == QueryMode.SEARCH:
             if self.session.embeddings is None:
                 self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
                 return
@@ -415,6 +419,19 @@ class MainScreen(Screen[None]):
             ))
         else:
             self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts)
+
+    def _hybrid(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
+        """Text on every field it can search (dense embedding, BM25), fused with RRF; each hit shows
+        its rank in each part."""
+        if self.session.embeddings is None:
+            self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
+            return
+        queries = [SearchQuery("text", text, anns_field=name, k=max(o.k, 20), expr=self.current_filter, label=name)
+                   for label, name in search_ops.field_choices(info) if "dense" in label or "BM25" in label]
+        self.query_one(ResultsPane).set_loading(f"hybrid search for {text!r}…")
+        self.query_one(ResultsPane).run(lambda: self.session.hybrid_search(
+            info, queries, k=o.k, output_fields=o.output_fields, consistency_level=o.consistency_level,
+            partition_names=parts))
 
     def _anns_field(self, info: CollectionInfo, retry: Callable[[], None], source: str = "text") -> str | None:
         """The field to search: the one that fits (text: the dense field or a BM25 output; a stored
@@ -473,7 +490,7 @@ class MainScreen(Screen[None]):
             results.show_message(f"Could not connect: {event.error}\nPress ctrl+r to try again.")
         if event.kind in (OpKind.SEARCH, OpKind.PAGE, OpKind.MORE_LIKE_THIS):
             self.query_one(QueryBar).show_error(event.error)
-        self.notify(event.error, title=f"{event.kind} failed", severity="error", timeout=8)
+        self.notify(event.error, title=f"{event.kind.words} failed", severity="error", timeout=8)
 
     @on(msg.ProgressUpdate)
     def _progress(self, event: msg.ProgressUpdate) -> None:

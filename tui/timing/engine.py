@@ -1,5 +1,12 @@
 """Sync versus async, measured honestly.
 
+What is compared with what: langchain-milvus's own methods (``add_texts`` / ``aadd_texts``,
+``similarity_search`` / ``asimilarity_search`` …, the seed tutorial's API), not the app's data
+layer: the panel demonstrates the tutorial's claim on the tutorial's API. Its store is made on
+the server and database of the user's ``Session`` (``Session.bench_connection``) and writes only
+to a scratch collection. What the explorer itself runs by hand (through the Session, sync or
+async with ``x``) is logged beside the panel's runs, so the two can be read side by side.
+
 For each operation and N, the engine runs the same N operations in each chosen mode, one
 mode after another, on the same scratch collection:
 

@@ -132,6 +132,17 @@ class CollectionsPane(Tree[str]):
             indexes.add_leaf(Text.assemble((index.field, "bold"),
                                            (f"  {index.index_type} {index.metric_type or ''} {params}", "dim")),
                              data=info.name)
+        if info.functions:
+            functions = node.add(Text(f"functions ({len(info.functions)})", style="dim"), data=info.name)
+            for fn in info.functions:
+                params = " ".join(f"{k}={v}" for k, v in fn.params.items())
+                functions.add_leaf(Text.assemble(
+                    (fn.name, "bold"), (f"  {fn.type}: {', '.join(fn.input_fields)} -> {', '.join(fn.output_fields)} "
+                                        f"{params}".rstrip(), "dim")), data=info.name)
+        if info.properties:
+            props = node.add(Text(f"properties ({len(info.properties)})", style="dim"), data=info.name)
+            for key, value in info.properties.items():
+                props.add_leaf(Text.assemble((key, "bold"), (f"  {value}", "dim")), data=info.name)
         parts = node.add(Text(f"partitions ({len(info.partitions)})", style="dim"), data=info.name)
         for p in info.partitions:
             parts.add_leaf(p, data=info.name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,7 +23,15 @@ from textual.widgets import Checkbox, Input, Label, Select
 from ..history import History
 from ..printable import printable_text
 
-MODES = [("Search", "search"), ("Filter", "filter"), ("More like this", "similar")]
+class QueryMode(StrEnum):
+    """What the query input does with its text."""
+
+    SEARCH = "search"
+    FILTER = "filter"
+    SIMILAR = "similar"
+
+
+MODES = [("Search", QueryMode.SEARCH), ("Filter", QueryMode.FILTER), ("More like this", QueryMode.SIMILAR)]
 PLACEHOLDERS = {
     "search": "Search by meaning, e.g. how do I read a file line by line   (enter to run)",
     "filter": 'Filter expression, e.g. category == "function" and n_args > 2   (→ completes fields)',
@@ -58,6 +67,12 @@ class QueryOptions:
     consistency_level: str | None
     partition: str | None
     mmr: tuple[int, float] | None
+    #: the vector field to search ("" or None: the one that fits), or ``HYBRID``.
+    anns_field: str | None = None
+
+
+#: The search-field choice that fuses every field text can search (dense embedding + BM25).
+HYBRID = "*hybrid*"
 
 
 class HistoryInput(Input):
@@ -159,7 +174,7 @@ class QueryBar(Widget):
     class Submitted(Message):
         def __init__(self, mode: str, text: str, options: QueryOptions) -> None:
             super().__init__()
-            self.mode = mode
+            self.mode = QueryMode(mode)
             self.text = text
             self.options = options
 
@@ -173,6 +188,8 @@ class QueryBar(Widget):
         self.suggester = FieldSuggester()
         self.history: History | None = None
         self._partitions: list[str] = []
+        #: (label, field) for each vector field a search can run on.
+        self._vector_choices: list[tuple[str, str]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-row"):
@@ -202,6 +219,8 @@ class QueryBar(Widget):
             Input(placeholder="output fields (comma-separated; default all)", id="query-fields"),
             Select(CONSISTENCY, value="", allow_blank=False, id="query-consistency"),
             Select(self._partition_options(), value="", allow_blank=False, id="query-partition"),
+            Select(self._field_options(), value="", allow_blank=False, id="query-anns",
+                   tooltip="The vector field to search: dense (embedded text), BM25 (full text), sparse; or hybrid"),
             Checkbox("MMR", id="query-mmr", tooltip="Max-marginal-relevance: diverse results"),
             Input("40", id="query-fetch-k", type="integer", tooltip="MMR fetch_k"),
             Input("0.5", id="query-lambda", type="number", tooltip="MMR lambda (0 diverse … 1 relevant)"),
@@ -216,6 +235,11 @@ class QueryBar(Widget):
     def _partition_options(self) -> list[tuple[str, str]]:
         return [("all partitions", ""), *[(p, p) for p in self._partitions]]
 
+    def _field_options(self) -> list[tuple[str, str]]:
+        texts = [c for c in self._vector_choices if "dense" in c[0] or "BM25" in c[0]]
+        hybrid = [("hybrid (RRF) of " + ", ".join(f for _, f in texts), HYBRID)] if len(texts) > 1 else []
+        return [("field: auto", ""), *self._vector_choices, *hybrid]
+
     @property
     def mode(self) -> str:
         return str(self.query_one("#query-mode", Select).value)
@@ -228,13 +252,20 @@ class QueryBar(Widget):
         self.query_one("#query-mode", Select).value = mode
         self.input.focus()
 
-    def set_fields(self, fields: list[str], partitions: list[str]) -> None:
-        self.suggester.fields = sorted(fields, key=str.lower)
+    def set_fields(self, fields: list[str], partitions: list[str],
+                   vectors: list[tuple[str, str]] | None = None, text_match: bool = False) -> None:
+        """A collection's fields (for completion), partitions and vector fields (label, name);
+        ``text_match``: a field has text match enabled, so TEXT_MATCH and PHRASE_MATCH complete too."""
+        self.suggester.fields = sorted(fields, key=str.lower) + (["TEXT_MATCH", "PHRASE_MATCH"] if text_match else [])
         self._partitions = list(partitions)
+        self._vector_choices = list(vectors or [])
         if self._options_row() is not None:
             select = self.query_one("#query-partition", Select)
             select.set_options(self._partition_options())
             select.value = ""
+            anns = self.query_one("#query-anns", Select)
+            anns.set_options(self._field_options())
+            anns.value = ""
 
     def show_error(self, message: str) -> None:
         label = self.query_one("#query-error", Label)
@@ -280,7 +311,8 @@ class QueryBar(Widget):
         if self.query_one("#query-mmr", Checkbox).value:
             mmr = (int(self._number("#query-fetch-k", int, "fetch_k")),
                    float(self._number("#query-lambda", float, "lambda")))
-        return QueryOptions(k, fields, consistency, partition, mmr)
+        anns = str(self.query_one("#query-anns", Select).value) or None
+        return QueryOptions(k, fields, consistency, partition, mmr, anns)
 
     def _number(self, selector: str, cast: type, what: str) -> int | float:
         raw = self.query_one(selector, Input).value.strip()
