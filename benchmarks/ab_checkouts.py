@@ -5,7 +5,8 @@
 Each round runs the script from the base checkout and from this one (the order alternates
 round by round, so a drift of the machine's speed hits both alike), each with its own
 ``PYTHONPATH``, so each runs its own code. Every Markdown table row the script prints is read:
-the first number in each cell is a figure. For every (row, column) the median over the rounds
+each number in a cell is a figure
+(a cell "0.6 / 6.6 / 28.0" under "p50 / p99 / max" gives three). For every (row, column) the median over the rounds
 is printed for both checkouts, with the ratio this / base (below 1: this checkout is faster,
 for times). These machines are noisy: read ratios within ~10-15% as "the same".
 """
@@ -49,9 +50,12 @@ def table_figures(output: str) -> dict[tuple[str, str], float]:
             header = cells
             continue
         for column, cell in zip(header[1:], cells[1:]):
-            found = NUMBER.search(cell)
-            if found:
-                figures[(cells[0], column)] = float(found.group().replace(",", ""))
+            found = NUMBER.findall(cell)
+            names = [n.strip() for n in column.split("/")] if len(found) > 1 else [column]
+            for i, number in enumerate(found):
+                # "p50 / p99 / max (ms)" with "0.6 / 6.6 / 28.0": one figure each
+                name = names[i] if len(names) == len(found) else f"{column} [{i + 1}]"
+                figures[(cells[0], name)] = float(number.replace(",", ""))
     return figures
 
 

@@ -121,7 +121,7 @@ def overhead(conn: Any, session: Any, info: Any, repeat: int) -> None:
         mine, theirs = [], []
         for i in range(repeat):
             q = questions[i % len(questions)]
-            pair = [("s", lambda: session.run(ours[name](q, 10))), ("b", lambda: bare[name](q, 10))]
+            pair = [("s", lambda n=name, q=q: session.run(ours[n](q, 10))), ("b", lambda n=name, q=q: bare[n](q, 10))]
             for tag, fn in (pair if i % 2 == 0 else pair[::-1]):
                 t0 = time.perf_counter()
                 fn()

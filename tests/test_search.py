@@ -218,14 +218,14 @@ def test_demo_has_full_text_and_hybrid_search(tmp_path: Any) -> None:
 
     shell = Shell(tmp_path)
     shell.ok("demo", "--no-open", "--limit", "400")
-    bm25 = shell.json("search", "python_docs", "json loads", "--anns-field", "text_sparse", "-k", "3")
-    assert bm25["metric"] == "BM25" and any("json" in r["name"] for r in bm25["rows"])
-    hybrid = shell.json("search", "python_docs", "parse json text", "--hybrid", "vector", "--hybrid", "text_sparse",
-                        "-k", "5")
+    bm25 = shell.json("search", "python_docs", "argparse parser", "--anns-field", "text_sparse", "-k", "3")
+    assert bm25["metric"] == "BM25" and any("argparse" in r["name"] for r in bm25["rows"])
+    hybrid = shell.json("search", "python_docs", "parse command line arguments", "--hybrid", "vector", "--hybrid",
+                        "text_sparse", "-k", "5")
     assert hybrid["metric"] == "RRF" and len(hybrid["rows"]) == 5
     assert all("rank:vector" in r and "rank:text_sparse" in r for r in hybrid["rows"])
     assert any(r["rank:vector"] and r["rank:text_sparse"] for r in hybrid["rows"])
-    dense = shell.json("search", "python_docs", "parse json text", "-k", "2")
+    dense = shell.json("search", "python_docs", "parse command line arguments", "-k", "2")
     assert dense["metric"] == "COSINE" and len(dense["rows"]) == 2
 
 
