@@ -62,6 +62,22 @@ def modes(session: Any, info: Any) -> dict[str, Any]:
     }
 
 
+def more_modes(session: Any, info: Any) -> dict[str, Any]:
+    """Overhead only: range, group-by and by-key searches (no labels to score them by)."""
+    from tui.milvus.search import SearchQuery, SearchShape
+
+    return {
+        "range (COSINE 0.2-1.0)": lambda q, k: session.vector_search(
+            info, SearchQuery("text", q, anns_field="vector", k=k), shape=SearchShape(radius=0.2, range_filter=1.0)),
+        "group by module": lambda q, k: session.vector_search(
+            info, SearchQuery("text", q, anns_field="vector", k=k), shape=SearchShape(group_by="module", group_size=1)),
+        "by key": lambda q, k: session.vector_search(info, SearchQuery("key", [KEY], anns_field="vector", k=k)),
+    }
+
+
+KEY = 1
+
+
 def quality(session: Any, info: Any) -> None:
     questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     print(f"\n{len(questions)} questions ({QUESTIONS.name}); k = 10\n")
@@ -108,12 +124,27 @@ def bare_calls(conn: Any, session: Any, info: Any) -> dict[str, Any]:
                       search_params=bm25_params)
         return fused
 
-    return {"dense": dense, "BM25": bm25, "hybrid (RRF)": hybrid}
+    def ranged(q: str, k: int) -> Any:
+        return client.search(name, [model.embed_query(q)], anns_field="vector", limit=k, output_fields=fields,
+                             search_params={"metric_type": "COSINE", "params": {"radius": 0.2, "range_filter": 1.0}})
+
+    def grouped(q: str, k: int) -> Any:
+        return client.search(name, [model.embed_query(q)], anns_field="vector", limit=k, output_fields=fields,
+                             search_params=dense_params, group_by_field="module", group_size=1)
+
+    def by_key(q: str, k: int) -> Any:
+        stored = client.query(name, filter=f"id in [{KEY}]", output_fields=["id", "vector"], limit=1,
+                              consistency_level="Strong")
+        return client.search(name, [stored[0]["vector"]], anns_field="vector", limit=k, output_fields=fields,
+                             filter=f"id not in [{KEY}]", search_params=dense_params)
+
+    return {"dense": dense, "BM25": bm25, "hybrid (RRF)": hybrid, "range (COSINE 0.2-1.0)": ranged,
+            "group by module": grouped, "by key": by_key}
 
 
 def overhead(conn: Any, session: Any, info: Any, repeat: int) -> None:
     questions = [json.loads(line)["q"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
-    ours, bare = modes(session, info), bare_calls(conn, session, info)
+    ours, bare = {**modes(session, info), **more_modes(session, info)}, bare_calls(conn, session, info)
     print(f"\n{repeat} pairs per mode, interleaved (Session first in even pairs), k = 10\n")
     print("| mode | Session median (ms) | bare pymilvus median (ms) | Session / bare |")
     print("|---|---|---|---|")

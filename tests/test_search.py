@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from tests.apphelpers import SIZE, make_app, result, submit, wait_first_page, wait_result
+from tests.apphelpers import SIZE, make_app, query_error, result, submit, wait_first_page, wait_result
 from tests.conftest import unique_name
 from tests.test_journeys import COMMAND, ROOT
 from tests.zoo import ZooCollection
@@ -281,3 +281,19 @@ async def test_app_search_field_choice_and_hybrid(milvus_uri: str, full_text_not
         fused = await wait_result(pilot, app, lambda r: r.metric == "RRF", what="hybrid hits")
         assert "rank:vector" in fused.columns and "rank:text_sparse" in fused.columns
         assert {r["text"] for r in fused.rows[:2]} == {"bake bread with yeast", "yeast makes bread rise"}
+
+
+async def test_app_search_by_pasted_keys(milvus_uri: str, full_text_notes: str, home: Any) -> None:
+    from textual.widgets import Select
+
+    app = make_app(milvus_uri, full_text_notes)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await wait_first_page(pilot, app)
+        keys = [r["id"] for r in page.rows[:2]]
+        await pilot.press("o")
+        app.main.query_one("#query-anns", Select).value = "vector"
+        await submit(pilot, app, "key", ", ".join(str(k) for k in keys))
+        found = await wait_result(pilot, app, lambda r: r.kind == "more_like_this", what="the hits")
+        assert found.rows and not {r["id"] for r in found.rows} & set(keys)
+        await submit(pilot, app, "key", "[1.5]")
+        assert "whole numbers or strings" in query_error(app)

@@ -535,7 +535,7 @@ def search(ctx: click.Context, collection: str, text: str | None, k: int, filter
         else:
             if mmr:
                 _fail("--mmr goes with a plain text search only.", 2)
-            source, value = (("key", _parse_ids(by_key, info)) if by_key else ("sparse", sparse) if sparse
+            source, value = (("key", _parse_ids(by_key, info, "--by-key")) if by_key else ("sparse", sparse) if sparse
                              else ("vector", vector) if vector else ("text", text))
             extra = parse_params(params)
             if hybrid:
@@ -641,24 +641,15 @@ def _run_delete(svc: Any, settings: Any, info: Any, preview: Any, *, backup: boo
     return report
 
 
-def _parse_ids(text: str, info: Any) -> list[Any]:
-    text = text.strip()
-    if text.startswith("["):
-        try:
-            values = json.loads(text)
-        except ValueError as exc:
-            _fail(f"--ids is not a valid JSON list: {exc}", 2)
-    else:
-        values = [v.strip() for v in text.split(",") if v.strip()]
-    # int(1.5) == 1 and int(True) == 1: a JSON list must not turn into someone else's keys.
-    if any(isinstance(v, (bool, float)) or not isinstance(v, (int, str)) for v in values):
-        _fail("--ids must hold whole numbers or strings.", 2)
-    if info.primary.dtype == "INT64":
-        try:
-            return [int(v) for v in values]
-        except (TypeError, ValueError):
-            _fail(f"Primary key '{info.primary.name}' is INT64; --ids must be whole numbers.", 2)
-    return [str(v) for v in values]
+def _parse_ids(text: str, info: Any, flag: str = "--ids") -> list[Any]:
+    from .errors import InvalidInput
+    from .milvus.search import parse_keys
+
+    try:
+        return parse_keys(text, info, flag)
+    except InvalidInput as exc:
+        _fail(str(exc), 2)
+        raise  # unreachable: _fail exits
 
 
 @main.command()

@@ -84,6 +84,30 @@ def parse_sparse(value: Any) -> dict[int, float]:
     return out
 
 
+def parse_keys(text: str, info: CollectionInfo, what: str = "the keys") -> list[Any]:
+    """Primary keys typed or pasted by a user: comma-separated, or a JSON list; whole numbers
+    for an INT64 key. ``int(1.5) == 1`` and ``int(True) == 1``, so a JSON list of those is
+    refused rather than turned into someone else's keys."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"{what} is not a valid JSON list: {exc}") from None
+    else:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise InvalidInput(f"Give at least one primary key in {what}.")
+    if any(isinstance(v, (bool, float)) or not isinstance(v, (int, str)) for v in values):
+        raise InvalidInput(f"{what} must hold whole numbers or strings.")
+    if info.primary.dtype == "INT64":
+        try:
+            return [int(v) for v in values]
+        except (TypeError, ValueError):
+            raise InvalidInput(f"Primary key '{info.primary.name}' is INT64; {what} must be whole numbers.") from None
+    return [str(v) for v in values]
+
+
 def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``["ef=64", "nprobe=16"]`` -> ``{"ef": 64, "nprobe": 16}`` (numbers as numbers)."""
     params: dict[str, Any] = {}
@@ -429,5 +453,5 @@ def hybrid_search(info: CollectionInfo, queries: list[SearchQuery], *, fusion: F
                        expr=" | ".join(q.expr for q in queries if q.expr))
 
 
-__all__ = ["Fusion", "SearchQuery", "SearchShape", "hybrid_search", "parse_params", "parse_sparse", "pick_field",
-           "vector_search"]
+__all__ = ["Fusion", "SearchQuery", "SearchShape", "field_choices", "hybrid_search", "parse_keys", "parse_params",
+           "parse_sparse", "pick_field", "vector_search"]

@@ -83,7 +83,6 @@ class MainScreen(Screen[None]):
         self._open_when_ready: str | None = None
         #: ``-c`` is resolved (name or alias) at the first catalog read only.
         self._asked_resolved = False
-        self._deleting: tuple[Any, ...] = ()
         from ..config import state_dir
 
         self.history = History(state_dir() / "history.json", settings.history_key())
@@ -395,8 +394,12 @@ class MainScreen(Screen[None]):
         if event.mode == QueryMode.SEARCH and o.anns_field == HYBRID:
             self._hybrid(info, event.text, o, parts)
             return
+        if event.mode == QueryMode.KEY:
+            self._by_keys(info, event.text, o, parts)
+            return
         source = "text" if event.mode == QueryMode.SEARCH else "key"
-        anns = o.anns_field or self._anns_field(info, lambda: self._query(event), source)
+        chosen = o.anns_field if o.anns_field != HYBRID else None
+        anns = chosen or self._anns_field(info, lambda: self._query(event), source)
         if anns is None:
             return
         if event.mode == QueryMode.SEARCH and info.get_field(anns).dtype == "SPARSE_FLOAT_VECTOR":
@@ -432,6 +435,22 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPane).run(lambda: self.session.hybrid_search(
             info, queries, k=o.k, output_fields=o.output_fields, consistency_level=o.consistency_level,
             partition_names=parts))
+
+    def _by_keys(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
+        """Attu's "search by entity id": the stored vectors of the pasted keys (left out of the hits)."""
+        try:
+            keys = search_ops.parse_keys(text, info)
+        except MilvusTuiError as exc:
+            self.query_one(QueryBar).show_error(str(exc))
+            return
+        chosen = o.anns_field if o.anns_field != HYBRID else None  # hybrid is for text
+        anns = chosen or self._anns_field(info, lambda: self._by_keys(info, text, o, parts), "key")
+        if anns is None:
+            return
+        query = SearchQuery("key", keys, anns_field=anns, k=o.k, expr=self.current_filter)
+        self.query_one(ResultsPane).set_loading(f"searching with the vectors of {len(keys)} key(s)…")
+        self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+            info, query, output_fields=o.output_fields, consistency_level=o.consistency_level, partition_names=parts))
 
     def _anns_field(self, info: CollectionInfo, retry: Callable[[], None], source: str = "text") -> str | None:
         """The field to search: the one that fits (text: the dense field or a BM25 output; a stored

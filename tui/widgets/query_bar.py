@@ -29,13 +29,16 @@ class QueryMode(StrEnum):
     SEARCH = "search"
     FILTER = "filter"
     SIMILAR = "similar"
+    KEY = "key"
 
 
-MODES = [("Search", QueryMode.SEARCH), ("Filter", QueryMode.FILTER), ("More like this", QueryMode.SIMILAR)]
+MODES = [("Search", QueryMode.SEARCH), ("Filter", QueryMode.FILTER), ("More like this", QueryMode.SIMILAR),
+         ("By key", QueryMode.KEY)]
 PLACEHOLDERS = {
     "search": "Search by meaning, e.g. how do I read a file line by line   (enter to run)",
     "filter": 'Filter expression, e.g. category == "function" and n_args > 2   (→ completes fields)',
     "similar": "Optional filter for entities like the selected row, then enter",
+    "key": 'Primary keys, e.g. 42, 43 or ["a", "b"]: search with their stored vectors',
 }
 CONSISTENCY = [("default consistency", ""), ("Strong", "Strong"), ("Bounded", "Bounded"),
                ("Session", "Session"), ("Eventually", "Eventually")]
