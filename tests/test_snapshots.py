@@ -37,10 +37,21 @@ FIXED_DATE = "2024-05-01"
 
 
 @pytest.fixture(scope="module")
-def snapshot_uri(lite_server: LiteServer, embeddings: Any) -> str:  # noqa: ANN401
-    """The session server, with database ``snapshots`` holding ``python_docs`` (600 rows)."""
+def snapshot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
+    """A Lite child of the snapshots' own: the collections pane lists every database, so other
+    tests' databases on the session's server (the zoo's db1) must not show up here."""
+    server = LiteServer(tmp_path_factory.mktemp("snaplite") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def snapshot_uri(snapshot_server: LiteServer, embeddings: Any) -> str:  # noqa: ANN401
+    """Its own server, with database ``snapshots`` holding ``python_docs`` (600 rows)."""
     from tui.demo import DEMO_FIELDS, stdlib_documents
 
+    lite_server = snapshot_server
     conn = MilvusConnection(lite_server.uri)
     conn.open()
     try:
