@@ -297,3 +297,33 @@ async def test_app_search_by_pasted_keys(milvus_uri: str, full_text_notes: str, 
         assert found.rows and not {r["id"] for r in found.rows} & set(keys)
         await submit(pilot, app, "key", "[1.5]")
         assert "whole numbers or strings" in query_error(app)
+
+
+async def test_app_range_window_and_group_by(lite_zoo: Any, home: Any) -> None:
+    from textual.widgets import Input, Select
+
+    uri, made = lite_zoo
+    tenants = made["zoo_partition_key"]
+    app = make_app(uri, tenants.name)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await wait_first_page(pilot, app)
+        key = page.rows[0][tenants.pk]
+        await pilot.press("o")
+        await submit(pilot, app, "key", str(key))
+        plain = await wait_result(pilot, app, lambda r: r.kind == "more_like_this", what="the hits")
+        d = plain.scores  # L2: ascending
+        app.main.query_one("#query-group-by", Select).value = "tenant"
+        await submit(pilot, app, "key", str(key))
+        grouped = await wait_result(pilot, app, lambda r: r is not plain and r.kind == "more_like_this",
+                                    what="grouped hits")
+        seen = [r["tenant"] for r in grouped.rows]
+        assert seen and len(seen) == len(set(seen)) and set(seen) <= {"acme", "globex", "[initech]", "o'hare"}
+        app.main.query_one("#query-group-by", Select).value = ""
+        low, high = (d[0] + d[1]) / 2, (d[-3] + d[-2]) / 2
+        app.main.query_one("#query-radius", Input).value = repr(high)
+        app.main.query_one("#query-range-filter", Input).value = repr(low)
+        await submit(pilot, app, "key", str(key))
+        window = await wait_result(pilot, app, lambda r: r not in (plain, grouped) and r.kind == "more_like_this",
+                                   what="the range hits")
+        assert window.scores and all(low <= s < high for s in window.scores)
+        assert [r[tenants.pk] for r in window.rows] == [r[tenants.pk] for r, s in zip(plain.rows, d) if low <= s < high]

@@ -30,7 +30,7 @@ from ..milvus import cleanup as cleanup_ops
 from ..errors import AmbiguousField, MilvusTuiError, display_uri, scrub
 from ..runner import Group, OpRunner, user_message
 from ..milvus import search as search_ops
-from ..milvus.search import SearchQuery
+from ..milvus.search import SearchQuery, SearchShape
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
 from ..widgets.collections import CollectionsPane
 from ..widgets.query_bar import HYBRID, QueryBar, QueryMode
@@ -303,8 +303,11 @@ class MainScreen(Screen[None]):
     def _set_info(self, info: CollectionInfo) -> None:
         self.info = info
         self.query_one(CollectionsPane).update_collection(info)
-        self.query_one(QueryBar).set_fields(info.field_names, list(info.partitions), search_ops.field_choices(info),
-                                            text_match=any(f.enable_match for f in info.fields))
+        self.query_one(QueryBar).set_fields(
+            info.field_names, list(info.partitions), search_ops.field_choices(info),
+            text_match=any(f.enable_match for f in info.fields),
+            group_fields=[f.name for f in info.scalar_fields
+                          if f.dtype in ("VARCHAR", "INT64", "INT32", "INT16", "INT8", "BOOL") and not f.is_primary])
         self.query_one(ResultsPane).set_schema(info.primary.name, {f.name: f.dtype for f in info.vector_fields})
         banner = self.query_one("#banner", Label)
         if info.loaded:
@@ -402,13 +405,19 @@ class MainScreen(Screen[None]):
         anns = chosen or self._anns_field(info, lambda: self._query(event), source)
         if anns is None:
             return
-        if event.mode == QueryMode.SEARCH and info.get_field(anns).dtype == "SPARSE_FLOAT_VECTOR":
-            # Full text: the server embeds the raw text with the collection's BM25 function.
+        shape = SearchShape(o.radius, o.range_filter, o.group_by, o.group_size)
+        shaped = shape != SearchShape()
+        if event.mode == QueryMode.SEARCH and (shaped or info.get_field(anns).dtype == "SPARSE_FLOAT_VECTOR"):
+            # Full text (the server embeds the raw text with the collection's BM25 function), or a
+            # range window or grouping: the search that takes every option.
             text = event.text
-            self.query_one(ResultsPane).set_loading(f"full-text search for {text!r}…")
+            if info.get_field(anns).dtype != "SPARSE_FLOAT_VECTOR" and self.session.embeddings is None:
+                self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
+                return
+            self.query_one(ResultsPane).set_loading(f"searching for {text!r}…")
             query = SearchQuery("text", text, anns_field=anns, k=o.k, expr=self.current_filter)
             self.query_one(ResultsPane).run(lambda: self.session.vector_search(
-                info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                info, query, shape=shape, output_fields=o.output_fields, consistency_level=o.consistency_level,
                 partition_names=parts))
         elif event.mode == QueryMode.SEARCH:
             if self.session.embeddings is None:
@@ -421,7 +430,7 @@ class MainScreen(Screen[None]):
                 consistency_level=o.consistency_level, partition_names=parts, mmr=o.mmr,
             ))
         else:
-            self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts)
+            self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts, shape)
 
     def _hybrid(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
         """Text on every field it can search (dense embedding, BM25), fused with RRF; each hit shows
@@ -448,9 +457,11 @@ class MainScreen(Screen[None]):
         if anns is None:
             return
         query = SearchQuery("key", keys, anns_field=anns, k=o.k, expr=self.current_filter)
+        shape = SearchShape(o.radius, o.range_filter, o.group_by, o.group_size)
         self.query_one(ResultsPane).set_loading(f"searching with the vectors of {len(keys)} key(s)…")
         self.query_one(ResultsPane).run(lambda: self.session.vector_search(
-            info, query, output_fields=o.output_fields, consistency_level=o.consistency_level, partition_names=parts))
+            info, query, shape=shape, output_fields=o.output_fields, consistency_level=o.consistency_level,
+            partition_names=parts))
 
     def _anns_field(self, info: CollectionInfo, retry: Callable[[], None], source: str = "text") -> str | None:
         """The field to search: the one that fits (text: the dense field or a BM25 output; a stored
@@ -470,7 +481,7 @@ class MainScreen(Screen[None]):
         return None
 
     def _similar(self, info: CollectionInfo, anns: str, expr: str, k: int, fields: list[str] | None,
-                 consistency: str | None, parts: list[str] | None) -> None:
+                 consistency: str | None, parts: list[str] | None, shape: SearchShape | None = None) -> None:
         row = self.query_one(ResultsPane).current_row()
         if row is None:
             self.query_one(QueryBar).show_error("Select a row in the results first.")
@@ -478,11 +489,12 @@ class MainScreen(Screen[None]):
         key = row[info.primary.name]
         where = expr.strip() or self.current_filter
         self.query_one(ResultsPane).set_loading(f"finding entities like {key!r}…")
-        if not info.get_field(anns).is_dense_vector:
-            # A sparse (or byte) vector: searched as stored, by the entity's key.
+        if not info.get_field(anns).is_dense_vector or (shape and shape != SearchShape()):
+            # A sparse (or byte) vector, or a range window or grouping: searched as stored, by key.
             query = SearchQuery("key", [key], anns_field=anns, k=k, expr=where)
             self.query_one(ResultsPane).run(lambda: self.session.vector_search(
-                info, query, output_fields=fields, consistency_level=consistency, partition_names=parts))
+                info, query, shape=shape or SearchShape(), output_fields=fields, consistency_level=consistency,
+                partition_names=parts))
             return
         self.query_one(ResultsPane).run(lambda: self.session.more_like_this(
             info, key, k=k, expr=where, anns_field=anns, output_fields=fields, consistency_level=consistency,

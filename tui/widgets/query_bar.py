@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -72,6 +73,12 @@ class QueryOptions:
     mmr: tuple[int, float] | None
     #: the vector field to search ("" or None: the one that fits), or ``HYBRID``.
     anns_field: str | None = None
+    #: a range window in the metric's own terms, and grouping by a scalar field.
+    radius: float | None = None
+    range_filter: float | None = None
+    group_by: str | None = None
+    group_size: int | None = None
+    strict_group_size: bool = False
 
 
 #: The search-field choice that fuses every field text can search (dense embedding + BM25).
@@ -102,7 +109,7 @@ class QueryBar(Widget):
         &:focus-within {
             border: round $secondary;
         }
-        #query-row, #options-row {
+        #query-row, #options-row, #search-options {
             height: 1;
             margin-bottom: 0;
         }
@@ -160,8 +167,17 @@ class QueryBar(Widget):
         #query-consistency, #query-partition {
             width: 24;
         }
-        #query-fetch-k, #query-lambda {
+        #query-fetch-k, #query-lambda, #query-group-size {
             width: 8;
+        }
+        #query-anns {
+            width: 1fr;
+        }
+        #query-radius, #query-range-filter {
+            width: 14;
+        }
+        #query-group-by {
+            width: 24;
         }
         #query-mmr {
             width: auto;
@@ -193,6 +209,8 @@ class QueryBar(Widget):
         self._partitions: list[str] = []
         #: (label, field) for each vector field a search can run on.
         self._vector_choices: list[tuple[str, str]] = []
+        #: scalar fields a search can group by.
+        self._group_fields: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-row"):
@@ -217,17 +235,27 @@ class QueryBar(Widget):
         row = self._options_row()
         if row is not None:
             row.display = not row.display
+            self.query_one("#search-options", Horizontal).display = row.display
             return
         await self.mount(Horizontal(
             Input(placeholder="output fields (comma-separated; default all)", id="query-fields"),
             Select(CONSISTENCY, value="", allow_blank=False, id="query-consistency"),
             Select(self._partition_options(), value="", allow_blank=False, id="query-partition"),
-            Select(self._field_options(), value="", allow_blank=False, id="query-anns",
-                   tooltip="The vector field to search: dense (embedded text), BM25 (full text), sparse; or hybrid"),
             Checkbox("MMR", id="query-mmr", tooltip="Max-marginal-relevance: diverse results"),
             Input("40", id="query-fetch-k", type="integer", tooltip="MMR fetch_k"),
             Input("0.5", id="query-lambda", type="number", tooltip="MMR lambda (0 diverse … 1 relevant)"),
             id="options-row",
+        ), Horizontal(
+            Select(self._field_options(), value="", allow_blank=False, id="query-anns",
+                   tooltip="The vector field to search: dense (embedded text), BM25 (full text), sparse; or hybrid"),
+            Input(placeholder="radius", id="query-radius", type="number",
+                  tooltip="Range search: only hits within this radius (COSINE/IP: score > radius; L2: distance < radius)"),
+            Input(placeholder="range filter", id="query-range-filter", type="number",
+                  tooltip="Range search: the window's other end (COSINE/IP: score <= it; L2: distance >= it)"),
+            Select(self._group_options(), value="", allow_blank=False, id="query-group-by",
+                   tooltip="Group hits by this field: one group per value"),
+            Input("1", id="query-group-size", type="integer", tooltip="Hits per group"),
+            id="search-options",
         ), before="#query-error")
 
     @property
@@ -237,6 +265,9 @@ class QueryBar(Widget):
 
     def _partition_options(self) -> list[tuple[str, str]]:
         return [("all partitions", ""), *[(p, p) for p in self._partitions]]
+
+    def _group_options(self) -> list[tuple[str, str]]:
+        return [("no grouping", ""), *[(f"group by {f}", f) for f in self._group_fields]]
 
     def _field_options(self) -> list[tuple[str, str]]:
         texts = [c for c in self._vector_choices if "dense" in c[0] or "BM25" in c[0]]
@@ -256,12 +287,14 @@ class QueryBar(Widget):
         self.input.focus()
 
     def set_fields(self, fields: list[str], partitions: list[str],
-                   vectors: list[tuple[str, str]] | None = None, text_match: bool = False) -> None:
+                   vectors: list[tuple[str, str]] | None = None, text_match: bool = False,
+                   group_fields: list[str] | None = None) -> None:
         """A collection's fields (for completion), partitions and vector fields (label, name);
         ``text_match``: a field has text match enabled, so TEXT_MATCH and PHRASE_MATCH complete too."""
         self.suggester.fields = sorted(fields, key=str.lower) + (["TEXT_MATCH", "PHRASE_MATCH"] if text_match else [])
         self._partitions = list(partitions)
         self._vector_choices = list(vectors or [])
+        self._group_fields = list(group_fields or [])
         if self._options_row() is not None:
             select = self.query_one("#query-partition", Select)
             select.set_options(self._partition_options())
@@ -269,6 +302,9 @@ class QueryBar(Widget):
             anns = self.query_one("#query-anns", Select)
             anns.set_options(self._field_options())
             anns.value = ""
+            group = self.query_one("#query-group-by", Select)
+            group.set_options(self._group_options())
+            group.value = ""
 
     def show_error(self, message: str) -> None:
         label = self.query_one("#query-error", Label)
@@ -315,7 +351,17 @@ class QueryBar(Widget):
             mmr = (int(self._number("#query-fetch-k", int, "fetch_k")),
                    float(self._number("#query-lambda", float, "lambda")))
         anns = str(self.query_one("#query-anns", Select).value) or None
-        return QueryOptions(k, fields, consistency, partition, mmr, anns)
+        radius = self._optional("#query-radius", float, "radius")
+        range_filter = self._optional("#query-range-filter", float, "range filter")
+        group_by = str(self.query_one("#query-group-by", Select).value) or None
+        group_size = int(self._number("#query-group-size", int, "group size")) if group_by else None
+        return QueryOptions(k, fields, consistency, partition, mmr, anns, radius, range_filter, group_by, group_size)
+
+    def _optional(self, selector: str, cast: type, what: str) -> Any:
+        """An optional number: None when the input is empty."""
+        if not self.query_one(selector, Input).value.strip():
+            return None
+        return self._number(selector, cast, what)
 
     def _number(self, selector: str, cast: type, what: str) -> int | float:
         raw = self.query_one(selector, Input).value.strip()
