@@ -327,3 +327,18 @@ async def test_app_range_window_and_group_by(lite_zoo: Any, home: Any) -> None:
                                    what="the range hits")
         assert window.scores and all(low <= s < high for s in window.scores)
         assert [r[tenants.pk] for r in window.rows] == [r[tenants.pk] for r, s in zip(plain.rows, d) if low <= s < high]
+
+
+def test_cli_hybrid_parts_take_their_own_k_and_filter(lite_zoo: Any) -> None:
+    uri, made = lite_zoo
+    two = made["zoo_two_dense"]
+    rows = truth(uri, two.name, two.pk)
+    key = sorted(rows)[0]
+    done = cli("--uri", uri, "search", two.name, "--by-key", str(key), "--hybrid", "vec;k=3",
+               "--hybrid", f"vec2;k=8;filter={two.pk} > {key + 4}", "-k", "12", "--json")
+    assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)["rows"]
+    assert sum(1 for r in hits if r["rank:vec"]) == 3
+    assert all(r[two.pk] > key + 4 for r in hits if r["rank:vec2"]) and sum(1 for r in hits if r["rank:vec2"]) <= 8
+    done = cli("--uri", uri, "search", two.name, "--by-key", str(key), "--hybrid", "vec;k=x", "--hybrid", "vec2")
+    assert done.returncode == 2 and "k must be a whole number" in done.stderr

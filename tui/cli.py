@@ -500,9 +500,10 @@ def query(ctx: click.Context, collection: str, filter_expr: str, limit: int, out
 @click.option("--group-size", type=int, help="Hits per group (with --group-by).")
 @click.option("--strict-group-size", is_flag=True, help="Only full groups (with --group-by).")
 @click.option("--param", "params", multiple=True, help="A search parameter of the index, e.g. ef=64, nprobe=16.")
-@click.option("--hybrid", "hybrid", multiple=True, metavar="FIELD",
+@click.option("--hybrid", "hybrid", multiple=True, metavar="FIELD[;k=N][;filter=EXPR][;PARAM=V]",
               help="Hybrid search: repeat for each field to search with the same query (TEXT, --by-key, "
-                   "--sparse or --vector), e.g. --hybrid vec --hybrid sparse; fused with RRF unless --weights.")
+                   "--sparse or --vector), e.g. --hybrid vec --hybrid 'sparse;k=50;filter=n > 2'; each part may "
+                   "set its own k, filter and index parameters; fused with RRF unless --weights.")
 @click.option("--rrf", "rrf_k", type=int, default=60, show_default=True, help="RRF's k (hybrid search).")
 @click.option("--weights", help="Fuse a hybrid search with these weights instead of RRF, one per --hybrid field.")
 @click.option("--part-k", type=int, help="How many hits each part of a hybrid search fetches (default: k).")
@@ -541,14 +542,36 @@ def search(ctx: click.Context, collection: str, text: str | None, k: int, filter
             if hybrid:
                 fusion = (Fusion("weighted", weights=tuple(float(w) for w in weights.split(",")))
                           if weights else Fusion("rrf", k=rrf_k))
-                parts = [SearchQuery(source, value, anns_field=name, k=part_k or k, expr=filter_expr, params=extra,
-                                     label=name) for name in hybrid]
+                parts = [_hybrid_part(spec, source, value, part_k or k, filter_expr, extra) for spec in hybrid]
                 result = svc.run(svc.hybrid_search(info, parts, fusion=fusion, k=k, **common))
             else:
                 query = SearchQuery(source, value, anns_field=anns_field, k=k, expr=filter_expr, params=extra)
                 shape = SearchShape(radius, range_filter, group_by, group_size, strict_group_size)
                 result = svc.run(svc.vector_search(info, query, shape=shape, **common))
     _print_rows(result, as_json, info)
+
+
+def _hybrid_part(spec: str, source: str, value: Any, k: int, expr: str, params: dict[str, Any]) -> Any:
+    """One part of a hybrid search: ``FIELD[;k=N][;filter=EXPR][;PARAM=VALUE]`` (the rest from the
+    command's own k, --filter and --param)."""
+    from .milvus.search import SearchQuery, parse_params
+
+    name, *settings = [piece.strip() for piece in spec.split(";")]
+    own = dict(params)
+    for setting in settings:
+        key, sep, raw = setting.partition("=")
+        if not sep:
+            _fail(f"--hybrid {spec!r}: write FIELD;k=N;filter=EXPR;PARAM=VALUE (got {setting!r}).", 2)
+        if key.strip() == "k":
+            try:
+                k = int(raw)
+            except ValueError:
+                _fail(f"--hybrid {spec!r}: k must be a whole number.", 2)
+        elif key.strip() == "filter":
+            expr = raw.strip()
+        else:
+            own.update(parse_params([setting]))
+    return SearchQuery(source, value, anns_field=name, k=k, expr=expr, params=own, label=name)
 
 
 def _is_sparse_field(info: Any, name: str | None) -> bool:

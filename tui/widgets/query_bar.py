@@ -142,6 +142,9 @@ class QueryBar(Widget):
         Select > SelectOverlay {
             width: 30;
         }
+        #query-anns > SelectOverlay {
+            width: 50;  /* "hybrid (RRF) of vector, text_sparse" on one line */
+        }
         Checkbox {
             border: none !important;
             height: 1;
