@@ -51,6 +51,20 @@ def _lazy_pymilvus() -> None:
     sys.modules["pymilvus"] = module
 
 
+_shutting_down = False
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    """SIGINT starts Lite's clean shutdown once. When the parent dies, the lifeline, the parent
+    watcher and PR_SET_PDEATHSIG may all send one; a second KeyboardInterrupt raised inside the
+    first one's handling broke the shutdown ("release unlocked lock") before the database closed."""
+    global _shutting_down
+    if _shutting_down:
+        return
+    _shutting_down = True
+    raise KeyboardInterrupt
+
+
 def _stop_now() -> None:
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(10)  # Lite drains in-flight requests for up to 5 s, then closes the database
@@ -108,7 +122,7 @@ def main() -> None:
     _lazy_pymilvus()
     # A shell script's background job starts with SIGINT ignored, and Python then installs no
     # KeyboardInterrupt handler: our SIGINT (stop, lifeline) would do nothing.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt_once)
     parent = int(os.environ.pop("MILVUS_TUI_PARENT_PID", "0") or 0)
     _die_with_parent()
     if parent and os.getppid() != parent:  # the parent died before we got here
