@@ -534,9 +534,7 @@ class Session:
     def ingest(self, collection: str, documents: Iterable[ingest_ops.Document],
                **kw: Any) -> Operation[ingest_ops.IngestReport]:
         """Embed and insert documents (a new collection is created to fit them)."""
-        e = self.embeddings
-        tag = EmbeddingTag(e.provider, e.model, 0) if e is not None and hasattr(e, "provider") else None
-        return self._op(OpKind.INGEST, ingest_ops.ingest(collection, documents, tag, **kw))
+        return self._op(OpKind.INGEST, ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
 
 
 def _with_mode(result: T, mode: ExecMode) -> T:

@@ -24,8 +24,6 @@ from .queries import (
 
 #: Where a query's vector comes from.
 SOURCES = ("text", "vector", "sparse", "key")
-#: Search parameters a user may set, per index family (others are passed on as they are).
-KNOWN_PARAMS = ("ef", "nprobe", "search_list", "itopk_size", "drop_ratio_search", "level", "radius", "range_filter")
 #: Metrics where a larger score is closer (a range window reads the other way round for L2/HAMMING/JACCARD).
 SIMILARITY_METRICS = {"COSINE", "IP", "BM25"}
 
@@ -188,6 +186,11 @@ def _stored_field(info: CollectionInfo) -> FieldInfo:
     names = [f.name for f in stored]
     raise AmbiguousField(f"Collection '{info.name}' has several vector fields ({', '.join(names)}); choose one.",
                          names)
+
+
+def text_fields(info: CollectionInfo) -> list[str]:
+    """The fields text can search: dense float fields (embedded) and BM25 outputs (full text)."""
+    return [f.name for f in info.vector_fields if f.dtype == "FLOAT_VECTOR" or _is_bm25_output(info, f)]
 
 
 def field_choices(info: CollectionInfo) -> list[tuple[str, str]]:
@@ -454,4 +457,4 @@ def hybrid_search(info: CollectionInfo, queries: list[SearchQuery], *, fusion: F
 
 
 __all__ = ["Fusion", "SearchQuery", "SearchShape", "field_choices", "hybrid_search", "parse_keys", "parse_params",
-           "parse_sparse", "pick_field", "vector_search"]
+           "parse_sparse", "pick_field", "text_fields", "vector_search"]

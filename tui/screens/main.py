@@ -24,7 +24,7 @@ from textual.widgets import Label, ProgressBar
 from .. import messages as msg
 from ..config import Settings
 from ..history import History
-from ..loads import RememberedLoads
+from ..loads import RememberedLoads, for_lite
 from ..milvus import CollectionInfo, MilvusConnection
 from ..milvus import cleanup as cleanup_ops
 from ..errors import AmbiguousField, MilvusTuiError, display_uri, scrub
@@ -304,7 +304,7 @@ class MainScreen(Screen[None]):
         self.info = info
         self.query_one(CollectionsPane).update_collection(info)
         self.query_one(QueryBar).set_fields(
-            info.field_names, list(info.partitions), search_ops.field_choices(info),
+            info.field_names, list(info.partitions), search_ops.field_choices(info), search_ops.text_fields(info),
             text_match=any(f.enable_match for f in info.fields),
             group_fields=[f.name for f in info.scalar_fields
                           if f.dtype in ("VARCHAR", "INT64", "INT32", "INT16", "INT8", "BOOL") and not f.is_primary])
@@ -338,9 +338,7 @@ class MainScreen(Screen[None]):
 
     def _remembered_loads(self) -> RememberedLoads | None:
         """Only for the app's own Lite: a remote server keeps its load state itself."""
-        if self.conn.lite is None:
-            return None
-        return RememberedLoads(self._state_dir / "loaded.json", f"{self.conn.lite.data_dir}|{self.conn.db_name}")
+        return for_lite(self._state_dir, self.conn)
 
     def browse(self, page: int = 0, expr: str | None = None) -> None:
         """Page through the open collection (or ``expr``, default the current filter)."""
@@ -439,7 +437,7 @@ class MainScreen(Screen[None]):
             self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
             return
         queries = [SearchQuery("text", text, anns_field=name, k=max(o.k, 20), expr=self.current_filter, label=name)
-                   for label, name in search_ops.field_choices(info) if "dense" in label or "BM25" in label]
+                   for name in search_ops.text_fields(info)]
         self.query_one(ResultsPane).set_loading(f"hybrid search for {text!r}…")
         self.query_one(ResultsPane).run(lambda: self.session.hybrid_search(
             info, queries, k=o.k, output_fields=o.output_fields, consistency_level=o.consistency_level,

@@ -212,6 +212,8 @@ class QueryBar(Widget):
         self._partitions: list[str] = []
         #: (label, field) for each vector field a search can run on.
         self._vector_choices: list[tuple[str, str]] = []
+        #: the fields text can search (a hybrid search fuses them).
+        self._text_fields: list[str] = []
         #: scalar fields a search can group by.
         self._group_fields: list[str] = []
 
@@ -273,8 +275,8 @@ class QueryBar(Widget):
         return [("no grouping", ""), *[(f"group by {f}", f) for f in self._group_fields]]
 
     def _field_options(self) -> list[tuple[str, str]]:
-        texts = [c for c in self._vector_choices if "dense" in c[0] or "BM25" in c[0]]
-        hybrid = [("hybrid (RRF) of " + ", ".join(f for _, f in texts), HYBRID)] if len(texts) > 1 else []
+        texts = self._text_fields
+        hybrid = [("hybrid (RRF) of " + ", ".join(texts), HYBRID)] if len(texts) > 1 else []
         return [("field: auto", ""), *self._vector_choices, *hybrid]
 
     @property
@@ -290,13 +292,15 @@ class QueryBar(Widget):
         self.input.focus()
 
     def set_fields(self, fields: list[str], partitions: list[str],
-                   vectors: list[tuple[str, str]] | None = None, text_match: bool = False,
+                   vectors: list[tuple[str, str]] | None = None, text_fields: list[str] | None = None,
+                   text_match: bool = False,
                    group_fields: list[str] | None = None) -> None:
         """A collection's fields (for completion), partitions and vector fields (label, name);
         ``text_match``: a field has text match enabled, so TEXT_MATCH and PHRASE_MATCH complete too."""
         self.suggester.fields = sorted(fields, key=str.lower) + (["TEXT_MATCH", "PHRASE_MATCH"] if text_match else [])
         self._partitions = list(partitions)
         self._vector_choices = list(vectors or [])
+        self._text_fields = list(text_fields or [])
         self._group_fields = list(group_fields or [])
         if self._options_row() is not None:
             select = self.query_one("#query-partition", Select)

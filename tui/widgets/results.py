@@ -23,6 +23,7 @@ from ..milvus import CollectionInfo, Pager, QueryResult
 from ..milvus import queries as query_ops
 from ..milvus.values import encode_row, summarize_vector
 from ..printable import json_text, printable, printable_text
+from ..runner import Group
 from ..session import OpKind
 
 if TYPE_CHECKING:
@@ -263,8 +264,6 @@ class ResultsPane(Vertical):
     def run(self, make: Any) -> None:
         """Run a query operation (page, search, more like this) whose rows this pane shows:
         one exclusive group, so a new query replaces one still running."""
-        from ..runner import Group
-
         if self.runner is not None:
             self.runner.run(make, msg.ResultsReady, group=Group.QUERY, node=self)
 
