@@ -34,9 +34,11 @@ from .milvus import export as export_ops
 from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
 from .milvus import search as search_ops
+from .milvus import duplicates as dup_ops
+from .milvus import quality as quality_ops
 from .milvus.catalog import CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
-from .errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
+from .errors import DeleteInterrupted, InvalidInput, NotSupported, RestoreIncomplete
 from .milvus.ops import Call, Context, Op, Progress, Timer
 from .milvus.queries import Pager, QueryResult
 
@@ -64,6 +66,9 @@ class OpKind(StrEnum):
     RELEASE = "release"
     DROP = "drop"
     COUNT = "count"
+    # duplicates and the quality scan (issue 14)
+    DUPLICATES = "duplicates"
+    QUALITY = "quality"
 
     @property
     def label(self) -> str:
@@ -87,6 +92,7 @@ _LABELS = {
     OpKind.EXPORT: "exporting", OpKind.LOAD: "loading", OpKind.RELEASE: "releasing",
     OpKind.INGEST: "ingesting",
 }
+_LABELS.update({OpKind.DUPLICATES: "finding duplicates", OpKind.QUALITY: "scanning"})
 
 
 class ExecMode(StrEnum):
@@ -508,6 +514,61 @@ class Session:
             return report
 
         return Operation(OpKind.RESTORE, op(), conn, "restoring", owns_conn=conn is not self.conn)
+
+    # -- duplicates and the quality scan (issue 14) ---------------------------------------
+
+    def find_duplicates(self, collection: Collection, *, threshold: float | None = None,
+                        anns_field: str | None = None, exact_field: str | None = None,
+                        primary_keys: bool = False, expr: str = "", fields: list[str] | None = None,
+                        **kw: Any) -> Operation[dup_ops.DuplicateReport]:
+        """Near-duplicates (``threshold`` in the metric's terms), exact duplicates of a field
+        (``exact_field``; a vector field: the same vector), or duplicate primary keys."""
+        def op() -> Op[dup_ops.DuplicateReport]:
+            info = yield from self._info(collection)
+            if primary_keys:
+                return (yield from dup_ops.duplicate_keys(info, expr=expr))
+            if exact_field:
+                return (yield from dup_ops.exact_duplicates(info, exact_field, expr=expr, fields=fields, **kw))
+            if threshold is None:
+                raise InvalidInput("Give a threshold for near-duplicates, or a field for exact duplicates.")
+            return (yield from dup_ops.near_duplicates(info, threshold, anns_field=anns_field, expr=expr,
+                                                       fields=fields, **kw))
+
+        return self._op(OpKind.DUPLICATES, op())
+
+    def keep_one_copy(self, collection: Collection, keys: list[Any]) -> Operation[dup_ops.KeysFixed]:
+        """Duplicate primary keys down to one copy each: back up and delete every copy (the
+        normal delete chain), then restore that backup, which holds one copy per key."""
+        if self.backup_dir is None:
+            raise InvalidInput("This session has no backup directory; keeping one copy needs a backup.")
+
+        def op() -> Op[dup_ops.KeysFixed]:
+            info = yield from self._info(collection)
+            if info.primary.auto_id:
+                raise NotSupported(
+                    f"'{info.name}' has auto_id keys: putting one copy back could give it a new key on this "
+                    f"server, so nothing was changed.")
+            preview = yield from cleanup_ops.preview_delete(info, keys=list(keys), db_name=self.conn.db_name)
+            if preview.undo.method != cleanup_ops.UPSERT:
+                raise NotSupported("This server cannot put the kept copy back with its key; nothing was changed.")
+            deleted = yield from self.delete(info, preview).op
+            restored = yield from self.restore(Path(deleted.backup_path or "")).op if deleted.backup_path else None
+            if restored is None:
+                raise InvalidInput("No backup was written, so no copy could be kept.")
+            self.last_delete = None  # the restore already put the kept copies back
+            return dup_ops.KeysFixed(info.name, preview.count, deleted.deleted, restored.restored,
+                                     deleted.backup_path or "")
+
+        return self._op(OpKind.DELETE, op(), "keeping one copy")
+
+    def scan_quality(self, collection: Collection, **kw: Any) -> Operation[quality_ops.QualityReport]:
+        """The data-quality scan: zero/NaN/non-unit vectors, empty text, nulls, dynamic keys,
+        JSON types, over-long values, and (``duplicates=True``) exact duplicates."""
+        def op() -> Op[quality_ops.QualityReport]:
+            info = yield from self._info(collection)
+            return (yield from quality_ops.scan(info, **kw))
+
+        return self._op(OpKind.QUALITY, op())
 
     # -- moving data in and out ----------------------------------------------------------
 
