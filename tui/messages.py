@@ -128,3 +128,18 @@ class ProgressUpdate(Message):
     def __init__(self, info: ProgressInfo) -> None:
         super().__init__()
         self.info = info
+
+
+# -- duplicates and the quality scan (issue 14) ---------------------------------------------
+
+
+class DuplicatesFound(Outcome):
+    result: Any  # tui.milvus.duplicates.DuplicateReport
+
+
+class KeysFixed(Outcome):
+    result: Any  # tui.milvus.duplicates.KeysFixed
+
+
+class QualityScanned(Outcome):
+    result: Any  # tui.milvus.quality.QualityReport

@@ -36,8 +36,10 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    #: the duplicate finder and the quality scan (issue 14): long reads of their own.
+    FIND = "find"
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, FIND)
 
 
 def user_message(exc: BaseException) -> str:

@@ -276,7 +276,7 @@ def scan(info: CollectionInfo, *, expr: str = "", duplicates: bool = False,
         report = yield from dups.duplicate_keys(info, expr=expr)
         if report.groups:
             dup = finding(DUP_KEY, pk, "primary key stored more than once (keep one: milvus-tui duplicates "
-                                       f"{info.name} --field {pk} --yes)")
+                                       f"{info.name} --primary-keys --yes)")
             for group in report.groups:
                 dup.count += group.copies - 1
                 if len(dup.keys) < KEYS_MAX:

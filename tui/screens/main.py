@@ -65,6 +65,9 @@ class MainScreen(Screen[None]):
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
         Binding("question_mark", "help", "Help"),
+        # duplicates and the quality scan (issue 14)
+        Binding("K", "duplicates", "Duplicates", show=False),
+        Binding("Q", "quality", "Quality scan", show=False),
     ]
 
     def __init__(self, settings: Settings, connection: MilvusConnection | None = None) -> None:
@@ -625,6 +628,27 @@ class MainScreen(Screen[None]):
 
     def action_undo(self) -> None:
         self.query_one(CleanupFlow).undo()
+
+    # -- duplicates and the quality scan (issue 14): the screens do the work -------------------
+
+    def action_duplicates(self) -> None:
+        from .duplicates import DuplicatesScreen
+
+        self._open_finder(DuplicatesScreen)
+
+    def action_quality(self) -> None:
+        from .quality import QualityScreen
+
+        self._open_finder(QualityScreen)
+
+    def _open_finder(self, screen: Any) -> None:
+        from .duplicates import finder_done
+
+        info = self.info
+        if info is None or not info.loaded:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        self.app.push_screen(screen(self.runner, info, self.current_filter), lambda answer: finder_done(self, info, answer))
 
     def action_export(self) -> None:
         info = self.info
