@@ -294,3 +294,19 @@ async def test_app_finds_groups_deletes_the_others_and_undo_brings_them_back(
         await pilot.press("b")
         shown = await wait_result(pilot, app, lambda r: r.kind == "filter", what="the zero-vector entities")
         assert [r["pk"] for r in shown.rows] == [KEYS[ZERO_AT]]
+
+
+def test_a_delete_whose_backup_comes_back_short_deletes_nothing(service: Session,
+                                                                writable: tuple[str, MilvusClient]) -> None:
+    """The guard the Go duplicate-key measurements called for: an entity that vanished between
+    the preview and the backup makes the backup short, and then nothing is deleted at all."""
+    from tui.errors import OperationFailed
+
+    name, client = writable
+    preview = service.run(service.preview_delete(name, keys=[KEYS[1], KEYS[2], KEYS[3]]))
+    client.delete(name, filter=f'pk == "{KEYS[10]}"')  # unrelated: still deletable below
+    client.delete(name, ids=[KEYS[2]])
+    before = _snapshot(client, name)
+    with pytest.raises(OperationFailed, match="holds 2 of the 3 previewed entities, so nothing was deleted"):
+        service.run(service.delete(name, preview))
+    assert _snapshot(client, name) == before

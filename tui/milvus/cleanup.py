@@ -420,6 +420,13 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
         except BaseException:
             _final_audit(audit_path, record, "failed before deleting", 0, 0)
             raise
+        if backed_up < total:
+            # Never delete what the backup does not hold: entities deleted or changed since the
+            # preview, or a server that answered a read short (Go 2.3.5 with duplicate keys).
+            _final_audit(audit_path, record, "refused: backup short", backed_up, 0)
+            raise OperationFailed(
+                f"The backup holds {backed_up:,} of the {total:,} previewed entities, so nothing was deleted "
+                f"from '{info.name}'. Preview the delete again.")
     deleted = 0
     in_flight = 0  # keys of a delete call sent but not answered: the server may have applied it
     status = "failed"

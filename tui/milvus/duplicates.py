@@ -1,7 +1,9 @@
 """Duplicates: near-duplicate vectors, exact duplicates of a field or a vector, duplicate primary keys.
 
 Everything streams: entities are read in primary-key order with a cursor (``pk > last``, never
-an offset), a batch at a time, so memory holds one batch plus what was found.
+an offset), a batch at a time, so memory holds one batch plus what was found. A scan ends on an
+empty page, not a short one: on Go Milvus 2.3.5 a page's limit counts every copy of a duplicated
+key before the copies merge, so a page may come back short with more entities after it (measured).
 
 **Near-duplicates** are found by Milvus itself. Each batch of ``batch_size`` entities' stored
 vectors goes out as one range search (``nq`` = the batch, ``radius`` = the threshold, the same
@@ -46,7 +48,7 @@ from . import expr as exprs
 from .catalog import CollectionInfo, FieldInfo, count, require_loaded
 from ..errors import InvalidInput, NotSupported
 from .ops import Call, Op, Progress, Timer
-from .queries import MAX_WINDOW, get_entities, rows_after, scan_keys, validate_filter
+from .queries import get_entities, rows_after, scan_keys, validate_filter
 
 #: Entities per range search (the search's ``nq``); also the progress step.
 DEFAULT_BATCH = 200
@@ -270,18 +272,17 @@ def _measure(metric: str, a: Any, b: Any) -> float:
     return float(((x - y) ** 2).sum())
 
 
-def _dump(value: Any) -> bytes:
-    """A value's bytes for hashing: vectors as packed numbers, the rest as canonical JSON."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], (bytes, bytearray)):
-        return bytes(value[0])  # pymilvus wraps byte vectors in a one-item list
-    tobytes = getattr(value, "tobytes", None)
-    if callable(tobytes):
-        import numpy as np
-
-        return np.asarray(value, dtype=np.float32).tobytes()
-    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+def _dump(value: Any, vector: bool) -> bytes:
+    """A value's bytes for hashing: a vector packed (float32 for dense float vectors, the raw
+    bytes pymilvus gives for the others), anything else as canonical JSON. Only vectors are
+    packed: an ARRAY of big integers packed as float32 would make different arrays collide."""
+    if vector:
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], (bytes, bytearray)):
+            return bytes(value[0])  # pymilvus wraps byte vectors in a one-item list
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        if isinstance(value, dict):  # sparse
+            return json.dumps(sorted((int(k), float(v)) for k, v in value.items())).encode()
         import numpy as np
 
         return np.asarray(value, dtype=np.float32).tobytes()
@@ -290,8 +291,8 @@ def _dump(value: Any) -> bytes:
     return json.dumps(plain(value), sort_keys=True, ensure_ascii=False).encode()
 
 
-def digest(value: Any) -> bytes:
-    return hashlib.blake2b(_dump(value), digest_size=16).digest()
+def digest(value: Any, vector: bool = False) -> bytes:
+    return hashlib.blake2b(_dump(value, vector), digest_size=16).digest()
 
 
 def _fill_values(info: CollectionInfo, groups: list[list[Any]], fields: list[str],
@@ -378,8 +379,6 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
                     pairs[pair] = distance
         done += len(rows)
         yield Progress(done, max(total, done), f"finding near-duplicates{_eta(timer, done, total)}")
-        if len(rows) < batch_size:
-            break
     members = [sorted(g, key=_sort_key) for g in union.groups()]
     members.sort(key=lambda g: _sort_key(g[0]))
     shown = list(fields) if fields is not None else _text_fields(info)
@@ -434,7 +433,8 @@ def exact_duplicates(info: CollectionInfo, field_name: str, *, expr: str = "", b
         target = info.get_field(field_name)
     if target is not None and target.is_primary:
         return (yield from duplicate_keys(info, expr=expr))
-    kind = EXACT_VECTOR if target is not None and target.is_vector else EXACT_FIELD
+    is_vector = target is not None and target.is_vector
+    kind = EXACT_VECTOR if is_vector else EXACT_FIELD
     expr = validate_filter(info, expr)
     pk = info.primary.name
     timer = Timer()
@@ -452,14 +452,12 @@ def exact_duplicates(info: CollectionInfo, field_name: str, *, expr: str = "", b
         for row in rows:
             if field_name not in row or row[field_name] is None:
                 continue  # missing and null values are the quality scan's, not duplicates
-            h = digest(row[field_name])
+            h = digest(row[field_name], is_vector)
             first = seen.setdefault(h, row[pk])
             if first != row[pk]:
                 dupes.setdefault(h, [first]).append(row[pk])
         done += len(rows)
         yield Progress(done, max(total, done), f"finding exact duplicates{_eta(timer, done, total)}")
-        if len(rows) < batch_size:
-            break
     members = sorted((sorted(g, key=_sort_key) for g in dupes.values()), key=lambda g: _sort_key(g[0]))
     shown = list(fields) if fields is not None else [f for f in _text_fields(info) if f != field_name]
     if kind == EXACT_FIELD and field_name not in shown:
@@ -520,8 +518,6 @@ def duplicate_keys(info: CollectionInfo, *, expr: str = "") -> Op[DuplicateRepor
             yield from bisect(keys, n)
         done += len(keys)
         yield Progress(done, max(total, done), f"checking primary keys{_eta(timer, done, total)}")
-        if len(keys) < MAX_WINDOW:
-            break
     groups = tuple(DuplicateGroup(PRIMARY_KEY, (k,), (None,), (), (), copies=c)
                    for k, c in sorted(found.items(), key=lambda kv: _sort_key(kv[0])))
     return DuplicateReport(info.name, PRIMARY_KEY, groups, done, timer.elapsed, field=pk, expr=expr)

@@ -177,6 +177,7 @@ def scan(info: CollectionInfo, *, expr: str = "", duplicates: bool = False,
     types = _Types()
     hashes: dict[str, tuple[dict[bytes, Any], set[bytes]]] = {}
     dup_fields = []
+    dense_names = {f.name for f in dense}
     if duplicates:
         dup_fields = [f.name for f in dense[:1]] + [f.name for f in texts if not f.is_primary][:1]
         hashes = {name: ({}, set()) for name in dup_fields}
@@ -251,10 +252,10 @@ def scan(info: CollectionInfo, *, expr: str = "", duplicates: bool = False,
                 if value is None:
                     continue
                 seen, dupes = hashes[name]
-                h = dups.digest(value)
+                h = dups.digest(value, name in dense_names)
                 if h in seen and seen[h] != key:
                     dupes.add(h)
-                    finding(DUP_VECTOR if name in {f.name for f in dense} else DUP_TEXT, name,
+                    finding(DUP_VECTOR if name in dense_names else DUP_TEXT, name,
                             "same value as an entity with a smaller primary key (deleting these keeps one per group)"
                             ).add(key)
                 else:
@@ -263,8 +264,6 @@ def scan(info: CollectionInfo, *, expr: str = "", duplicates: bool = False,
                 prefix.append(key)
             scanned += 1
         yield Progress(scanned, max(total, scanned), f"scanning{dups._eta(timer, scanned, total)}")
-        if len(rows) < batch_size:
-            break
     for k, gap in missing.items():
         if gap.count:
             gap.detail = f"dynamic key '{k}' is missing here (present in {dynamic_count[k]:,} of {scanned:,})"

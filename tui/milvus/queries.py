@@ -481,9 +481,13 @@ def get_entities(info: CollectionInfo, keys: list[Any], output_fields: list[str]
     if not keys:
         return []
     pk = info.primary.name
+    # The limit is the window's, not len(keys): measured on Go Milvus 2.3.5, a query's limit counts
+    # every copy of a duplicated primary key before the copies are merged, so `id in [3, 7, 12]`
+    # with limit 3 returned only 3 and 7 when 7 had three copies (and a backup missed entities).
+    # The filter still bounds the answer to one row per key.
     kwargs: dict[str, Any] = dict(
         collection_name=info.name, filter=exprs.in_list(pk, keys), output_fields=output_fields or ["*"],
-        limit=len(keys),
+        limit=max(len(keys), MAX_WINDOW),
     )
     kwargs.update(read_consistency(consistency_level, guarantee_timestamp))
     if strict_float32 and any(f.dtype == "FLOAT_VECTOR" for f in info.fields):

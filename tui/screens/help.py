@@ -23,6 +23,8 @@ KEYS = [
     ("d", "delete marked rows (or the selected row)"),
     ("D", "delete everything matching the current filter"),
     ("u", "undo the last delete (restore its backup)"),
+    ("K", "duplicates: near (threshold), exact (=field) or primary keys (pk); keep one, delete the others"),
+    ("Q", "quality scan: zero/NaN/non-unit vectors, empty text, nulls, dynamic keys, JSON types"),
     ("e", "export the results or the whole filter to JSONL or CSV"),
     ("l / R", "load / release the selected collection"),
     ("r", "refresh collections and counts"),
