@@ -36,10 +36,12 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    #: The opened collection's aliases and partition counts: never replaces a catalog read.
+    DETAILS = "details"
     #: the duplicate finder and the quality scan (issue 14): long reads of their own.
     FIND = "find"
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, FIND)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, FIND)
 
 
 def user_message(exc: BaseException) -> str:
