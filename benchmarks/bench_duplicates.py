@@ -17,6 +17,9 @@ COSINE: brute force, the worst case for near-duplicates) with one planted near-d
 - exact duplicate vectors (hash) vs a bare cursor loop over the same field;
 - the quality scan (all fields) vs a bare cursor loop reading all fields.
 
+The bare loops read each row (``dict(row)``): pymilvus converts a row's values only when read, so
+a loop that never reads them would time the transport alone.
+
 Peak memory is tracemalloc's peak for the Python side (the server is another process).
 """
 
@@ -85,7 +88,7 @@ def bare_near(client: Any, name: str, threshold: float) -> int:
                             consistency_level="Strong")
         if not rows:
             break
-        rows.sort(key=lambda r: r["id"])
+        rows = sorted((dict(r) for r in rows), key=lambda r: r["id"])
         cursor = rows[-1]["id"]
         usable = [r for r in rows if any(r["vector"])]
         if usable:
@@ -107,7 +110,7 @@ def bare_scan(client: Any, name: str, fields: list[str], batch: int) -> int:
                             consistency_level="Strong")
         if not rows:
             break
-        rows.sort(key=lambda r: r["id"])
+        rows = sorted((dict(r) for r in rows), key=lambda r: r["id"])  # the rows read, as any use reads them
         cursor = rows[-1]["id"]
         seen += len(rows)
         if len(rows) < batch:

@@ -351,7 +351,7 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
     done = 0
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=[pk, vfield.name],
-                                     consistency_level="Strong")
+                                     consistency_level="Strong", strict_float32=True)
         if not rows:
             break
         cursor = rows[-1][pk]
@@ -359,7 +359,7 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
         skipped += len(rows) - len(usable)
         if usable:
             kwargs: dict[str, Any] = dict(
-                collection_name=info.name, data=[[float(x) for x in r[vfield.name]] for r in usable],
+                collection_name=info.name, data=[_floats(r[vfield.name]) for r in usable],
                 anns_field=vfield.name, limit=neighbours + 1, filter=expr, output_fields=[pk],
                 search_params={"metric_type": metric, "params": params}, consistency_level="Strong",
             )
@@ -409,11 +409,18 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
                            threshold=float(threshold), expr=expr, warnings=tuple(warnings))
 
 
+def _floats(vector: Any) -> list[float]:
+    tolist = getattr(vector, "tolist", None)  # a float32 array (strict_float32)
+    return [float(x) for x in (tolist() if callable(tolist) else vector)]
+
+
 def _finite(vector: Any) -> bool:
     if vector is None:
         return False
+    import numpy as np
+
     try:
-        return all(math.isfinite(float(x)) for x in vector)
+        return bool(np.isfinite(np.asarray(vector, dtype=np.float64)).all())
     except (TypeError, ValueError):
         return False
 
@@ -445,7 +452,8 @@ def exact_duplicates(info: CollectionInfo, field_name: str, *, expr: str = "", b
     done = 0
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=[pk, field_name],
-                                     consistency_level="Strong")
+                                     consistency_level="Strong",
+                                     strict_float32=target is not None and target.dtype == "FLOAT_VECTOR")
         if not rows:
             break
         cursor = rows[-1][pk]

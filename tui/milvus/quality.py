@@ -185,7 +185,8 @@ def scan(info: CollectionInfo, *, expr: str = "", duplicates: bool = False,
     cursor = None
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=["*"],
-                                     consistency_level="Strong")
+                                     consistency_level="Strong", strict_float32=any(
+                                         f.dtype == "FLOAT_VECTOR" for f in dense))
         if not rows:
             break
         cursor = rows[-1][pk]
