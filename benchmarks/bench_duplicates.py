@@ -79,13 +79,21 @@ def measured(fn: Any) -> tuple[float, float, Any]:
     return elapsed, peak / 2**20, value
 
 
+def _as_of(client: Any) -> dict[str, Any]:
+    """The same read level as the tools: one server timestamp for the whole run (Strong on Lite)."""
+    handler = client._get_connection()
+    ts = int(handler.alloc_timestamp() or 0) if hasattr(handler, "alloc_timestamp") else 0
+    return {"consistency_level": "Customized", "guarantee_timestamp": ts} if ts else {"consistency_level": "Strong"}
+
+
 def bare_near(client: Any, name: str, threshold: float) -> int:
+    level = _as_of(client)
     pairs = 0
     cursor = None
     while True:
         where = "" if cursor is None else f"id > {cursor}"
         rows = client.query(name, filter=where, output_fields=["id", "vector"], limit=200, iterator="True",
-                            consistency_level="Strong")
+                            **level)
         if not rows:
             break
         rows = sorted((dict(r) for r in rows), key=lambda r: r["id"])
@@ -93,7 +101,7 @@ def bare_near(client: Any, name: str, threshold: float) -> int:
         usable = [r for r in rows if any(r["vector"])]
         if usable:
             result = client.search(name, data=[[float(x) for x in r["vector"]] for r in usable], anns_field="vector",
-                                   limit=65, output_fields=["id"], consistency_level="Strong",
+                                   limit=65, output_fields=["id"], **level,
                                    search_params={"metric_type": "COSINE", "params": {"radius": threshold - 1e-6}})
             pairs += sum(len(h) - 1 for h in result)
         if len(rows) < 200:
@@ -102,12 +110,12 @@ def bare_near(client: Any, name: str, threshold: float) -> int:
 
 
 def bare_scan(client: Any, name: str, fields: list[str], batch: int) -> int:
+    level = _as_of(client)
     seen = 0
     cursor = None
     while True:
         where = "" if cursor is None else f"id > {cursor}"
-        rows = client.query(name, filter=where, output_fields=fields, limit=batch, iterator="True",
-                            consistency_level="Strong")
+        rows = client.query(name, filter=where, output_fields=fields, limit=batch, iterator="True", **level)
         if not rows:
             break
         rows = sorted((dict(r) for r in rows), key=lambda r: r["id"])  # the rows read, as any use reads them

@@ -1,6 +1,8 @@
 """Duplicates: near-duplicate vectors, exact duplicates of a field or a vector, duplicate primary keys.
 
-Everything streams: entities are read in primary-key order with a cursor (``pk > last``, never
+Every read of one run carries one server timestamp taken as it starts (``read_point``): it sees
+every write acknowledged before the run began, and on Go Milvus only the first read waits for a
+time tick (a Strong read per page waited ~0.25 s each). Everything streams: entities are read in primary-key order with a cursor (``pk > last``, never
 an offset), a batch at a time, so memory holds one batch plus what was found. A scan ends on an
 empty page, not a short one: on Go Milvus 2.3.5 a page's limit counts every copy of a duplicated
 key before the copies merge, so a page may come back short with more entities after it (measured).
@@ -48,7 +50,7 @@ from . import expr as exprs
 from .catalog import CollectionInfo, FieldInfo, count, require_loaded
 from ..errors import InvalidInput, NotSupported
 from .ops import Call, Op, Progress, Timer
-from .queries import get_entities, rows_after, scan_keys, validate_filter
+from .queries import MAX_WINDOW, get_entities, read_consistency, read_point, rows_after, validate_filter
 
 #: Entities per range search (the search's ``nq``); also the progress step.
 DEFAULT_BATCH = 200
@@ -343,6 +345,7 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
     timer = Timer()
     total = yield from _scope(info, expr)
     params = _range_params(metric, threshold)
+    as_of = yield from read_point()
     union = _Union()
     pairs: dict[tuple[Any, Any], float] = {}
     crowded = 0
@@ -351,7 +354,7 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
     done = 0
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=[pk, vfield.name],
-                                     consistency_level="Strong", strict_float32=True)
+                                     consistency_level="Strong", strict_float32=True, guarantee_timestamp=as_of)
         if not rows:
             break
         cursor = rows[-1][pk]
@@ -361,7 +364,8 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
             kwargs: dict[str, Any] = dict(
                 collection_name=info.name, data=[_floats(r[vfield.name]) for r in usable],
                 anns_field=vfield.name, limit=neighbours + 1, filter=expr, output_fields=[pk],
-                search_params={"metric_type": metric, "params": params}, consistency_level="Strong",
+                search_params={"metric_type": metric, "params": params},
+                **read_consistency("Strong", as_of),
             )
             result = yield Call("search", kwargs, collection=info.name, expr=expr or None)
             for row, hits in zip(usable, result or []):
@@ -448,12 +452,14 @@ def exact_duplicates(info: CollectionInfo, field_name: str, *, expr: str = "", b
     total = yield from _scope(info, expr)
     seen: dict[bytes, Any] = {}
     dupes: dict[bytes, list[Any]] = {}
+    as_of = yield from read_point()
     cursor = None
     done = 0
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=[pk, field_name],
                                      consistency_level="Strong",
-                                     strict_float32=target is not None and target.dtype == "FLOAT_VECTOR")
+                                     strict_float32=target is not None and target.dtype == "FLOAT_VECTOR",
+                                     guarantee_timestamp=as_of)
         if not rows:
             break
         cursor = rows[-1][pk]
@@ -496,11 +502,12 @@ def duplicate_keys(info: CollectionInfo, *, expr: str = "") -> Op[DuplicateRepor
     found: dict[Any, int] = {}
     cursor = None
     done = 0
+    as_of = yield from read_point()
 
     def counted(keys: list[Any]) -> Op[int]:
         where = exprs.conjoin(expr, _range_expr(pk, keys[0], keys[-1]))
         n = yield Call("query", {"collection_name": info.name, "filter": where, "output_fields": ["count(*)"],
-                                 "consistency_level": "Strong"}, collection=info.name, expr=expr or None)
+                                 **read_consistency("Strong", as_of)}, collection=info.name, expr=expr or None)
         return int(n[0]["count(*)"]) if n else 0
 
     def bisect(keys: list[Any], n: int) -> Op[None]:
@@ -516,7 +523,9 @@ def duplicate_keys(info: CollectionInfo, *, expr: str = "") -> Op[DuplicateRepor
             yield from bisect(keys[mid:], n - left)
 
     while True:
-        keys = yield from scan_keys(info, cursor, expr=expr, consistency_level="Strong")
+        rows = yield from rows_after(info, cursor, expr=expr, limit=MAX_WINDOW, output_fields=[pk],
+                                     consistency_level="Strong", guarantee_timestamp=as_of)
+        keys = [r[pk] for r in rows]
         if not keys:
             break
         keys = list(dict.fromkeys(keys))  # a server that returned a key twice: counted below all the same

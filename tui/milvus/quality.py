@@ -30,7 +30,7 @@ from typing import Any
 from .catalog import CollectionInfo, count, require_loaded
 from . import duplicates as dups
 from .ops import Op, Progress, Timer
-from .queries import rows_after, validate_filter
+from .queries import read_point, rows_after, validate_filter
 from .values import vector_numbers
 
 #: Keys kept per finding (the count stays exact beyond it).
@@ -183,10 +183,11 @@ def scan(info: CollectionInfo, *, expr: str = "", duplicates: bool = False,
         hashes = {name: ({}, set()) for name in dup_fields}
     scanned = 0
     cursor = None
+    as_of = yield from read_point()  # one timestamp for every page (see tui/milvus/duplicates.py)
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=["*"],
                                      consistency_level="Strong", strict_float32=any(
-                                         f.dtype == "FLOAT_VECTOR" for f in dense))
+                                         f.dtype == "FLOAT_VECTOR" for f in dense), guarantee_timestamp=as_of)
         if not rows:
             break
         cursor = rows[-1][pk]

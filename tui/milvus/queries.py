@@ -147,9 +147,11 @@ def filter_query(info: CollectionInfo, expr: str, *, limit: int = 100, output_fi
 
 def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int = 50,
                output_fields: list[str] | None = None, partition_names: list[str] | None = None,
-               consistency_level: str | None = None, strict_float32: bool = False) -> Op[list[dict[str, Any]]]:
+               consistency_level: str | None = None, strict_float32: bool = False,
+               guarantee_timestamp: int | None = None) -> Op[list[dict[str, Any]]]:
     """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start);
-    ``strict_float32``: float vectors as float32 arrays (see ``get_entities``)."""
+    ``strict_float32``: float vectors as float32 arrays, ``guarantee_timestamp``: read as of
+    that server timestamp (both as in ``get_entities``)."""
     pk = info.primary.name
     fields = output_fields or ["*"]
     where = exprs.conjoin(expr, None if cursor is None else f"{pk} > {exprs.literal(cursor)}")
@@ -162,6 +164,8 @@ def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int 
         kwargs["consistency_level"] = level
     if strict_float32:
         kwargs["strict_float32"] = True
+    if guarantee_timestamp:
+        kwargs.update(read_consistency(consistency_level, guarantee_timestamp))
     rows = yield Call("query", kwargs, collection=info.name, expr=expr or None)
     rows = sorted((dict(r) for r in rows), key=lambda r: _sort_key(r[pk]))
     return rows[:limit]
