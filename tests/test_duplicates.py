@@ -261,6 +261,19 @@ async def test_app_finds_groups_deletes_the_others_and_undo_brings_them_back(
         assert _groups(screen.report) == _expected_near()
         table = screen.query_one(DataTable)
         assert table.row_count == sum(len(g) for g in NEAR_GROUPS)
+        # The keep policy "newest:stamp" needs each member's stamp: the finder runs again with it.
+        keep = screen.query_one("#dup-keep", Input)
+        keep.focus()
+        keep.value = "newest:stamp"
+        await pilot.press("enter")
+        newest = {tuple(sorted((KEYS[i] for i in g), key=str)): KEYS[max(g)] for g in NEAR_GROUPS}
+        await wait_until(pilot, lambda: screen.report is not None and screen.report.groups[0].values
+                         and "stamp" in screen.report.groups[0].values[0], what="the groups with their stamps")
+        assert {g.keys: next(iter(screen.kept[i])) for i, g in enumerate(screen.report.groups)} == newest
+        keep.focus()
+        keep.value = "first"
+        await pilot.press("enter")
+        assert all(screen.kept[i] == {g.keys[0]} for i, g in enumerate(screen.report.groups))
         # By hand: in the first group keep its second member instead of its first.
         first = screen.report.groups[0]
         table.focus()
