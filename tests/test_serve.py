@@ -134,7 +134,7 @@ def test_serve_in_headless_chromium(tmp_path: Path, browser: Any) -> None:
         tabs = [pid for pid in apps if pid not in lite]
         assert len(tabs) == 1, apps
         argv = Path(f"/proc/{tabs[0]}/cmdline").read_bytes().split(b"\0")
-        assert b"-m" in argv and b"tui" in argv
+        assert b"-m" in argv and b"tui.web_tab" in argv
         for pid in (server.pid, *apps):
             assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
         environ = Path(f"/proc/{tabs[0]}/environ").read_bytes().split(b"\0")
@@ -167,6 +167,34 @@ def test_serve_in_headless_chromium(tmp_path: Path, browser: Any) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_killed_server_takes_its_tabs_and_lite_along(tmp_path: Path, browser: Any) -> None:
+    """SIGKILL leaves no quit message and no cleanup: the tab's app and the Lite child must
+    notice on their own (parent-death signal, lifeline)."""
+    shell = Shell(tmp_path)
+    port = free_port()
+    server = subprocess.Popen([*COMMAND, "serve", "--port", str(port), "--json"], cwd=shell.cwd, env=shell.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout is not None
+        ready = json.loads(server.stdout.readline() or "{}")
+        assert ready.get("port") == port, (ready, server.poll())
+        page = browser.new_page()
+        page.add_init_script(CATCH_TERMINALS)
+        page.goto(ready["url"])
+        wait_for_text(page, "No collections in this database")
+        apps = children_of(server.pid)
+        lite = lite_pids_for(shell.data_dir.resolve())
+        assert len(lite) == 1 and len(apps) == 2, (apps, lite)
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 15
+    while any(pid_alive(pid) for pid in apps) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in apps if pid_alive(pid)] == []
+    assert_no_lite_left(shell)
 
 
 def test_serve_refuses_a_remote_host_without_allow_remote(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import shlex
 import signal
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class TabApp(AppService):
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         environment = super()._build_environment(width=width, height=height)
         environment.update(self.extra_env)
+        environment["MILVUS_TUI_SERVE_PID"] = str(os.getpid())  # tui/web_tab.py: stop when we die
         return environment
 
     async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:

@@ -14,7 +14,9 @@ opens it gets its own app process, whose screen and keys travel over a websocket
 - **Loopback by default.** Anyone who can open the page can browse, search and delete as the
   user, and there is no login: a host other than loopback needs ``--allow-remote``.
 - **Stops clean.** ctrl+c (or SIGTERM) asks every tab's app to quit, waits for it (killing one
-  that hangs), then stops the Lite child: no app process or Lite server is left.
+  that hangs), then stops the Lite child: no app process or Lite server is left. A server
+  killed outright takes its tabs' apps along too (``tui/web_tab.py``) and its Lite child (its
+  lifeline, ``tui/milvus/lite.py``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def child_environment(settings: Any, uri: str) -> dict[str, str]:
 
 def child_argv(settings: Any) -> list[str]:
     """The app process's command line: the interpreter and names, never a secret."""
-    argv = [sys.executable, "-m", "tui"]
+    argv = [sys.executable, "-m", "tui.web_tab"]  # the app, stopping when the server dies
     if settings.profile:  # the profile's timeout and check_ctx_length, which have no variable
         argv += ["--profile", settings.profile]
     if settings.collection:
