@@ -54,6 +54,8 @@ SCREEN_TEXT = """() => {
   return lines.join("\\n");
 }"""
 
+FONT_STATUS = """() => [...document.fonts].filter(f => f.family.replace(/"/g, "") === "Roboto Mono").map(f => f.status)"""
+
 
 def children_of(pid: int) -> list[int]:
     found = []
@@ -98,9 +100,18 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1280, "height": 800})
-        # The page asks Google for a font: this test talks to loopback only (a machine rule here).
-        context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname in
-                      ("127.0.0.1", "localhost") else route.abort())
+        # Loopback only (a rule of this machine, and the page must need nothing else): a request
+        # to any other host is refused and recorded.
+        context.elsewhere = []
+
+        def only_loopback(route: Any) -> None:
+            if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+                route.continue_()
+            else:
+                context.elsewhere.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_loopback)
         try:
             yield context
         finally:
@@ -152,6 +163,8 @@ def test_serve_in_headless_chromium(tmp_path: Path, browser: Any) -> None:
         hits = [line for line in screen.splitlines() if "(note " in line]
         assert len(hits) == 10 and all("the moon orbits the earth" in line for line in hits[:10]), screen
         assert SECRET not in screen
+        assert browser.elsewhere == []  # textual-serve's page asked Google for its font; ours does not
+        assert page.evaluate(FONT_STATUS) == ["loaded"]  # the bundled font, from this server
         page.screenshot(path=str(tmp_path / "serve.png"))  # kept for a look when this fails
 
         server.send_signal(signal.SIGINT)  # ctrl+c

@@ -5,7 +5,10 @@
   the settings in its environment (textual-serve passes only its own ``os.environ``);
 - the server keeps every running app, so that stopping it quits them all, waits for them
   and kills one that hangs;
-- it prints no logo and no command line; the caller says when it is ready.
+- it prints no logo and no command line; the caller says when it is ready;
+- its page asks nothing of another host: textual-serve's page loads its font from Google's
+  font service (the user's address sent to a third party, and nothing offline), so the page
+  is served with an ``@font-face`` for the same font that textual-serve bundles instead.
 
 Imports aiohttp and textual-serve, which cost ~0.2 s: only ``serve`` imports this module.
 """
@@ -21,6 +24,8 @@ import shlex
 import signal
 from collections.abc import Callable
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
@@ -56,12 +61,33 @@ class TabApp(AppService):
         return self._process
 
 
+#: textual-serve's font link (templates/app_index.html), and what replaces it.
+GOOGLE_FONT = """<link
+      rel="stylesheet"
+      href="https://fonts.googleapis.com/css?family=Roboto%20Mono"
+    />"""
+BUNDLED_FONT = """<style>
+      @font-face {
+        font-family: "Roboto Mono";
+        src: url("{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype");
+        font-weight: 100 700;
+      }
+    </style>"""
+
+
 class AppServer(Server):
     def __init__(self, argv: list[str], env: dict[str, str], *, host: str, port: int, public_url: str) -> None:
         super().__init__(shlex.join(argv[:1]), host=host, port=port, title="milvus-tui", public_url=public_url)
         self.argv = argv
         self.env = env
         self.tabs: dict[TabApp, web.WebSocketResponse] = {}
+
+    async def _make_app(self) -> web.Application:
+        app = await super()._make_app()
+        page = (self.templates_path / "app_index.html").read_text(encoding="utf-8")
+        # A later textual-serve may change the link: the page then stays as it ships.
+        aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": page.replace(GOOGLE_FONT, BUNDLED_FONT)}))
+        return app
 
     async def on_startup(self, app: web.Application) -> None:
         """textual-serve prints its logo and the command here; ``serve`` prints the address."""
