@@ -115,18 +115,18 @@ def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, public_u
                     svc.run(svc.load(info.name))
         endpoint = svc.conn.endpoint
         where = f"{display_uri(settings.uri)} (database {settings.db_name})"
-        who = ("anyone who can reach this machine on that port" if not loopback
-               else "every user and program on this machine")
-        warning = (f"Warning: this serves {where} to {who}, with no login: they can browse, "
-                   "search, change and delete your data as you. Stop it with ctrl+c.")
-        if loopback:
-            click.secho(warning, fg="yellow", err=True)
-        else:
-            click.secho("!" * 72, fg="red", bold=True, err=True)
-            click.secho(warning + f" It listens on {host}, not on loopback.", fg="red", bold=True, err=True)
-            click.secho("!" * 72, fg="red", bold=True, err=True)
 
-        def ready() -> None:
+        def ready() -> None:  # listening: only now is there something to warn about
+            who = ("anyone who can reach this machine on that port" if not loopback
+                   else "every user and program on this machine")
+            warning = (f"Warning: this serves {where} to {who}, with no login: they can browse, "
+                       "search, change and delete your data as you. Stop it with ctrl+c.")
+            if loopback:
+                click.secho(warning, fg="yellow", err=True)
+            else:
+                click.secho("!" * 72, fg="red", bold=True, err=True)
+                click.secho(warning + f" It listens on {host}, not on loopback.", fg="red", bold=True, err=True)
+                click.secho("!" * 72, fg="red", bold=True, err=True)
             if as_json:
                 click.echo(json.dumps({"url": url, "host": host, "port": port, "serving": display_uri(settings.uri),
                                        "db_name": settings.db_name}), nl=True)
