@@ -171,6 +171,7 @@ def test_serve_in_headless_chromium(tmp_path: Path, browser: Any) -> None:
         _, stderr = server.communicate(timeout=30)
         assert server.returncode == 0, stderr
         assert "no login" in stderr and "Stopped" in stderr and "Traceback" not in stderr
+        assert "asking 1 browser session(s) to quit" in stderr and "did not quit" not in stderr  # quit, not killed
         assert SECRET not in stderr
         page.wait_for_function("document.body.classList.contains('-closed')", timeout=10_000)  # "Session ended"
         for pid in apps:

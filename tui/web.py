@@ -22,6 +22,7 @@ import logging
 import os
 import shlex
 import signal
+import sys
 from collections.abc import Callable
 
 import aiohttp_jinja2
@@ -122,6 +123,8 @@ class AppServer(Server):
     async def stop_tabs(self, grace: float) -> None:
         """Ask every tab's app to quit, wait up to ``grace`` seconds, kill what is left."""
         tabs = list(self.tabs.items())
+        if tabs:
+            print(f"Stopping: asking {len(tabs)} browser session(s) to quit …", file=sys.stderr, flush=True)
         for tab, _ in tabs:
             with contextlib.suppress(Exception):
                 await tab.send_meta({"type": "quit"})
