@@ -205,7 +205,7 @@ def test_a_killed_server_takes_its_tabs_and_lite_along(tmp_path: Path, browser: 
         server.kill()
         server.wait()
     deadline = time.monotonic() + 15
-    while any(pid_alive(pid) for pid in apps) and time.monotonic() < deadline:
+    while any(pid_alive(pid) for pid in (*apps, *lite)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [pid for pid in apps if pid_alive(pid)] == []
     assert_no_lite_left(shell)
