@@ -152,6 +152,7 @@ def test_serve_in_headless_chromium(tmp_path: Path, browser: Any) -> None:
         assert f"MILVUS_TOKEN={SECRET}".encode() in environ  # the setting reached the app, privately
 
         page.focus(".xterm-helper-textarea")
+        wait_until_screen(page, lambda text: "f Filter" in text.splitlines()[-1])  # the results have the focus
         page.keyboard.press("/")
         # Textual moves the focus a moment after "/" (Widget.focus is deferred): keys typed before
         # that go to the results table's bindings. The footer shows the query input's keys once
