@@ -905,3 +905,5 @@ def _print_bench(run: Any) -> None:
                        f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}")
     console.print(detail)
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
+
+from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
