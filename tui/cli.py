@@ -895,3 +895,7 @@ def _print_bench(run: Any) -> None:
                        f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}")
     console.print(detail)
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
+
+
+# Subcommands by topic (tui/commands/): one import line each, after main exists.
+from .commands import edit as _edit_commands  # noqa: E402,F401

@@ -587,6 +587,12 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
     target = collection or header["collection"]
     info = yield from describe(target, with_count=False)
     plan = plan_undo(info, (yield from server_version()))
+    if header.get("operation") == "edit" and plan.method != UPSERT:
+        # An edit's entities are still there: only an upsert puts their old values back (an
+        # insert would skip them as present, or duplicate them with new keys).
+        raise NotSupported(f"Not supported by this server ({plan.server_version or 'unknown version'}): {path} "
+                           f"holds the entities of '{target}' as they were before an edit, and only an upsert "
+                           "puts them back, which this server does not keep the keys of. Nothing was restored.")
     pk = info.primary.name
     # Format 1 is decoded by the target's schema; formats 2 and 3 say how each vector is packed.
     packing = None if header["format"] == READABLE_FORMATS[0] else dict(header.get("vectors") or {})
