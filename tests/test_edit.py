@@ -32,7 +32,7 @@ EDITS: dict[str, tuple[list[str], list[str], str]] = {
     "zoo_dynamic": (["color=[purple]", "added={\"k\": [1, \"x\"]}"], ["n"], "filter"),
     "zoo_json_array": (['meta={"new": [1, "two", null], "q": "it\'s \\"q\\""}', 'tags=["a", "[b]"]', "nums=[1, -2]",
                         "flag=true", "i8=-128", "f32=1.5", "f64=-2.25", "i32=2147483647"], [], "filter"),
-    "zoo_nullable": (["maybe_int=null", "maybe_text=set", "maybe_tags=null", "maybe_json={\"j\": 1}", "weight=null"],
+    "zoo_nullable": (["maybe_int=null", "maybe_text=set", "maybe_tags=null", "maybe_json={\"j\": 1}", "weight=0.25"],
                      [], "keys"),
     "zoo_partitions": (["text=still in my partition"], [], "filter"),
     "zoo_partition_key": (["text=routed by tenant"], [], "filter"),
@@ -167,6 +167,8 @@ REFUSED = [
     ("zoo_json_array", ["text=a", "text=b"], [], InvalidInput, "twice"),
     ("zoo_json_array", [], ["text"], InvalidInput, "only a dynamic key"),
     ("zoo_json_array", [], [], InvalidInput, "Say what to change"),
+    ("zoo_nullable", ["weight=null"], [], InvalidInput, "has a default value"),
+    ("zoo_nullable", ["maybe_text=" + "x" * 65], [], InvalidInput, "at most 64 bytes"),
     ("zoo_partition_key", ["tenant=acme"], [], InvalidInput, "partition key"),
     ("zoo_bm25", ["sparse={}"], [], InvalidInput, "computed by the server"),
     ("zoo_dynamic", ["bad key=1"], [], InvalidInput, "cannot be a dynamic key"),
@@ -258,17 +260,19 @@ def test_cli_preview_apply_and_restore(lite_zoo: tuple[str, dict[str, ZooCollect
     try:
         keys = _chosen(before)
         where = f"{c.pk} in [{', '.join(json.dumps(k) for k in keys)}]"
-        preview = _cli(home, uri, "edit", c.name, "--filter", where, "--set", f"text={HOSTILE_TEXT}", "--json")
+        # A NUL cannot be in a command line: a JSON-quoted value carries it (and the escapes) as \u0000.
+        hostile = "text=" + json.dumps(HOSTILE_TEXT)
+        preview = _cli(home, uri, "edit", c.name, "--filter", where, "--set", hostile, "--json")
         assert preview.returncode == 0, preview.stderr
         out = json.loads(preview.stdout)
         assert out["matched"] == len(keys) and out["applied"] is False and out["edit"].startswith("text = ")
         assert out["sample"][0]["after"]["text"] == HOSTILE_TEXT
         assert snapshot(client, c.name) == before and not (home / "backups").exists()
-        text = _cli(home, uri, "edit", c.name, "--filter", where, "--set", f"text={HOSTILE_TEXT}")
+        text = _cli(home, uri, "edit", c.name, "--filter", where, "--set", hostile)
         assert text.returncode == 0 and "\x1b" not in text.stdout and "\x00" not in text.stdout
         assert "Nothing changed: this was a preview" in text.stdout
 
-        applied = _cli(home, uri, "edit", c.name, "--filter", where, "--set", f"text={HOSTILE_TEXT}", "--yes", "--json")
+        applied = _cli(home, uri, "edit", c.name, "--filter", where, "--set", hostile, "--yes", "--json")
         assert applied.returncode == 0, applied.stderr
         done = json.loads(applied.stdout)
         assert done["edited"] == len(keys) and Path(done["backup"]).exists()

@@ -45,7 +45,7 @@ from ..errors import (
 )
 from .cleanup import (
     BACKUP_FORMAT, DEFAULT_BATCH, PARTITION_KEY, TRAILER_KEY, UPSERT, _batches, _file_safe, _now,
-    append_audit, plan_undo, server_version, write_backup,
+    append_audit, plan_undo, server_version, upsert_merges, write_backup,
 )
 from .ops import Blocking, Call, Op, Progress, Timer
 from .queries import get_entities, scan_keys, validate_filter
@@ -158,6 +158,10 @@ def check_value(f: FieldInfo, value: Any, *, dtype: str | None = None, where: st
     kind = dtype or f.dtype
     name = where or f"'{f.name}'"
     if value is None:
+        if dtype is None and f.nullable and f.has_default:
+            # Milvus stores the default in place of a null on such a field (measured on Lite 3.2.2).
+            raise InvalidInput(f"{name} has a default value, which Milvus stores in place of null; set the "
+                               "value you want instead.")
         if dtype is None and f.nullable:
             return None
         raise InvalidInput(f"{name} is not nullable, so it cannot be set to null.")
@@ -493,6 +497,9 @@ def execute_edit(info: CollectionInfo, preview: EditPreview, *, backup_dir: Path
         _final_edit_audit(audit_path, record, "failed before editing", 0, 0)
         raise
     edited = 0
+    #: keys of a batch deleted for a whole-row replace and not yet upserted back
+    missing = 0
+    replace = upsert_merges(info, preview.server_version)
     status = "failed"
     packing = header_packing(backup)
     leave_out = set(info.function_outputs)
@@ -518,19 +525,32 @@ def execute_edit(info: CollectionInfo, preview: EditPreview, *, backup_dir: Path
                 kwargs: dict[str, Any] = {"collection_name": info.name, "data": group}
                 if partition is not None:
                     kwargs["partition_name"] = partition
+                if replace:
+                    # Milvus Lite's upsert keeps dynamic keys a row leaves out (``upsert_merges``):
+                    # a removed key would stay, so the old entity goes first.
+                    missing = len(group)
+                    yield Call("delete", {"collection_name": info.name,
+                                          "filter": exprs.in_list(info.primary.name, [r[info.primary.name] for r in group])},
+                               collection=info.name)
                 yield Call("upsert", kwargs, collection=info.name)
+                missing = 0
                 edited += len(group)
                 yield Progress(edited, total, "editing")
         status = "done"
     except (GeneratorExit, KeyboardInterrupt) as exc:
         status = "cancelled" if isinstance(exc, GeneratorExit) else "interrupted"
+        gap = (f" The {missing} of the batch under way may be missing until undo puts them back." if missing
+               else "")
         raise EditInterrupted(
             f"Stopped: {edited} of {total} entities in '{info.name}' were edited; the other {total - edited} are "
-            f"as they were. Every previewed entity, as it was, is in the backup {backup}; undo puts them back.",
+            f"as they were.{gap} Every previewed entity, as it was, is in the backup {backup}; undo puts them "
+            "back.",
             collection=info.name, requested=total, edited=edited, backup_path=str(backup)) from None
     except MilvusTuiError as exc:
+        gap = (f" The {missing} of the batch under way may be missing until undo puts them back." if missing
+               else "")
         raise EditIncomplete(
-            f"The edit stopped after {edited} of {total} entities: {exc} Every previewed entity, as it was, is in "
+            f"The edit stopped after {edited} of {total} entities: {exc}{gap} Every previewed entity, as it was, is in "
             f"the backup {backup}; undo puts them back.",
             collection=info.name, requested=total, edited=edited, backup_path=str(backup)) from exc
     finally:
