@@ -18,6 +18,7 @@ from .session import ExecMode, OpKind
 if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
     from .milvus.connection import ServerInfo
+    from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
     from .session import CatalogSnapshot
 
@@ -92,6 +93,21 @@ class RestoreDone(Outcome):
 
 class ExportDone(Outcome):
     result: ExportReport
+
+
+# Edits (issue 14).
+class EditPreviewed(Outcome):
+    result: EditPreview
+
+
+class EditDone(Outcome):
+    result: EditReport
+
+
+class EntityFetched(Outcome):
+    """One entity read whole by its primary key (the entity edit form starts from it)."""
+
+    result: list[dict[str, Any]]
 
 
 class FailureKind(StrEnum):
