@@ -110,9 +110,9 @@ def main() -> None:
                 build(client, name, args.rows, args.index)
                 value = f"edited {rnd}"
                 if which == "raw":
-                    out, peak = traced(lambda: raw_edit(client, name, value))
+                    out, peak = traced(lambda n=name, v=value: raw_edit(client, n, v))
                 else:
-                    out, peak = traced(lambda: tool_edit(svc, name, value))
+                    out, peak = traced(lambda n=name, v=value: tool_edit(svc, n, v))
                 out["peak_mb"] = peak
                 results[which].append(out)
                 want = len([i for i in range(args.rows) if i % GROUPS < 3])

@@ -501,7 +501,7 @@ def execute_edit(info: CollectionInfo, preview: EditPreview, *, backup_dir: Path
     missing = 0
     replace = upsert_merges(info, preview.server_version)
     status = "failed"
-    packing = header_packing(backup)
+    packing = yield Blocking(lambda: header_packing(backup))
     leave_out = set(info.function_outputs)
     use_partitions = info.partition_key is None
     handle = yield Blocking(lambda: open(backup, encoding="utf-8"))
