@@ -353,12 +353,14 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
     fields = resolve_output_fields(info, output_fields)
     # A BM25 output is computed, not stored: the server refuses it as an output field.
     fields = [name for name in fields if name not in info.function_outputs]
-    not_self = exprs.not_in_list(info.primary.name, exclude) if exclude else ""
+    not_self, params = exprs.not_in_template(info.primary.name, exclude) if exclude else ("", {})
     kwargs: dict[str, Any] = dict(
         collection_name=info.name, data=vectors, anns_field=f.name, limit=query.k,
         filter=exprs.conjoin(expr, not_self), output_fields=fields,
         search_params=_search_params(info, f, query, shape),
     )
+    if params:
+        kwargs["filter_params"] = params
     if shape.group_by:
         kwargs["group_by_field"] = shape.group_by
         if shape.group_size:
@@ -429,10 +431,12 @@ def hybrid_search(info: CollectionInfo, queries: list[SearchQuery], *, fusion: F
         vectors, exclude = yield from _vectors(info, f, q)
         if len(vectors) != 1:
             raise InvalidInput(f"In a hybrid search each part has one query vector; {q.name} has {len(vectors)}.")
-        where = exprs.conjoin(expr, exprs.not_in_list(info.primary.name, exclude) if exclude else "")
+        not_self, values = exprs.not_in_template(info.primary.name, exclude) if exclude else ("", {})
+        where = exprs.conjoin(expr, not_self)
         params = _search_params(info, f, q, SearchShape())
-        reqs.append(AnnSearchRequest(data=vectors, anns_field=f.name, param=params, limit=q.k, expr=where or None))
-        parts.append((q, f, vectors, where, params))
+        reqs.append(AnnSearchRequest(data=vectors, anns_field=f.name, param=params, limit=q.k, expr=where or None,
+                                     expr_params=values or None))
+        parts.append((q, f, vectors, where, values, params))
     kwargs: dict[str, Any] = dict(collection_name=info.name, reqs=reqs, ranker=ranker, limit=k, output_fields=fields)
     if (level := check_consistency(consistency_level)):
         kwargs["consistency_level"] = level
@@ -441,9 +445,11 @@ def hybrid_search(info: CollectionInfo, queries: list[SearchQuery], *, fusion: F
     fused = yield Call("hybrid_search", kwargs, collection=info.name)
     rows, scores = _hits(info, fused, [])
     ranks: dict[str, list[int | None]] = {}
-    for q, f, vectors, where, params in parts:
+    for q, f, vectors, where, values, params in parts:
         alone: dict[str, Any] = dict(collection_name=info.name, data=vectors, anns_field=f.name, limit=q.k,
                                      filter=where, output_fields=[info.primary.name], search_params=params)
+        if values:
+            alone["filter_params"] = values
         if "consistency_level" in kwargs:
             alone["consistency_level"] = kwargs["consistency_level"]
         if partition_names:
