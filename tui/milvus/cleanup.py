@@ -757,7 +757,8 @@ def _send(target: str, pk: str, method: str, rows: list[dict[str, Any]], partiti
     if method == UPSERT and replace and rows:
         # Where an upsert merges (``upsert_merges``), the old entity goes first; running the
         # restore again is still safe: the backup holds every entity of this batch.
-        yield Call("delete", {"collection_name": target, "filter": exprs.in_list(pk, [r[pk] for r in rows])},
+        template, params = exprs.in_template(pk, [r[pk] for r in rows])
+        yield Call("delete", {"collection_name": target, "filter": template, "filter_params": params},
                    collection=target)
     if method == UPSERT:
         yield Call("upsert", {**kwargs, "data": rows}, collection=target)

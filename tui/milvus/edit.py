@@ -529,8 +529,8 @@ def execute_edit(info: CollectionInfo, preview: EditPreview, *, backup_dir: Path
                     # Milvus Lite's upsert keeps dynamic keys a row leaves out (``upsert_merges``):
                     # a removed key would stay, so the old entity goes first.
                     missing = len(group)
-                    yield Call("delete", {"collection_name": info.name,
-                                          "filter": exprs.in_list(info.primary.name, [r[info.primary.name] for r in group])},
+                    template, params = exprs.in_template(info.primary.name, [r[info.primary.name] for r in group])
+                    yield Call("delete", {"collection_name": info.name, "filter": template, "filter_params": params},
                                collection=info.name)
                 yield Call("upsert", kwargs, collection=info.name)
                 missing = 0
