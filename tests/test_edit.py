@@ -147,6 +147,37 @@ async def test_async_edit_and_undo(lite_zoo: tuple[str, dict[str, ZooCollection]
         client.close()
 
 
+def test_a_stopped_edit_says_exactly_what_it_did_and_undo_puts_it_back(
+        lite_zoo: tuple[str, dict[str, ZooCollection]], tmp_path: Path) -> None:
+    from tui.errors import EditInterrupted
+    from tui.milvus.ops import Progress
+
+    uri, made = lite_zoo
+    c = made["zoo_dynamic"]  # on Lite its batches are replaced whole (delete, then upsert)
+    client = client_for(uri)
+    before = snapshot(client, c.name)
+    svc = _service(uri, "default", tmp_path)
+    try:
+        preview = svc.run(svc.preview_edit(c.name, sets=["color=stopped"], expr="pk >= 0"))
+        seen: list[Progress] = []
+        # Stop once the first 4-entity batch is applied: the driver checks between steps.
+        ctx = svc.context(seen.append, lambda: any(p.what == "editing" for p in seen))
+        with pytest.raises(EditInterrupted) as caught:
+            svc.run(svc.edit(c.name, preview, batch_size=4), ctx)
+        after = snapshot(client, c.name)
+        edited = [k for k in after if json.loads(after[k][DYNAMIC_KEY]).get("color") == "stopped"]
+        assert caught.value.edited == len(edited) == 4 and set(after) == set(before)  # none lost, none doubled
+        assert f"{len(edited)} of {len(before)} entities" in str(caught.value)
+        assert svc.last_edit is not None and svc.last_edit.status == "stopped"
+        svc.run(svc.undo())
+        assert diff(before, snapshot(client, c.name)) == []
+        closing = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[1])
+        assert closing["status"] == "cancelled" and closing["edited"] == 4
+    finally:
+        svc.close()
+        client.close()
+
+
 REFUSED = [
     ("zoo_json_array", ["i8=300"], [], InvalidInput, "from -128 to 127"),
     ("zoo_json_array", ["i16=1.5"], [], InvalidInput, "whole numbers"),

@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from tests.zoo import ZooCollection, client_for, diff, snapshot
+from tui.printable import printable
 
 from .apphelpers import SIZE, focus_table, idle, make_app, notifications, results, submit, wait_first_page, wait_result, wait_until
 
@@ -70,13 +71,20 @@ async def test_bulk_edit_and_entity_edit_then_undo(lite_zoo: tuple[str, dict[str
             # Entity edit from the detail view.
             await wait_result(pilot, app, lambda r: r.kind == "page" and r.rows, what="the page")
             await focus_table(pilot, app)
+            rows = results(app).result.rows
+            results(app).table.move_cursor(row=next(i for i, r in enumerate(rows) if r["pk"] == 4))
+            await pilot.pause()
             key = results(app).current_row()["pk"]
+            assert key == 4 and "\x1b" in before[4]["text"]  # the zoo's text with ESC ... BEL
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, EntityScreen), what="the entity detail")
             await pilot.press("e")
             await wait_until(pilot, lambda: isinstance(app.screen, EntityEditScreen), what="the edit form")
             form = app.screen
             ids = {name: ident for ident, (name, _) in form.initial.items()}
+            # Stored text with control characters is shown JSON-quoted: nothing raw reaches the terminal.
+            assert all(printable(i.value, keep="") == i.value for i in form.query(Input))
+            assert json.loads(form.query_one(f"#{ids['text']}", Input).value) == before[4]["text"]
             assert "pk" not in ids and "vec" not in ids  # the primary key and the vector are not editable
             form.query_one(f"#{ids['meta']}", Input).value = '{"edited": ["[x]", null]}'
             form.query_one(f"#{ids['tags']}", Input).value = '["z"]'
