@@ -17,7 +17,7 @@ searches of ``batch_size`` queries each. With a FLAT index (brute force) each qu
 so the whole run is O(N²) vector comparisons: 10x the rows is ~100x the time. An ANN index (IVF,
 HNSW) makes each query ~O(log N)-O(√N), so the run grows a little faster than N, at the price of
 possibly missing a pair the index misses. Memory: one batch of vectors plus the pairs found.
-Measured in docs/BENCHMARKS.md, section 9.
+Measured in docs/BENCHMARKS.md, section 10.
 
 The threshold is in the metric's own terms: COSINE and IP are similarities (a pair is kept when
 similarity >= t); L2 is Milvus's L2 distance, the *squared* Euclidean distance (kept when
