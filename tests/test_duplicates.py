@@ -323,3 +323,16 @@ def test_a_delete_whose_backup_comes_back_short_deletes_nothing(service: Session
     with pytest.raises(OperationFailed, match="holds 2 of the 3 previewed entities, so nothing was deleted"):
         service.run(service.delete(name, preview))
     assert _snapshot(client, name) == before
+
+
+def test_lite_replaces_an_entity_inserted_again_under_its_key(service: Session,
+                                                              writable: tuple[str, MilvusClient]) -> None:
+    """Measured, and why the duplicate-key finder finds nothing on Lite: the second insert replaces."""
+    name, client = writable
+    again = {**_rows()[1], "text": "inserted again"}
+    client.insert(name, [again])
+    rows = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")
+    assert rows[0]["count(*)"] == len(KEYS)
+    assert service.run(service.find_duplicates(name, primary_keys=True)).groups == ()
+    got = client.get(name, ids=[KEYS[1]], output_fields=["text"])
+    assert [r["text"] for r in got] == ["inserted again"]
