@@ -14,10 +14,11 @@ returns only the neighbours inside the threshold. The pairs are joined with unio
 groups (a chain a~b~c is one group even when a and c are further apart; every member's distance
 to the group's first member is shown, so a loose chain is visible). Cost: ``N / batch_size``
 searches of ``batch_size`` queries each. With a FLAT index (brute force) each query costs O(N),
-so the whole run is O(N²) vector comparisons: 10x the rows is ~100x the time. An ANN index (IVF,
-HNSW) makes each query ~O(log N)-O(√N), so the run grows a little faster than N, at the price of
-possibly missing a pair the index misses. Memory: one batch of vectors plus the pairs found.
-Measured in docs/BENCHMARKS.md, section 10.
+so the whole run is O(N²) vector comparisons: where they dominate, 10x the rows is ~100x the time
+(Milvus Lite 3, which searches in Python: ~150 s at 10k rows, hours at 100k). On Go Milvus at 16
+dims the N/batch round trips dominated up to 100k (27 s -> 281 s). An ANN index (IVF, HNSW) makes
+each query sub-linear, at the price of a pair the index misses. Memory: one batch of vectors plus
+the pairs found. Measured in docs/BENCHMARKS.md, section 10.
 
 The threshold is in the metric's own terms: COSINE and IP are similarities (a pair is kept when
 similarity >= t); L2 is Milvus's L2 distance, the *squared* Euclidean distance (kept when
