@@ -526,7 +526,14 @@ class Session:
 
         def op() -> Op[export_ops.ExportReport]:
             timer = Timer()
-            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info)))
+            schema = None
+            if export_ops.format_for(Path(path), fmt) == "parquet":  # the file carries the schema
+                from .milvus.parquet import schema_record
+
+                raw = yield Call("describe_collection", {"collection_name": info.name}, collection=info.name)
+                schema = schema_record(dict(raw), info)
+            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info),
+                                                                 schema=schema, info=info))
             return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)
 
         return self._op(OpKind.EXPORT, op())
@@ -535,6 +542,26 @@ class Session:
                **kw: Any) -> Operation[ingest_ops.IngestReport]:
         """Embed and insert documents (a new collection is created to fit them)."""
         return self._op(OpKind.INGEST, ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
+
+    def ingest_parquet(self, collection: str, path: Path, *, text_key: str | None = None,
+                       **kw: Any) -> Operation[ingest_ops.IngestReport]:
+        """Ingest a Parquet file: one with vectors (our export, or another tool's with a list of
+        floats) goes in as it is, creating the collection from the file's schema when missing;
+        one with text and no vectors is embedded like JSONL (``kw`` as ``ingest``'s)."""
+        from .milvus.ops import Blocking
+        from .milvus.parquet import open_source
+        from .milvus.parquet_ingest import ingest_parquet
+
+        def op() -> Op[ingest_ops.IngestReport]:
+            source = yield Blocking(lambda: open_source(Path(path)))
+            if source.has_vectors:
+                kw.pop("full_text", None)
+                kw.pop("auto_id", None)
+                return (yield from ingest_parquet(collection, source, **kw))
+            documents = ingest_ops.DocumentFile(Path(path), text_key=text_key, fmt="parquet")
+            return (yield from ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
+
+        return self._op(OpKind.INGEST, op())
 
 
 def _with_mode(result: T, mode: ExecMode) -> T:

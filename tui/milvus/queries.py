@@ -147,8 +147,10 @@ def filter_query(info: CollectionInfo, expr: str, *, limit: int = 100, output_fi
 
 def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int = 50,
                output_fields: list[str] | None = None, partition_names: list[str] | None = None,
-               consistency_level: str | None = None) -> Op[list[dict[str, Any]]]:
-    """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start)."""
+               consistency_level: str | None = None, strict_float32: bool = False) -> Op[list[dict[str, Any]]]:
+    """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start).
+
+    ``strict_float32``: float vectors as float32 arrays (see ``get_entities``)."""
     pk = info.primary.name
     fields = output_fields or ["*"]
     where = exprs.conjoin(expr, None if cursor is None else f"{pk} > {exprs.literal(cursor)}")
@@ -159,6 +161,8 @@ def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int 
         kwargs["partition_names"] = partition_names
     if (level := check_consistency(consistency_level)):
         kwargs["consistency_level"] = level
+    if strict_float32 and any(f.dtype == "FLOAT_VECTOR" for f in info.fields):
+        kwargs["strict_float32"] = True
     rows = yield Call("query", kwargs, collection=info.name, expr=expr or None)
     rows = sorted((dict(r) for r in rows), key=lambda r: _sort_key(r[pk]))
     return rows[:limit]
