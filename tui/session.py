@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -514,6 +514,8 @@ class Session:
     def export(self, collection: Collection, path: Path, **kw: Any) -> Operation[export_ops.ExportReport]:
         def op() -> Op[export_ops.ExportReport]:
             info = yield from self._info(collection)
+            if not info.db_name:  # a Parquet file names its database
+                info = replace(info, db_name=self.conn.db_name)
             return (yield from export_ops.export(info, Path(path), **kw))
 
         return self._op(OpKind.EXPORT, op())
@@ -532,8 +534,9 @@ class Session:
 
                 raw = yield Call("describe_collection", {"collection_name": info.name}, collection=info.name)
                 schema = schema_record(dict(raw), info)
+            named = info if info.db_name else replace(info, db_name=self.conn.db_name)
             count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info),
-                                                                 schema=schema, info=info))
+                                                                 schema=schema, info=named))
             return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)
 
         return self._op(OpKind.EXPORT, op())

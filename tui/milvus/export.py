@@ -181,11 +181,13 @@ def _write_parquet_rows(path: Path, rows: list[dict[str, Any]], columns: list[st
     from .parquet import ParquetRowWriter, columns_for, export_meta
 
     wanted = columns_for(schema, [c for c in columns if c in info.field_names] or ["*"])
+    names = set(info.field_names)
+    dynamic = any(k not in names for row in rows for k in row)
     out = AtomicFile(path, binary=True)
     try:
         def write(handle: Any) -> None:
             writer = ParquetRowWriter(handle, schema, wanted, partitions=False,
-                                      meta=export_meta(schema, info, columns=wanted))
+                                      meta=export_meta(schema, info, columns=wanted), dynamic=dynamic)
             writer.write(rows)
             writer.close()
 
@@ -235,7 +237,7 @@ def _export_parquet(info: CollectionInfo, path: Path, *, expr: str, fields: list
     """The Parquet export: the schema record from the server, then each partition's rows in
     turn when the collection has named partitions (a query's rows do not say their partition)."""
     from .cleanup import _needs_partitions
-    from .parquet import ParquetRowWriter, columns_for, export_meta, schema_record
+    from .parquet import ParquetRowWriter, columns_for, export_meta, schema_record, wants_dynamic
 
     raw = yield Call("describe_collection", {"collection_name": info.name}, collection=info.name)
     record = schema_record(dict(raw), info)
@@ -247,7 +249,8 @@ def _export_parquet(info: CollectionInfo, path: Path, *, expr: str, fields: list
     try:
         writer: list[ParquetRowWriter] = []
         yield Blocking(lambda: out.write(lambda handle: writer.append(
-            ParquetRowWriter(handle, record, columns, partitions=by_partition, meta=meta))))
+            ParquetRowWriter(handle, record, columns, partitions=by_partition, meta=meta,
+                             dynamic=wants_dynamic(record, fields)))))
         for partition in info.partitions if by_partition else [None]:
             cursor = None
             while True:

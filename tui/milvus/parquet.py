@@ -178,9 +178,11 @@ def arrow_type(f: dict[str, Any]) -> Any:
     raise InvalidInput(f"Field '{f['name']}' is {t}, which milvus-tui cannot write to Parquet.")
 
 
-def arrow_schema(record: dict[str, Any], columns: list[str], *, partitions: bool, meta: dict[str, Any]) -> Any:
+def arrow_schema(record: dict[str, Any], columns: list[str], *, partitions: bool, meta: dict[str, Any],
+                 dynamic: bool = True) -> Any:
     """The file's Arrow schema: ``columns`` (field names, in order), then ``$meta`` when the
-    collection has a dynamic field, then ``$partition``; ``meta`` goes into the metadata."""
+    collection has a dynamic field (and ``dynamic``: the rows carry its keys), then
+    ``$partition``; ``meta`` goes into the metadata."""
     pa = _pa()
     by_name = {f["name"]: f for f in record["fields"]}
     out = []
@@ -188,7 +190,7 @@ def arrow_schema(record: dict[str, Any], columns: list[str], *, partitions: bool
         f = by_name[name]
         nullable = not (f.get("is_primary") or (f["type"] in VECTOR_TYPES and not f.get("nullable")))
         out.append(pa.field(name, arrow_type(f), nullable=nullable, metadata={TYPE_KEY: f["type"].encode()}))
-    if record.get("enable_dynamic_field"):
+    if record.get("enable_dynamic_field") and dynamic:
         out.append(pa.field(DYNAMIC_COLUMN, pa.string(), metadata={TYPE_KEY: b"JSON"}))
     if partitions:
         out.append(pa.field(PARTITION_COLUMN, pa.string(), nullable=False))
@@ -274,11 +276,11 @@ class ParquetRowWriter:
     without one is unreadable, so ``close`` must come before the file is committed)."""
 
     def __init__(self, sink: Any, record: dict[str, Any], columns: list[str], *, partitions: bool,
-                 meta: dict[str, Any]) -> None:
+                 meta: dict[str, Any], dynamic: bool = True) -> None:
         import pyarrow.parquet as pq
 
         self.record = record
-        self.schema = arrow_schema(record, columns, partitions=partitions, meta=meta)
+        self.schema = arrow_schema(record, columns, partitions=partitions, meta=meta, dynamic=dynamic)
         self.writer = pq.ParquetWriter(sink, self.schema, compression="zstd")
 
     def write(self, rows: list[dict[str, Any]], partition: str | None = None) -> None:
@@ -298,6 +300,12 @@ def export_meta(record: dict[str, Any], info: CollectionInfo, *, expr: str = "",
     return {"format": FORMAT, "collection": info.name, "database": info.db_name or "default",
             "filter": expr, "columns": columns or [], "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "milvus_tui": __version__, "schema": record}
+
+
+def wants_dynamic(record: dict[str, Any], fields: list[str]) -> bool:
+    """Whether rows read with these output fields carry dynamic keys (so ``$meta`` is written)."""
+    names = {f["name"] for f in record["fields"]}
+    return bool(record.get("enable_dynamic_field")) and ("*" in fields or any(f not in names for f in fields))
 
 
 def columns_for(record: dict[str, Any], fields: list[str]) -> list[str]:
