@@ -236,6 +236,16 @@ async def test_ingest_again_replaces_and_into_an_existing_collection(
         drop(raw_client, new)
 
 
+def _short_text_schema() -> Any:
+    from pymilvus import DataType
+
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=8)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    return schema
+
+
 def _flat_index() -> Any:
     index = MilvusClient.prepare_index_params()
     index.add_index("vec", index_type="FLAT", metric_type="L2")
@@ -286,6 +296,16 @@ def test_unusable_columns_are_named_and_nothing_is_created(service: Session, raw
     pq.write_table(pa.table({"id": [1, 2], "vec": [[0.1, 0.2], [0.3]]}), ragged)
     with pytest.raises(InvalidInput, match="column 'vec' holds vectors of different lengths"):
         service.run(service.ingest_parquet(new_name, ragged))
+    # Into an existing collection: a text longer than the field takes is refused before any write.
+    raw_client.create_collection(new_name, schema=_short_text_schema(), index_params=_flat_index())
+    long = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"pk": [1, 2, 3], "text": ["ok", "fine", "x" * 9],
+                             "vec": pa.array([[0.5] * 2] * 3, pa.list_(pa.float32(), 2))}), long)
+    with pytest.raises(InvalidInput, match=r"row 3\): column 'text' is 9 characters long; the field's max_length is 8"):
+        service.run(service.ingest_parquet(new_name, long))
+    assert raw_client.query(new_name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0][
+        "count(*)"] == 0
+    raw_client.drop_collection(new_name)
     not_parquet = tmp_path / "x.parquet"
     not_parquet.write_text('{"text": "hi"}\n')
     with pytest.raises(InvalidInput, match="is not a Parquet file"):

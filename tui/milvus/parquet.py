@@ -230,8 +230,9 @@ def _column(f: dict[str, Any], values: list[Any], type_: Any) -> Any:
             np.zeros((0, dim), dtype=dtype)
         if data.shape[1] != dim:
             raise InvalidInput(f"Field '{f['name']}' holds vectors of {data.shape[1]} dimensions, not {dim}.")
-        flat = pa.array(data.reshape(-1), type=type_.value_type)
-        return pa.FixedSizeListArray.from_arrays(flat, dim, mask=pa.array(mask) if any(mask) else None)
+        if any(mask):  # a nullable vector field (Milvus 2.6): the slow, plain way
+            return pa.array([None if m else row for m, row in zip(mask, data.tolist())], type=type_)
+        return pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1), type=type_.value_type), dim)
     if t in _BYTE_VECTOR_WIDTH:
         return pa.array([None if v is None else _bytes_of(v) for v in values], type=type_)
     if t == "SPARSE_FLOAT_VECTOR":

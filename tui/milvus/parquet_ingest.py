@@ -41,6 +41,8 @@ def _true(value: Any) -> bool:
 def _field_dict(f: FieldInfo) -> dict[str, Any]:
     """An existing collection's field in the schema record's shape (what ``read_column`` needs)."""
     entry: dict[str, Any] = {"name": f.name, "type": f.dtype, "params": {"dim": f.dim} if f.dim else {}}
+    if f.max_length and f.dtype == "VARCHAR":
+        entry["params"]["max_length"] = f.max_length
     if f.element_type:
         entry["element_type"] = f.element_type
     if f.is_primary:
@@ -243,9 +245,16 @@ def _plan(source: ParquetSource, fields: list[dict[str, Any]], dynamic: bool, co
 
 
 def _check(source: ParquetSource, plan: _Plan, batch_size: int) -> int:
-    """One pass over the file: nulls where the target takes none, duplicate and missing keys.
-    The number of rows."""
+    """One pass over the file: nulls where the target takes none, duplicate keys, text longer
+    than its field's max_length. The number of rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     by_name = {f["name"]: f for f in plan.fields}
+    lengths = {name: int(by_name[name]["params"]["max_length"]) for name in source.arrow.names
+               if name in by_name and by_name[name]["type"] == "VARCHAR" and name not in plan.drop
+               and by_name[name].get("params", {}).get("max_length")
+               and pa.types.is_string(source.arrow.field(name).type)}
     strict = [name for name in source.arrow.names if name in by_name and name not in plan.drop
               and not by_name[name].get("nullable") and "default_value" not in by_name[name]]
     pk = plan.keys.primary
@@ -259,6 +268,13 @@ def _check(source: ParquetSource, plan: _Plan, batch_size: int) -> int:
                 first = column.is_null().to_pylist().index(True)
                 raise InvalidInput(f"{source.path} (row {count + first + 1}): column '{name}' is null, and the "
                                    f"field '{name}' is not nullable.")
+        for name, limit in lengths.items():
+            sizes = pc.utf8_length(batch.column(name))
+            longest = pc.max(sizes).as_py()
+            if longest is not None and longest > limit:
+                first = sizes.to_pylist().index(longest)
+                raise InvalidInput(f"{source.path} (row {count + first + 1}): column '{name}' is {longest} characters "
+                                   f"long; the field's max_length is {limit}.")
         if check_keys:
             for i, key in enumerate(batch.column(pk).to_pylist()):
                 if key in seen:
