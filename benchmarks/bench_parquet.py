@@ -8,7 +8,8 @@ is its own: the child connects and describes the collection, notes its resident 
 (baseline), exports, then reports the peak resident set size (``ru_maxrss``) and, for Parquet,
 the peak of pyarrow's memory pool (Arrow buffers are not Python objects, so tracemalloc would
 not see them). Formats alternate within each repeat (JSONL first in odd repeats), so both
-share the machine's state. A smaller export (``--small``, default 20k entities of the same
+share the machine's state; each repeat ends with the floor, the same reads with no file
+(the primary-key cursor, 1000 a batch, float32 vectors). A smaller export (``--small``, default 20k entities of the same
 collection, by a filter) shows whether the peak grows with the number of entities: streaming
 means it should not.
 
@@ -50,7 +51,11 @@ def child(uri: str, fmt: str, out: str, expr: str) -> None:
         import pyarrow.parquet  # noqa: F401
     base = rss_mb()
     t0 = time.perf_counter()
-    report = session.run(session.export(info, Path(out), expr=expr, fmt=fmt))
+    if fmt == "read":
+        rows = conn.run(read_only(info, expr))
+        Path(out).write_bytes(b"")
+    else:
+        rows = session.run(session.export(info, Path(out), expr=expr, fmt=fmt)).rows
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     arrow_peak = 0.0
@@ -59,8 +64,22 @@ def child(uri: str, fmt: str, out: str, expr: str) -> None:
 
         arrow_peak = pa.default_memory_pool().max_memory() / 2**20
     conn.close()
-    print(json.dumps({"fmt": fmt, "rows": report.rows, "s": elapsed, "base_mb": base, "peak_mb": peak,
+    print(json.dumps({"fmt": fmt, "rows": rows, "s": elapsed, "base_mb": base, "peak_mb": peak,
                       "arrow_peak_mb": arrow_peak, "bytes": Path(out).stat().st_size}))
+
+
+def read_only(info: Any, expr: str, batch_size: int = 1000) -> Any:
+    """The floor: the export's reads (the same primary-key cursor and batch size, float32
+    vectors as the Parquet export asks for them), no file."""
+    from tui.milvus.queries import rows_after
+
+    cursor, total = None, 0
+    while True:
+        rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, strict_float32=True)
+        total += len(rows)
+        if len(rows) < batch_size:
+            return total
+        cursor = rows[-1][info.primary.name]
 
 
 def run_child(uri: str, fmt: str, out: Path, expr: str = "") -> dict[str, Any]:
@@ -88,19 +107,19 @@ def main() -> None:
         data = ensure_dataset(conn.client, COLLECTION, args.rows, DIM, index_type="FLAT")
         conn.close()
         print(f"- data set: {describe_info(data)}")
-        results: dict[str, list[dict[str, Any]]] = {f: [] for f in FORMATS}
+        results: dict[str, list[dict[str, Any]]] = {f: [] for f in (*FORMATS, "read")}
         small: dict[str, list[dict[str, Any]]] = {f: [] for f in FORMATS}
         with tempfile.TemporaryDirectory(dir=DATA) as tmp:
             for repeat in range(args.repeats):
                 order = FORMATS if repeat % 2 == 0 else FORMATS[::-1]
-                for fmt in order:
+                for fmt in (*order, "read"):
                     out = Path(tmp) / f"export.{fmt}"
                     figures = run_child(server.uri, fmt, out)
                     assert figures["rows"] == args.rows, figures
                     results[fmt].append(figures)
                     print(f"  repeat {repeat + 1} {fmt:8s} {figures['s']:6.2f} s  peak {figures['peak_mb']:7.1f} MiB"
                           f"  ({load_now()})", file=sys.stderr)
-                    out.unlink()
+                    out.unlink(missing_ok=True)
             if args.small:
                 for fmt in FORMATS:
                     out = Path(tmp) / f"small.{fmt}"
@@ -129,6 +148,7 @@ def main() -> None:
             scale = 2**20 if key == "bytes" else 1
             j, p = med("jsonl", key) / scale, med("parquet", key) / scale
         print(f"| {label} | {form.format(j)} | {form.format(p)} | {p / j:.2f}x |")
+    print(f"| the reads alone, no file (s) | {med('read', 's'):.2f} | {med('read', 's'):.2f} | |")
     print(f"| entities per second | {args.rows / med('jsonl', 's'):,.0f} | {args.rows / med('parquet', 's'):,.0f} | "
           f"{med('jsonl', 's') / med('parquet', 's'):.2f}x |")
     print(f"\npyarrow memory pool peak during the Parquet export: {med('parquet', 'arrow_peak_mb'):.1f} MiB")

@@ -282,7 +282,15 @@ class ParquetRowWriter:
 
         self.record = record
         self.schema = arrow_schema(record, columns, partitions=partitions, meta=meta, dynamic=dynamic)
-        self.writer = pq.ParquetWriter(sink, self.schema, compression="zstd")
+        types = {f["name"]: f["type"] for f in record["fields"]}
+        # Dictionary encoding suits repeated scalars, not vectors: on 256-dim float vectors it
+        # made the writer 10x slower and the file 1.6x larger than plain (measured, 20k rows).
+        # Float vectors' bytes split by position compress better (the exponents repeat).
+        plain = [c.name for c in self.schema if types.get(c.name, "") not in VECTOR_TYPES
+                 and types.get(c.name) != "ARRAY"]
+        split = [f"{name}.list.element" for name in columns if types[name] == "FLOAT_VECTOR"]
+        self.writer = pq.ParquetWriter(sink, self.schema, compression="zstd", use_dictionary=plain,
+                                       use_byte_stream_split=split or False)
 
     def write(self, rows: list[dict[str, Any]], partition: str | None = None) -> None:
         if rows:
