@@ -234,6 +234,15 @@ async def test_ingest_again_replaces_and_into_an_existing_collection(
         assert diff(snapshot(raw_client, made.name), snapshot(raw_client, new)) == []
     finally:
         drop(raw_client, new)
+    # --skip continues after the first N rows of the file (here mid-batch: 10 of batches of 4).
+    resumed = unique_name("pq_skip")
+    try:
+        report = service.run(service.ingest_parquet(resumed, path, skip=10, batch_size=4))
+        assert (report.inserted, report.skipped_documents) == (made.entities - 10, 10)
+        wanted = pq.read_table(path).column("pk").to_pylist()[10:]
+        assert sorted(snapshot(raw_client, resumed)) == sorted(wanted)
+    finally:
+        drop(raw_client, resumed)
 
 
 def _short_text_schema() -> Any:
