@@ -628,6 +628,11 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
         if config.simulated_embedding_ms:
             simulated_embeddings = remote.embeddings()
             embeddings = simulated_embeddings
+            # Built now, untimed, on this loop: an OpenAI client creates its TLS context as it
+            # is built (20-40 ms here), which would otherwise land inside the first async run.
+            # (The sync client is built by the fill, untimed as well.) The app's own provider
+            # is usually warm already: the explorer's searches used it on this loop.
+            await simulated_embeddings.aembed_query("warm up")
         run.embeddings = _describe(embeddings)
         return await _run_measured(run, remote.milvus_connection(connection_args), embeddings,
                                    progress=progress, on_result=on_result, cancel_event=cancel_event,
