@@ -316,6 +316,11 @@ class TimingScreen(Screen[None]):
         try:
             config = self.config()
             config.validate()
+            if config.simulated_milvus_ms:
+                from ..timing.simulated import SimulatedRemote
+
+                # Refused here, in the user's words, rather than as a failed run.
+                SimulatedRemote(0, config.simulated_milvus_ms, milvus_uri=main.session.bench_connection().get("uri"))
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return

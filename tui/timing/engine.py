@@ -640,9 +640,12 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
     finally:
         # The scratch collection is dropped by now (through the delay line, if any). Close the
         # loop's HTTP client before its server goes, then the server: nothing outlives the run.
-        if simulated_embeddings is not None:
-            await asyncio.shield(simulated_embeddings.aclose())
-        await asyncio.shield(asyncio.to_thread(remote.stop))
+        try:
+            if simulated_embeddings is not None:
+                await asyncio.shield(simulated_embeddings.aclose())
+        finally:
+            # Shielded: a second cancel stops the wait, not the stop (its thread runs on).
+            await asyncio.shield(asyncio.to_thread(remote.stop))
 
 
 def _describe(embeddings: Any) -> str:
