@@ -36,8 +36,10 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    #: The opened collection's aliases and partition counts: never replaces a catalog read.
+    DETAILS = "details"
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS)
 
 
 def user_message(exc: BaseException) -> str:

@@ -306,13 +306,17 @@ def _check_version(version: str, shape: SearchShape, hybrid: bool) -> None:
                            "or later (several vector fields in one collection).")
 
 
-def _hits(info: CollectionInfo, result: Any, exclude: list[Any]) -> tuple[list[dict[str, Any]], list[float]]:
-    """Rows and scores of the first query's hits (several query vectors: merged, best first)."""
+def _hits(info: CollectionInfo, result: Any, exclude: list[Any], metric: str | None = None,
+          ) -> tuple[list[dict[str, Any]], list[float]]:
+    """Rows and scores of the hits, best first. Several query vectors (by several keys): each entity
+    once, with its best score in the metric's own direction (largest for COSINE/IP/BM25, smallest
+    for L2/HAMMING/JACCARD), merged across the queries."""
     pk = info.primary.name
+    larger_is_closer = metric is None or metric in SIMILARITY_METRICS
     best: dict[Any, tuple[float, dict[str, Any]]] = {}
-    order: list[Any] = []
     skip = set(exclude)
-    for group in result or []:
+    groups = list(result or [])
+    for group in groups:
         for hit in group:
             entity = dict(hit.get("entity") or {})
             key = hit.get("id", hit.get(pk))
@@ -321,10 +325,13 @@ def _hits(info: CollectionInfo, result: Any, exclude: list[Any]) -> tuple[list[d
                 continue
             score = float(hit.get("distance", 0.0))
             if key not in best:
-                order.append(key)
                 best[key] = (score, entity)
-            elif score > best[key][0]:
+            elif (score > best[key][0]) if larger_is_closer else (score < best[key][0]):
                 best[key] = (score, best[key][1])
+    order = list(best)
+    if len(groups) > 1:
+        # One query keeps the server's order (grouped results are ordered by group, not score).
+        order.sort(key=lambda k: best[k][0], reverse=larger_is_closer)
     return [best[k][1] for k in order], [best[k][0] for k in order]
 
 
@@ -363,7 +370,7 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
     if partition_names:
         kwargs["partition_names"] = partition_names
     result = yield Call("search", kwargs, collection=info.name, expr=kwargs["filter"])
-    rows, scores = _hits(info, result, exclude)
+    rows, scores = _hits(info, result, exclude, _metric(info, f))
     if len(vectors) > 1:
         rows, scores = rows[:query.k], scores[:query.k]
     kind = "more_like_this" if query.source == "key" else "search"
