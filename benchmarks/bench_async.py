@@ -39,8 +39,9 @@ def start_embedding_server(latency: float, dim: int) -> tuple[subprocess.Popen[b
     """The timing panel's simulated remote embedding API (``tui/timing/simulated.py``): the
     same child process, serving the local model after ``latency`` seconds per request."""
     remote = SimulatedRemote(round(latency * 1000), dim=dim).start()
-    assert remote.process is not None and remote.base_url is not None
-    return remote.process, remote.base_url
+    process = remote.children[0].process
+    assert process is not None and remote.base_url is not None
+    return process, remote.base_url
 
 
 async def condition(name: str, uri: str, embeddings, args, *, io_bound: bool) -> list:  # noqa: ANN001

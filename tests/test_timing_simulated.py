@@ -88,8 +88,8 @@ def test_latency_choices_parse_and_label() -> None:
 
 def test_endpoint_really_delays_and_stops(milvus_uri: str) -> None:
     remote = SimulatedRemote(50, 25, milvus_uri=milvus_uri).start()
-    pid, emb_port, milvus_port = remote.pid, remote.embedding_port, remote.milvus_port
-    assert pid and emb_port and milvus_port
+    pids, emb_port, milvus_port = remote.pids, remote.embedding_port, remote.milvus_port
+    assert len(pids) == 2 and emb_port and milvus_port
     try:
         assert remote.base_url == f"http://127.0.0.1:{emb_port}/v1"
         elapsed, vectors = post_embeddings(remote.base_url, ["cat sits on mat", "a kitten on a rug", "tax law"])
@@ -118,7 +118,7 @@ def test_endpoint_really_delays_and_stops(milvus_uri: str) -> None:
             direct.close()
     finally:
         remote.stop()
-    assert gone(pid) and refused(emb_port) and refused(milvus_port)
+    assert all(gone(pid) for pid in pids) and refused(emb_port) and refused(milvus_port)
     remote.stop()  # twice is harmless
 
 
@@ -136,7 +136,7 @@ async def test_engine_runs_against_the_endpoint_and_labels_results(milvus_uri: s
     sync = run.results[1]
     assert sync.p50_ms >= 45  # every search waited on the endpoint
     assert run.dropped
-    assert run.remote_pid is not None and gone(run.remote_pid)
+    assert len(run.remote_pids) == 1 and all(gone(pid) for pid in run.remote_pids)
     assert run.remote_ports and all(refused(p) for p in run.remote_ports.values())
     assert simulated_children() == []
     table = to_markdown(run.results)
@@ -201,7 +201,8 @@ def test_cli_bench_simulated_json(milvus_uri: str, tmp_path: Path) -> None:
         ("delete", "async", 3, 0, LABEL_50), ("delete", "sync", 3, 0, LABEL_50)]
     assert out["scratch_dropped"]
     # The server went with the command: its process and port.
-    assert gone(sim["pid"]) and refused(sim["ports"]["embedding"])
+    assert len(sim["pids"]) == 1 and all(gone(pid) for pid in sim["pids"])
+    assert refused(sim["ports"]["embedding"])
 
     # A bad choice is refused in the user's words, before anything starts.
     bad = cli("bench", "--simulated-latency", "75", "--json", home=home, uri=milvus_uri)

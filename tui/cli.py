@@ -877,7 +877,7 @@ def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, c
         run = asyncio.run(run_bench(config, connection, svc.embeddings, progress=progress))
     if as_json:
         simulated = {"label": run.simulated, "embedding_ms": config.simulated_embedding_ms,
-                     "milvus_ms": config.simulated_milvus_ms, "pid": run.remote_pid,
+                     "milvus_ms": config.simulated_milvus_ms, "pids": run.remote_pids,
                      "ports": run.remote_ports} if run.simulated else None
         click.echo(to_json(run.results, scratch_collection=run.scratch, scratch_dropped=run.dropped,
                            embeddings=run.embeddings, server=svc.conn.kind, simulated=simulated))

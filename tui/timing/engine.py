@@ -226,9 +226,9 @@ class BenchRun:
     started: float = field(default_factory=time.time)
     simulated: str = ""  # the simulated conditions' label, "" for a real run
     embeddings: str = ""  # the embedding provider the run used (``describe()``)
-    #: The simulated endpoints' child process and ports (None / {} for a real run), so callers
+    #: The simulated endpoints' child processes and ports (empty for a real run), so callers
     #: and tests can check that nothing outlives the run.
-    remote_pid: int | None = None
+    remote_pids: list[int] = field(default_factory=list)
     remote_ports: dict[str, int] = field(default_factory=dict)
 
 
@@ -622,7 +622,7 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
     simulated_embeddings = None
     try:
         await asyncio.to_thread(remote.start)  # ~1 s: the child imports and loads the model
-        run.remote_pid = remote.pid
+        run.remote_pids = remote.pids
         run.remote_ports = {k: v for k, v in (("embedding", remote.embedding_port),
                                               ("milvus", remote.milvus_port)) if v}
         if config.simulated_embedding_ms:

@@ -15,14 +15,14 @@ loopback, so there is little to overlap. ``SimulatedRemote`` puts the waits back
   pipelined (a chunk never waits for the one before it to be delayed), which is what a
   network link does; gRPC's HTTP/2 streams inside it are untouched.
 
-Both run in one child process, not in a thread of the app: the delay is the only thing it
-adds, and its CPU (JSON, the model, the forwarding) does not compete with the UI's event
-loop for the GIL. The child stops when ``stop()`` runs, at interpreter exit, and when the
-parent dies without either (its stdin is a pipe only the parent holds: EOF ends it), so no
-thread, process or port outlives a run.
+Each runs in a child process of its own, not in a thread of the app: the delay is the only
+thing it adds, its CPU (HTTP, JSON, the model, the forwarding) does not compete with the UI's
+event loop for the GIL, and the two do not delay each other's answers. A child stops when
+``stop()`` runs, at interpreter exit, and when the parent dies without either (its stdin is
+a pipe only the parent holds: EOF ends it), so no thread, process or port outlives a run.
 
-Child entry point: ``python -m tui.timing.simulated --embedding-ms 100 [--milvus-ms 20
---milvus-target 127.0.0.1:PORT]``; it prints one JSON line with its ports when ready.
+Child entry points: ``python -m tui.timing.simulated embedding --ms 100`` and ``... milvus
+--ms 25 --target 127.0.0.1:PORT``; each prints ``{"port": N}`` when ready.
 """
 
 from __future__ import annotations
@@ -79,8 +79,56 @@ def describe(embedding_ms: int, milvus_ms: int) -> str:
     return "SIMULATED on loopback: " + ", ".join(parts) if parts else ""
 
 
+class _Child:
+    """One child process serving one simulated endpoint; it prints its port when ready."""
+
+    def __init__(self, args: list[str], startup_timeout: float) -> None:
+        env = dict(os.environ, MILVUS_URI="")  # pymilvus is never imported there, but be sure
+        # stderr to a file, not a pipe: a pipe nobody reads would block the child once full.
+        self.errors = tempfile.TemporaryFile()
+        # Its own process group: ctrl+c in the terminal goes to the app, which stops it.
+        self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "tui.timing.simulated", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.errors, env=env, process_group=0)
+        self.pid = self.process.pid
+        self.startup_timeout = startup_timeout
+
+    def ready(self) -> int:
+        """Block until the child serves; return its port."""
+        process = self.process
+        assert process is not None and process.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.1)
+            if ready:
+                line = process.stdout.readline()
+                if line:
+                    return int(json.loads(line)["port"])
+            if process.poll() is not None:
+                self.errors.seek(0)
+                err = self.errors.read().decode(errors="replace")
+                raise RuntimeError(f"The simulated remote endpoint exited during startup: {err.strip()[-500:]}")
+        raise RuntimeError(f"The simulated remote endpoint did not start within {self.startup_timeout:.0f} s.")
+
+    def stop(self, timeout: float) -> None:
+        """Closing its lifeline (stdin) is enough; a kill if it does not go."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout, self.errors):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 class SimulatedRemote:
-    """The child process serving the simulated endpoints; a context manager."""
+    """The child processes serving the simulated endpoints (one each, so neither's CPU delays
+    the other's answers); a context manager."""
 
     def __init__(self, embedding_ms: int = 0, milvus_ms: int = 0, *, milvus_uri: str | None = None,
                  dim: int = 256, startup_timeout: float = 60.0) -> None:
@@ -89,21 +137,19 @@ class SimulatedRemote:
         self.dim = dim
         self.startup_timeout = startup_timeout
         self.target: tuple[str, int] | None = None
-        self._target_uri = milvus_uri
         if self.milvus_ms:
             self.target = _proxy_target(milvus_uri)
-        self.process: subprocess.Popen[bytes] | None = None
+        self.children: list[_Child] = []
         self.embedding_port: int | None = None
         self.milvus_port: int | None = None
-        self._errors: Any = None
 
     @property
     def label(self) -> str:
         return describe(self.embedding_ms, self.milvus_ms)
 
     @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+    def pids(self) -> list[int]:
+        return [child.pid for child in self.children]
 
     @property
     def base_url(self) -> str | None:
@@ -126,58 +172,32 @@ class SimulatedRemote:
                                                  model=SIMULATED_MODEL, max_retries=0, check_ctx_length=False))
 
     def start(self) -> Self:
-        """Start the child and block until it serves (it loads the local model first)."""
-        cmd = [sys.executable, "-m", "tui.timing.simulated", "--embedding-ms", str(self.embedding_ms),
-               "--dim", str(self.dim)]
-        if self.target is not None:
-            cmd += ["--milvus-ms", str(self.milvus_ms), "--milvus-target", f"{self.target[0]}:{self.target[1]}"]
-        env = dict(os.environ, MILVUS_URI="")  # pymilvus is never imported there, but be sure
-        # stderr to a file, not a pipe: a pipe nobody reads would block the child once full.
-        self._errors = tempfile.TemporaryFile()
-        # Its own process group: ctrl+c in the terminal goes to the app, which stops it.
-        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self._errors, env=env, process_group=0)
+        """Start the children and block until they serve (the embedding one loads the model first)."""
         atexit.register(self.stop)
         try:
-            info = self._read_ready()
+            embedding = milvus = None
+            if self.embedding_ms:
+                embedding = _Child(["embedding", "--ms", str(self.embedding_ms), "--dim", str(self.dim)],
+                                   self.startup_timeout)
+                self.children.append(embedding)
+            if self.target is not None:
+                milvus = _Child(["milvus", "--ms", str(self.milvus_ms), "--target",
+                                 f"{self.target[0]}:{self.target[1]}"], self.startup_timeout)
+                self.children.append(milvus)
+            # Both started before either is waited for: they boot side by side.
+            self.embedding_port = embedding.ready() if embedding else None
+            self.milvus_port = milvus.ready() if milvus else None
         except BaseException:
             self.stop()
             raise
-        self.embedding_port = info.get("embedding_port")
-        self.milvus_port = info.get("milvus_port")
         return self
 
-    def _read_ready(self) -> dict[str, Any]:
-        assert self.process is not None and self.process.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                line = self.process.stdout.readline()
-                if line:
-                    return dict(json.loads(line))
-            if self.process.poll() is not None:
-                self._errors.seek(0)
-                err = self._errors.read().decode(errors="replace")
-                raise RuntimeError(f"The simulated remote endpoint exited during startup: {err.strip()[-500:]}")
-        raise RuntimeError(f"The simulated remote endpoint did not start within {self.startup_timeout:.0f} s.")
-
     def stop(self, timeout: float = 3.0) -> None:
-        """Stop the child (closing its lifeline is enough; a kill if it does not go)."""
-        process, self.process = self.process, None
-        if process is None:
-            return
+        """Stop every child; safe to call again."""
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
-        for stream in (process.stdin, process.stdout, self._errors):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        for child in self.children:
+            child.stop(timeout)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -267,31 +287,37 @@ def _start_proxy(target: tuple[str, int], round_trip: float) -> int:
     return ready.result()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Simulated remote embedding API and Milvus delay line")
-    parser.add_argument("--embedding-ms", type=int, default=0)
-    parser.add_argument("--dim", type=int, default=256)
-    parser.add_argument("--milvus-ms", type=int, default=0)
-    parser.add_argument("--milvus-target", default="")
-    args = parser.parse_args(argv)
-    from ..embeddings.server import EmbeddingServer
-
-    info: dict[str, int] = {}
-    # Always served (even at 0 ms, when only Milvus is simulated): one process for both.
-    server = EmbeddingServer(args.dim, args.embedding_ms / 1000, model=SIMULATED_MODEL, semantic=True)
-    server.embed(["warm up"], args.dim)  # load the model now, not inside the first timed request
-    server.start()
-    info["embedding_port"] = server.port
-    if args.milvus_ms and args.milvus_target:
-        host, _, port = args.milvus_target.rpartition(":")
-        info["milvus_port"] = _start_proxy((host, int(port)), args.milvus_ms / 1000)
-    print(json.dumps(info), flush=True)
-    # The lifeline: the parent holds the other end of stdin; EOF means it stopped us or died.
+def _wait_for_eof() -> None:
+    """The lifeline: the parent holds the other end of stdin; EOF means it stopped us or died."""
     with contextlib.suppress(OSError):
         while sys.stdin.buffer.read(1 << 12):
             pass
-    server.stop()
-    os._exit(0)  # the delay line's daemon thread and its sockets go with the process
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="One simulated remote endpoint (a child of the timing engine)")
+    sub = parser.add_subparsers(dest="what", required=True)
+    embedding = sub.add_parser("embedding", help="OpenAI-compatible embeddings from the local model, delayed")
+    embedding.add_argument("--ms", type=int, required=True)
+    embedding.add_argument("--dim", type=int, default=256)
+    milvus = sub.add_parser("milvus", help="a TCP delay line in front of a Milvus server")
+    milvus.add_argument("--ms", type=int, required=True, help="round trip")
+    milvus.add_argument("--target", required=True, help="host:port")
+    args = parser.parse_args(argv)
+    if args.what == "embedding":
+        from ..embeddings.server import EmbeddingServer
+
+        server = EmbeddingServer(args.dim, args.ms / 1000, model=SIMULATED_MODEL, semantic=True)
+        server.embed(["warm up"], args.dim)  # load the model now, not inside the first timed request
+        server.start()
+        print(json.dumps({"port": server.port}), flush=True)
+        _wait_for_eof()
+        server.stop()
+    else:
+        host, _, port = args.target.rpartition(":")
+        print(json.dumps({"port": _start_proxy((host, int(port)), args.ms / 1000)}), flush=True)
+        _wait_for_eof()
+    os._exit(0)  # daemon threads (the delay line's loop) and their sockets go with the process
 
 
 if __name__ == "__main__":
