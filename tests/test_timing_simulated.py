@@ -171,6 +171,7 @@ async def test_panel_choice_reaches_the_engine_and_the_results(milvus_uri: str, 
         assert LABEL_50 in str(screen.query_one("#bench-chart", Static).render())
         history = rows(screen.query_one("#bench-history", DataTable))
         assert [row[-1] for row in history] == ["SIMULATED: remote embedding API 50 ms per request"] * 2
+        assert [row[2] for row in history] == ["async ≤8 SIM", "sync (thread) SIM"]
         await wait_until(pilot, lambda: not simulated_children(), timeout=10, what="the endpoint to stop")
 
         # Back to off: the next run is real and says so.
@@ -182,7 +183,7 @@ async def test_panel_choice_reaches_the_engine_and_the_results(milvus_uri: str, 
                          what="the second run to start")
         await wait_until(pilot, lambda: not screen.running, timeout=90, what="the second run")
         history = rows(screen.query_one("#bench-history", DataTable))
-        assert history[-1][-1] == "real" and "SIMULATED" not in title(screen)
+        assert history[-1][-1] == "real" and history[-1][2] == "sync (thread)" and "SIMULATED" not in title(screen)
     assert simulated_children() == []
 
 

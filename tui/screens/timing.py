@@ -5,6 +5,11 @@ there, sync ones run in a thread, and the "sync on the event loop" demonstration
 this very loop on purpose; the engine's heartbeat (a task on the app loop) reports how
 long the UI stalled in each mode. Queries run by hand in the explorer appear in the log
 below, with their mode and latency.
+
+"Simulated remote embedding API" / "simulated remote Milvus" put the seed tutorial's network
+back, offline (``tui/timing/simulated.py``): real loopback servers that wait before answering.
+They are off by default, and every result of a simulated run says so (chart, history, title,
+exports).
 """
 
 from __future__ import annotations
@@ -38,13 +43,11 @@ MODE_LABELS = {
 MODE_STYLES = {"async": "cyan", "sync": "magenta", "batched": "green", "blocking": "red"}
 #: One line per mode: what it demonstrates (shown under the controls).
 MODE_HELP = (
-    ("async", "N operations in flight together (up to the limit): overlaps their waits on the network, "
-              "so it gains when operations wait, up to N / ceil(N / limit), and little when they are CPU work here."),
-    ("sync (thread)", "one operation after another, off the UI loop: pays every wait in full; the 1.0x baseline."),
-    ("batched", "one call carrying all N items: one wait and one request instead of N, so it beats both "
-                "wherever the operation has a batched form."),
-    ("delete", "each delete is one Milvus round trip and no embedding: the simulated embedding API does not "
-               "touch it, so its contrast appears only with a remote Milvus (the seed's 47.9x) or the simulated one."),
+    ("async", "N operations in flight at once (≤ limit): overlaps their waits, up to N / ceil(N / limit) faster."),
+    ("sync (thread)", "one after another, off the UI loop: pays every wait in full; the 1.0x baseline."),
+    ("batched", "one call with all N items: one wait and one request instead of N, so it wins wherever it exists."),
+    ("sync on loop", "the same sync calls on the UI's own event loop: the freeze the other modes avoid."),
+    ("delete", "one Milvus round trip, no embedding: a contrast only with a remote (or simulated) Milvus."),
 )
 
 
@@ -397,7 +400,9 @@ class TimingScreen(Screen[None]):
                 table.add_row(OPERATIONS[r.op][0], str(r.n), r.mode, "—", "—", "—", "—", "—", "—", "—",
                               "no batched form", conditions(r))
                 continue
-            mode = MODE_LABELS[r.mode] + (f" ≤{r.concurrency}" if r.concurrency else "")
+            mode = Text(MODE_LABELS[r.mode] + (f" ≤{r.concurrency}" if r.concurrency else ""))
+            if r.simulated:  # visible without scrolling to the conditions column
+                mode.append(" SIM", style="bold yellow")
             table.add_row(OPERATIONS[r.op][0], str(r.n), mode, f"{r.wall_s:.3f}", f"{r.ops_per_s:,.1f}",
                           f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}",
                           f"{r.speedup:.1f}x" if r.speedup else "—", str(r.errors),
@@ -412,7 +417,8 @@ class TimingScreen(Screen[None]):
             self.notify(event.error, severity="error", title="bench failed")
         else:
             simulated = next((r.simulated for r in self.current if r.simulated), "")
-            title.update(Text(f"Done; {dropped}." + (f" {simulated}." if simulated else ""), style="bold green"))
+            title.update(Text(f"Done — {simulated}; {dropped}." if simulated else f"Done; {dropped}.",
+                              style="bold green"))
 
     @on(Button.Pressed, "#bench-cancel")
     def action_cancel(self) -> None:

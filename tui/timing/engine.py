@@ -17,6 +17,11 @@ mode after another, on the same scratch collection:
 - ``blocking``: the plain methods called *on the event loop* — a demonstration of what
   not to do; the loop monitor reports the freeze it causes.
 
+With ``BenchConfig.simulated_embedding_ms`` / ``simulated_milvus_ms`` the run gets the seed's
+network back, offline: embeddings from a loopback OpenAI-compatible endpoint that answers after
+that delay, and a delay line in front of the Milvus server (``simulated.py``); they start with
+the run, stop when it ends, and every result carries their label (``RunResult.simulated``).
+
 Every run records wall time, ops/s, per-operation latency percentiles, errors, and the
 event loop's lag measured by a heartbeat task on the same loop. Each run starts after a full
 garbage collection (untimed), so a collection that earlier allocations made due does not
