@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
     from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
+    from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
     from .session import CatalogSnapshot
 
@@ -97,6 +98,21 @@ class RestoreDone(Outcome):
 
 class ExportDone(Outcome):
     result: ExportReport
+
+
+# Edits (issue 14).
+class EditPreviewed(Outcome):
+    result: EditPreview
+
+
+class EditDone(Outcome):
+    result: EditReport
+
+
+class EntityFetched(Outcome):
+    """One entity read whole by its primary key (the entity edit form starts from it)."""
+
+    result: list[dict[str, Any]]
 
 
 class FailureKind(StrEnum):
