@@ -159,6 +159,41 @@ def test_the_file_is_what_other_tools_expect(lite_zoo: tuple[str, dict[str, ZooC
     assert json.loads(pq.read_schema(tmp_path / "d.parquet").metadata[META_KEY])["filter"] == "pk <= 4"
 
 
+def test_indexes_come_back(service: Session, raw_client: MilvusClient, new_name: str, tmp_path: Path) -> None:
+    from pymilvus import DataType
+
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("w", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("tag", DataType.VARCHAR, max_length=16)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("v", index_type="HNSW", metric_type="IP", params={"M": 8, "efConstruction": 64})
+    index.add_index("w", index_type="AUTOINDEX", metric_type="L2")
+    index.add_index("tag", index_type="INVERTED")  # a scalar index: no metric
+    source = unique_name("pq_ix")
+    raw_client.create_collection(source, schema=schema, index_params=index)
+    try:
+        raw_client.insert(source, [{"pk": i, "v": [i, 1.0, 0.5, 0.25], "w": [0.0, i, 1.0, 2.0], "tag": f"t{i % 3}"}
+                                   for i in range(10)])
+        path = tmp_path / "ix.parquet"
+        service.run(service.export(source, path))
+        service.run(service.ingest_parquet(new_name, path))
+
+        def indexes(name: str) -> list[tuple[Any, ...]]:
+            out = []
+            for index_name in sorted(raw_client.list_indexes(name)):
+                d = raw_client.describe_index(name, index_name)
+                out.append((d["field_name"], d["index_type"], d.get("metric_type"), d.get("M"), d.get("efConstruction")))
+            return out
+
+        assert indexes(new_name) == indexes(source)
+        assert indexes(new_name)[1][:3] == ("v", "HNSW", "IP")
+        assert diff(snapshot(raw_client, source), snapshot(raw_client, new_name)) == []
+    finally:
+        drop(raw_client, source)
+
+
 # -- byte vectors: Lite cannot hold them, the file must --------------------------------------
 
 

@@ -119,9 +119,16 @@ def create_from_record(name: str, record: dict[str, Any], fields: list[dict[str,
         if index["field"] not in names:
             continue
         extra = dict(index.get("params") or {})
-        kwargs = {"metric_type": index["metric_type"]} if index.get("metric_type") else {}
-        index_params.add_index(index["field"], index_type=index.get("index_type") or "", index_name=index.get("index_name") or "",
-                               **kwargs, **({"params": extra["params"]} if isinstance(extra.get("params"), dict) else {}))
+        # A server's describe_index gives build parameters flat (M, efConstruction), or nested.
+        build = extra["params"] if isinstance(extra.get("params"), dict) else {
+            k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool))}
+        kwargs: dict[str, Any] = {}
+        if index.get("metric_type") and str(index["metric_type"]).upper() != "NONE":  # scalar indexes have none
+            kwargs["metric_type"] = index["metric_type"]
+        if build:
+            kwargs["params"] = build
+        index_params.add_index(index["field"], index_type=index.get("index_type") or "",
+                               index_name=index.get("index_name") or "", **kwargs)
         indexed.add(index["field"])
     for f in fields:
         if f["type"] in VECTOR_TYPES and f["name"] not in indexed:
