@@ -98,3 +98,189 @@ def test_drop_then_restore_is_exact(lite_zoo: tuple[str, dict[str, ZooCollection
     finally:
         svc.close()
         client.close()
+
+
+TRUNCATE_SPECS = ["zoo_auto_id", "zoo_varchar_pk", "zoo_partitions", "zoo_bm25", "zoo_dynamic", "zoo_db1"]
+
+
+@pytest.mark.parametrize("spec", TRUNCATE_SPECS)
+def test_truncate_then_restore_is_exact(lite_zoo: tuple[str, dict[str, ZooCollection]], spec: str,
+                                        tmp_path: Path) -> None:
+    uri, made = lite_zoo
+    c = made[spec]
+    client = client_for(uri, c.db_name)
+    before = snapshot(client, c.name, db_name=c.db_name)
+    shape = definition(client, c.name, c.db_name)
+    svc = _session(uri, c.db_name, tmp_path)
+    try:
+        preview = svc.run(svc.preview_drop(c.name, operation=drops.TRUNCATE))
+        assert preview.count == len(before)
+        report = svc.run(svc.drop_backed_up(c.name, preview))
+        assert report.removed == report.backed_up == len(before)
+        # Emptied, not dropped: the collection, its indexes, partitions and aliases stay.
+        assert snapshot(client, c.name, db_name=c.db_name) == {}
+        assert definition(client, c.name, c.db_name) == shape
+        # Restored from a session on the default database: the backup says where it belongs.
+        home = _session(uri, "default", tmp_path)
+        try:
+            restored = home.run(home.restore(Path(report.backup_path)))
+        finally:
+            home.close()
+        assert restored.restored == len(before) and restored.operation == "truncate"
+        assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
+        assert definition(client, c.name, c.db_name) == shape
+    finally:
+        svc.close()
+        client.close()
+
+
+@pytest.mark.parametrize(("spec", "partition"), [("zoo_partitions", "p_a"), ("zoo_db1", "p_db1")])
+def test_drop_partition_then_restore_is_exact(lite_zoo: tuple[str, dict[str, ZooCollection]], spec: str,
+                                              partition: str, tmp_path: Path) -> None:
+    uri, made = lite_zoo
+    c = made[spec]
+    client = client_for(uri, c.db_name)
+    before = snapshot(client, c.name, db_name=c.db_name)
+    shape = definition(client, c.name, c.db_name)
+    inside = {k for k, v in before.items() if v[zoo.PARTITION_KEY] == partition}
+    assert inside
+    svc = _session(uri, c.db_name, tmp_path)
+    try:
+        preview = svc.run(svc.preview_drop(c.name, operation=drops.DROP_PARTITION, partition=partition))
+        assert preview.count == len(inside)
+        report = svc.run(svc.drop_backed_up(c.name, preview))
+        assert report.removed == len(inside)
+        assert set(snapshot(client, c.name, db_name=c.db_name)) == set(before) - inside
+        assert partition not in definition(client, c.name, c.db_name)["partitions"]
+        restored = svc.run(svc.undo())
+        assert restored.restored == len(inside) and restored.operation == "drop_partition"
+        assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
+        assert definition(client, c.name, c.db_name) == shape
+    finally:
+        svc.close()
+        client.close()
+
+
+def test_refusals_change_nothing(lite_zoo: tuple[str, dict[str, ZooCollection]], tmp_path: Path) -> None:
+    uri, made = lite_zoo
+    svc = _session(uri, "default", tmp_path)
+    try:
+        with pytest.raises(InvalidInput, match="_default partition cannot be dropped"):
+            svc.run(svc.preview_drop(made["zoo_partitions"].name, operation=drops.DROP_PARTITION, partition="_default"))
+        with pytest.raises(InvalidInput, match="partition key"):
+            svc.run(svc.preview_drop(made["zoo_partition_key"].name, operation=drops.DROP_PARTITION,
+                                     partition="_default_0"))
+        with pytest.raises(NotFound, match="no partition 'nope'"):
+            svc.run(svc.preview_drop(made["zoo_partitions"].name, operation=drops.DROP_PARTITION, partition="nope"))
+    finally:
+        svc.close()
+    assert not (tmp_path / "backups").exists()
+
+
+def test_a_full_disk_refuses_before_anything(lite_zoo: tuple[str, dict[str, ZooCollection]], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one fake here: shutil.disk_usage's answer (a full disk cannot be made cheaply)."""
+    uri, made = lite_zoo
+    c = made["zoo_json_array"]
+    client = client_for(uri, c.db_name)
+    before = snapshot(client, c.name, db_name=c.db_name)
+    svc = _session(uri, c.db_name, tmp_path)
+    real = shutil.disk_usage
+    free = {"bytes": None}
+
+    def disk_usage(path: Any) -> Any:
+        usage = real(path)
+        return usage if free["bytes"] is None else usage._replace(free=free["bytes"])
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    try:
+        preview = svc.run(svc.preview_drop(c.name))
+        # The estimate is measured from a packed sample: within 25% of the real backup's size.
+        assert preview.row_bytes > 0 and preview.fits
+        free["bytes"] = 1000
+        small = svc.run(svc.preview_drop(c.name))
+        assert not small.fits and "Not enough disk space" in (small.refusal() or "")
+        for what in (preview, small):  # refused by the drop itself too, whatever the preview said
+            with pytest.raises(drops.NotEnoughSpace, match="Nothing was dropped"):
+                svc.run(svc.drop_backed_up(c.name, what))
+        assert client.has_collection(c.name)
+        assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
+        assert not list((tmp_path / "backups").glob("*.jsonl")) if (tmp_path / "backups").exists() else True
+        assert not (tmp_path / "audit.jsonl").exists()
+        # With room, the same preview goes ahead, and the estimate was close to the real size.
+        free["bytes"] = None
+        report = svc.run(svc.drop_backed_up(c.name, preview))
+        assert 0.75 < preview.estimate_bytes / report.backup_bytes < 1.25, (preview.estimate_bytes, report.backup_bytes)
+        svc.run(svc.undo())
+        assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
+    finally:
+        svc.close()
+        client.close()
+
+
+def test_restore_twice_elsewhere_and_a_different_collection(lite_zoo: tuple[str, dict[str, ZooCollection]],
+                                                            tmp_path: Path) -> None:
+    uri, made = lite_zoo
+    c = made["zoo_nullable"]
+    client = client_for(uri, c.db_name)
+    before = snapshot(client, c.name, db_name=c.db_name)
+    svc = _session(uri, c.db_name, tmp_path)
+    copy = f"{c.name}_copy"
+    try:
+        report = svc.run(svc.drop_backed_up(c.name, svc.run(svc.preview_drop(c.name))))
+        path = Path(report.backup_path)
+        svc.run(svc.restore(path))
+        again = svc.run(svc.restore(path))  # the collection is back: upserts into it, no duplicates
+        assert again.restored == len(before)
+        assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
+        # Into a new name: re-created there with the same schema.
+        svc.run(svc.restore(path, collection=copy))
+        assert diff(before, snapshot(client, copy, db_name=c.db_name)) == []
+        # Into a collection whose fields differ: refused, nothing written.
+        other = made["zoo_defaults"].name
+        count = len(snapshot(client, other))
+        with pytest.raises(InvalidInput, match="fields are not the backup's"):
+            svc.run(svc.restore(path, collection=other))
+        assert len(snapshot(client, other)) == count
+        # Every step is in the audit log, and the backups list shows the drop.
+        actions = [r.action for r in read_audit(tmp_path / "audit.jsonl")]
+        assert actions[:4] == ["restore", "restore", "restore", "drop_collection"]
+        listed = list_backups(tmp_path / "backups")
+        assert [(b.operation, b.collection, b.count, b.whole) for b in listed] == [
+            ("drop_collection", c.name, len(before), True)]
+    finally:
+        if client.has_collection(copy):
+            client.drop_collection(copy)
+        svc.close()
+        client.close()
+
+
+def test_no_secret_reaches_a_backup_or_the_audit_log(lite_server: Any, raw_client: Any, tmp_path: Path) -> None:
+    from pymilvus import DataType, MilvusClient
+
+    name = "drop_secret_probe"
+    schema = MilvusClient.create_schema()
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("vec", index_type="FLAT", metric_type="L2")
+    raw_client.create_collection(name, schema=schema, index_params=index)
+    raw_client.insert(name, [{"pk": 1, "vec": [0.5, 0.25]}])
+    host = lite_server.uri.split("://", 1)[1]
+    conn = MilvusConnection(f"http://root:pw-s3cret-1@{host}", token="tok-s3cret-2")
+    conn.open()
+    svc = Session(conn, None, backup_dir=tmp_path / "backups", audit_path=tmp_path / "audit.jsonl")
+    try:
+        report = svc.run(svc.drop_backed_up(name, svc.run(svc.preview_drop(name))))
+        backup = Path(report.backup_path).read_text()
+        assert "pw-s3cret-1" not in backup and "tok-s3cret-2" not in backup and "root:***@" in backup
+        svc.run(svc.undo())
+        svc.run(svc.delete_backup(Path(report.backup_path)))
+    finally:
+        svc.close()
+        raw_client.drop_collection(name)
+    written = (tmp_path / "audit.jsonl").read_text()
+    assert "pw-s3cret-1" not in written and "tok-s3cret-2" not in written
+    assert "root:***@" in written
+    assert [r.action for r in read_audit(tmp_path / "audit.jsonl")] == ["delete_backup", "restore",
+                                                                        "drop_collection", "drop_collection"]
