@@ -36,8 +36,9 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    BACKUPS = "backups"  # reading and deleting backup files (the backups screen)
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, BACKUPS)
 
 
 def user_message(exc: BaseException) -> str:

@@ -23,6 +23,8 @@ KEYS = [
     ("d", "delete marked rows (or the selected row)"),
     ("D", "delete everything matching the current filter"),
     ("u", "undo the last delete (restore its backup)"),
+    ("X", "drop the collection or a partition, or empty it (backed up first; u undoes it)"),
+    ("B", "backups and audit log: restore any backup, open one read-only, delete old ones"),
     ("e", "export the results or the whole filter to JSONL or CSV"),
     ("l / R", "load / release the selected collection"),
     ("r", "refresh collections and counts"),
