@@ -284,3 +284,45 @@ def test_no_secret_reaches_a_backup_or_the_audit_log(lite_server: Any, raw_clien
     assert "root:***@" in written
     assert [r.action for r in read_audit(tmp_path / "audit.jsonl")] == ["delete_backup", "restore",
                                                                         "drop_collection", "drop_collection"]
+
+
+def test_cli_drop_needs_the_name_then_backups_and_restore(lite_zoo: tuple[str, dict[str, ZooCollection]],
+                                                          tmp_path: Path) -> None:
+    """The console script, one fresh command each, on a collection in the second database."""
+    from tests.test_undo_matrix import _cli, _ok
+
+    uri, made = lite_zoo
+    c = made["zoo_db1"]
+    client = client_for(uri, c.db_name)
+    before = snapshot(client, c.name, db_name=c.db_name)
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        preview = _ok(_cli(home, uri, c.db_name, "drop", c.name, "--json"))
+        assert preview["applied"] is False and preview["count"] == len(before) and preview["fits"]
+        assert preview["estimate_bytes"] > 0 and preview["undo"]["keeps_keys"]
+        wrong = _cli(home, uri, c.db_name, "drop", c.name, "--confirm", "zoo_db", "--json")
+        assert wrong.returncode == 2 and "does not match" in wrong.stderr and "Traceback" not in wrong.stderr
+        assert client.has_collection(c.name)
+        # --partition drops one partition only.
+        part = _ok(_cli(home, uri, c.db_name, "drop", c.name, "--partition", "p_db1", "--confirm", c.name, "--json"))
+        inside = {k for k, v in before.items() if v[zoo.PARTITION_KEY] == "p_db1"}
+        assert part["applied"] and part["removed"] == len(inside)
+        assert set(snapshot(client, c.name, db_name=c.db_name)) == set(before) - inside
+        dropped = _ok(_cli(home, uri, c.db_name, "drop", c.name, "--confirm", c.name, "--json"))
+        assert dropped["applied"] and dropped["removed"] == len(before) - len(inside)
+        assert not client.has_collection(c.name)
+        listed = _ok(_cli(home, uri, "default", "backups", "--json"))
+        assert [(b["operation"], b["collection"], b["db_name"], b["count"]) for b in listed["backups"]] == [
+            ("drop_collection", c.name, c.db_name, len(before) - len(inside)),
+            ("drop_partition", c.name, c.db_name, len(inside))]
+        assert [a["action"] for a in listed["audit"]][:2] == ["drop_collection", "drop_collection"]
+        text = _ok(_cli(home, uri, "default", "backups", "--all-servers"))
+        assert "drop_partition" in text and "partition p_db1" in text
+        # Restored from the default database, in order: the collection, then the partition.
+        for backup in (dropped["backup"], part["backup"]):
+            out = _ok(_cli(home, uri, "default", "restore", backup, "--json"))
+            assert out["db_name"] == c.db_name
+        assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
+    finally:
+        client.close()
