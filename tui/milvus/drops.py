@@ -262,8 +262,11 @@ class DropPreview:
     def summary(self) -> str:
         """What the confirmation says: how many, the backup's size, what undo will do."""
         where = f" (database '{self.db_name}')" if self.db_name != "default" else ""
-        text = (f"{self.what.capitalize()}{where}: {self.count:,} entities. The backup (about "
-                f"{human_bytes(self.estimate_bytes)}) is written and fsynced first")
+        return f"{self.what.capitalize()}{where}: {self.count:,} entities. {self.details()}"
+
+    def details(self) -> str:
+        """The summary after its first sentence: the backup, the disk, the undo, the aliases."""
+        text = (f"The backup (about {human_bytes(self.estimate_bytes)}) is written and fsynced first")
         if self.free_bytes is not None:
             text += f"; {human_bytes(self.free_bytes)} free there"
         text += ". " + self.undo_summary()

@@ -68,8 +68,9 @@ class ConfirmDropScreen(Dialog[bool]):
         refusal = p.refusal()
         with Vertical(id="drop-box", classes="dialog-box") as box:
             box.border_title = drops.WORDS[p.operation].capitalize()
-            yield Label(Text(f"{p.what.capitalize()}: {p.count:,} entities?"), id="drop-title")
-            yield Label(Text(p.summary()), id="drop-summary")
+            where = f" (database '{p.db_name}')" if p.db_name != "default" else ""
+            yield Label(Text(f"{p.what.capitalize()}{where}: {p.count:,} entities?"), id="drop-title")
+            yield Label(Text(p.details()), id="drop-summary")
             sample = "\n".join(self._line(r) for r in p.sample[:4])
             if sample:
                 yield Static(Text(sample), id="drop-sample")  # data, never markup
@@ -86,7 +87,7 @@ class ConfirmDropScreen(Dialog[bool]):
     def _line(self, row: dict[str, Any]) -> str:
         data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
         text = json_text(data)
-        return text if len(text) < 110 else text[:109] + "…"
+        return text if len(text) < 84 else text[:83] + "…"
 
     def on_mount(self) -> None:
         if self.preview.refusal():

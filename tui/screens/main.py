@@ -653,7 +653,7 @@ class MainScreen(Screen[None]):
             if self.info is not None and self.info.name == event.collection:
                 self.info = None
                 self.query_one(ResultsPane).reset()
-                self.query_one(ResultsPane).show_message(f"'{event.collection}' was dropped. u undoes it.")
+                self.query_one(ResultsPane).clear(f"'{event.collection}' was dropped. u undoes it; B lists every backup.")
             self.refresh_catalog()
             return
         self._after_write(event.collection)
