@@ -483,7 +483,7 @@ class Session:
         """Restore the last delete's backup (into its own database, collection and partitions)."""
         report = self.last_delete
         if report is None or not report.backup_path:
-            raise InvalidInput("There is no delete or drop to undo in this session.")
+            raise InvalidInput("There is no delete to undo in this session, and no drop.")
         operation = self.restore(Path(report.backup_path))
         inner = operation.op
 
