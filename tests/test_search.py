@@ -114,6 +114,23 @@ async def test_range_search_keeps_to_the_window(zoo: Any, lite_zoo: Any, mode: s
 
 
 @MODE
+async def test_search_by_several_keys_merges_in_the_metrics_direction(zoo: Any, lite_zoo: Any, mode: str) -> None:
+    session, made = zoo
+    two = made["zoo_two_dense"]
+    keys = sorted(truth(lite_zoo[0], two.name, two.pk))[:2]
+    for field, closest in (("vec", min), ("vec2", max)):  # L2 and IP
+        both = await run(session, mode, session.vector_search(
+            two.name, SearchQuery("key", keys, anns_field=field, k=50)))
+        alone = [await run(session, mode, session.vector_search(two.name, SearchQuery("key", [k], anns_field=field,
+                                                                                       k=50))) for k in keys]
+        per_key = [{r[two.pk]: s for r, s in zip(a.rows, a.scores) if r[two.pk] not in keys} for a in alone]
+        expected = {k: closest(d[k] for d in per_key if k in d) for d in per_key for k in d}
+        got = {r[two.pk]: s for r, s in zip(both.rows, both.scores)}
+        assert got == pytest.approx(expected)  # each entity once, at its closest to either key
+        assert both.scores == sorted(both.scores, reverse=closest is max)  # best first
+
+
+@MODE
 async def test_group_by_gives_one_hit_per_value(zoo: Any, mode: str) -> None:
     session, made = zoo
     tenants = made["zoo_partition_key"]

@@ -18,6 +18,7 @@ from .session import ExecMode, OpKind
 if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
     from .milvus.backups import BackupList
+    from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
     from .milvus.drops import DropPreview, DropReport
     from .milvus.queries import Boundaries, Pager
@@ -57,6 +58,10 @@ class CatalogRefreshed(Outcome):
 
 class CollectionDescribed(Outcome):
     result: CollectionInfo
+
+
+class DetailsReady(Outcome):
+    result: CollectionDetails
 
 
 class CollectionLoaded(Outcome):

@@ -36,9 +36,11 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    #: The opened collection's aliases and partition counts: never replaces a catalog read.
+    DETAILS = "details"
     BACKUPS = "backups"  # reading and deleting backup files (the backups screen)
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, BACKUPS)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, BACKUPS)
 
 
 def user_message(exc: BaseException) -> str:

@@ -306,13 +306,17 @@ def _check_version(version: str, shape: SearchShape, hybrid: bool) -> None:
                            "or later (several vector fields in one collection).")
 
 
-def _hits(info: CollectionInfo, result: Any, exclude: list[Any]) -> tuple[list[dict[str, Any]], list[float]]:
-    """Rows and scores of the first query's hits (several query vectors: merged, best first)."""
+def _hits(info: CollectionInfo, result: Any, exclude: list[Any], metric: str | None = None,
+          ) -> tuple[list[dict[str, Any]], list[float]]:
+    """Rows and scores of the hits, best first. Several query vectors (by several keys): each entity
+    once, with its best score in the metric's own direction (largest for COSINE/IP/BM25, smallest
+    for L2/HAMMING/JACCARD), merged across the queries."""
     pk = info.primary.name
+    larger_is_closer = metric is None or metric in SIMILARITY_METRICS
     best: dict[Any, tuple[float, dict[str, Any]]] = {}
-    order: list[Any] = []
     skip = set(exclude)
-    for group in result or []:
+    groups = list(result or [])
+    for group in groups:
         for hit in group:
             entity = dict(hit.get("entity") or {})
             key = hit.get("id", hit.get(pk))
@@ -321,10 +325,13 @@ def _hits(info: CollectionInfo, result: Any, exclude: list[Any]) -> tuple[list[d
                 continue
             score = float(hit.get("distance", 0.0))
             if key not in best:
-                order.append(key)
                 best[key] = (score, entity)
-            elif score > best[key][0]:
+            elif (score > best[key][0]) if larger_is_closer else (score < best[key][0]):
                 best[key] = (score, best[key][1])
+    order = list(best)
+    if len(groups) > 1:
+        # One query keeps the server's order (grouped results are ordered by group, not score).
+        order.sort(key=lambda k: best[k][0], reverse=larger_is_closer)
     return [best[k][1] for k in order], [best[k][0] for k in order]
 
 
@@ -346,12 +353,14 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
     fields = resolve_output_fields(info, output_fields)
     # A BM25 output is computed, not stored: the server refuses it as an output field.
     fields = [name for name in fields if name not in info.function_outputs]
-    not_self = exprs.not_in_list(info.primary.name, exclude) if exclude else ""
+    not_self, params = exprs.not_in_template(info.primary.name, exclude) if exclude else ("", {})
     kwargs: dict[str, Any] = dict(
         collection_name=info.name, data=vectors, anns_field=f.name, limit=query.k,
         filter=exprs.conjoin(expr, not_self), output_fields=fields,
         search_params=_search_params(info, f, query, shape),
     )
+    if params:
+        kwargs["filter_params"] = params
     if shape.group_by:
         kwargs["group_by_field"] = shape.group_by
         if shape.group_size:
@@ -363,7 +372,7 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
     if partition_names:
         kwargs["partition_names"] = partition_names
     result = yield Call("search", kwargs, collection=info.name, expr=kwargs["filter"])
-    rows, scores = _hits(info, result, exclude)
+    rows, scores = _hits(info, result, exclude, _metric(info, f))
     if len(vectors) > 1:
         rows, scores = rows[:query.k], scores[:query.k]
     kind = "more_like_this" if query.source == "key" else "search"
@@ -422,10 +431,12 @@ def hybrid_search(info: CollectionInfo, queries: list[SearchQuery], *, fusion: F
         vectors, exclude = yield from _vectors(info, f, q)
         if len(vectors) != 1:
             raise InvalidInput(f"In a hybrid search each part has one query vector; {q.name} has {len(vectors)}.")
-        where = exprs.conjoin(expr, exprs.not_in_list(info.primary.name, exclude) if exclude else "")
+        not_self, values = exprs.not_in_template(info.primary.name, exclude) if exclude else ("", {})
+        where = exprs.conjoin(expr, not_self)
         params = _search_params(info, f, q, SearchShape())
-        reqs.append(AnnSearchRequest(data=vectors, anns_field=f.name, param=params, limit=q.k, expr=where or None))
-        parts.append((q, f, vectors, where, params))
+        reqs.append(AnnSearchRequest(data=vectors, anns_field=f.name, param=params, limit=q.k, expr=where or None,
+                                     expr_params=values or None))
+        parts.append((q, f, vectors, where, values, params))
     kwargs: dict[str, Any] = dict(collection_name=info.name, reqs=reqs, ranker=ranker, limit=k, output_fields=fields)
     if (level := check_consistency(consistency_level)):
         kwargs["consistency_level"] = level
@@ -434,9 +445,11 @@ def hybrid_search(info: CollectionInfo, queries: list[SearchQuery], *, fusion: F
     fused = yield Call("hybrid_search", kwargs, collection=info.name)
     rows, scores = _hits(info, fused, [])
     ranks: dict[str, list[int | None]] = {}
-    for q, f, vectors, where, params in parts:
+    for q, f, vectors, where, values, params in parts:
         alone: dict[str, Any] = dict(collection_name=info.name, data=vectors, anns_field=f.name, limit=q.k,
                                      filter=where, output_fields=[info.primary.name], search_params=params)
+        if values:
+            alone["filter_params"] = values
         if "consistency_level" in kwargs:
             alone["consistency_level"] = kwargs["consistency_level"]
         if partition_names:
