@@ -328,3 +328,28 @@ def test_cli_drop_needs_the_name_then_backups_and_restore(lite_zoo: tuple[str, d
         assert diff(before, snapshot(client, c.name, db_name=c.db_name)) == []
     finally:
         client.close()
+
+
+def test_a_restore_stopped_after_the_create_is_finished_by_the_next(lite_zoo: tuple[str, dict[str, ZooCollection]],
+                                                                    tmp_path: Path) -> None:
+    """A restore cut right after create_collection leaves a bare collection (no partitions, no
+    index, no alias, not loaded): running it again makes what is missing and puts the entities back."""
+    uri, made = lite_zoo
+    c = made["zoo_aliased"]
+    client = client_for(uri)
+    before = snapshot(client, c.name)
+    shape = definition(client, c.name, "default")
+    svc = _session(uri, "default", tmp_path)
+    try:
+        report = svc.run(svc.drop_backed_up(c.name, svc.run(svc.preview_drop(c.name))))
+        header = json.loads(Path(report.backup_path).read_text(encoding="utf-8").splitlines()[0])
+        client.create_collection(c.name, schema=drops.build_schema(header["definition"]["schema"]),
+                                 consistency_level=header["definition"]["consistency_level"])
+        assert client.list_indexes(c.name) == [] and client.list_aliases(c.name)["aliases"] == []
+        restored = svc.run(svc.restore(Path(report.backup_path)))
+        assert restored.restored == len(before)
+        assert definition(client, c.name, "default") == shape
+        assert diff(before, snapshot(client, c.name)) == []
+    finally:
+        svc.close()
+        client.close()

@@ -25,6 +25,7 @@ from ..milvus import drops
 from ..milvus.values import encode_row
 from ..printable import json_text
 from ..runner import Group, OpRunner
+from ..session import OpKind
 from .choice import ChoiceScreen
 from .dialog import Dialog
 
@@ -189,6 +190,13 @@ class DropFlow(Widget):
         for warning in report.warnings:
             self.notify(warning, severity="warning", timeout=10, markup=False)
         self.post_message(self.Dropped(report.collection, report.operation))
+
+    @on(msg.OperationFailed)
+    def _failed(self, event: msg.OperationFailed) -> None:
+        """Stopped while backing up: say that nothing was dropped (the screen records the run and
+        stays quiet about cancellations, which are usually esc on a read)."""
+        if event.kind is OpKind.BACKED_DROP and event.failure is msg.FailureKind.CANCELLED:
+            self.notify(event.error, severity="warning", timeout=10, markup=False)
 
     @on(msg.DeleteDone)
     def _stopped(self, event: msg.DeleteDone) -> None:
