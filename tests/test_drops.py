@@ -353,3 +353,51 @@ def test_a_restore_stopped_after_the_create_is_finished_by_the_next(lite_zoo: tu
     finally:
         svc.close()
         client.close()
+
+
+def test_cli_asks_for_the_name_on_a_terminal(lite_server: Any, raw_client: Any, tmp_path: Path) -> None:
+    """Without --confirm, on a terminal, the name is typed at a prompt: a wrong one cancels."""
+    import os
+    import subprocess
+
+    from pymilvus import DataType, MilvusClient
+
+    from tests.test_undo_matrix import COMMAND
+
+    name = "drop_tty_probe"
+    schema = MilvusClient.create_schema()
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("vec", index_type="FLAT", metric_type="L2")
+    raw_client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    raw_client.insert(name, [{"pk": i, "vec": [i / 4, 0.5]} for i in range(5)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MILVUS", "XDG_"))}
+    env.update(MILVUS_URI=lite_server.uri, MILVUS_TUI_HOME=str(tmp_path / "home"), NO_COLOR="1")
+
+    def typed(text: str) -> subprocess.CompletedProcess[str]:
+        main, child = os.openpty()
+        try:
+            os.write(main, (text + "\n").encode())
+            return subprocess.run([*COMMAND, "drop", name], stdin=child, capture_output=True, text=True,
+                                  env=env, timeout=60, cwd=tmp_path)
+        finally:
+            os.close(main)
+            os.close(child)
+
+    try:
+        wrong = typed("drop_tty")
+        assert wrong.returncode == 0 and "Cancelled" in wrong.stdout and "5 entities" in wrong.stdout
+        assert raw_client.has_collection(name)
+        right = typed(name)
+        assert right.returncode == 0 and "Dropped" in right.stdout, (right.stdout, right.stderr)
+        assert not raw_client.has_collection(name)
+        backup = next((tmp_path / "home" / "state" / "backups").glob("*.jsonl"))
+        restored = subprocess.run([*COMMAND, "restore", str(backup)], capture_output=True, text=True, env=env,
+                                  timeout=60, cwd=tmp_path)
+        assert restored.returncode == 0 and "Restored 5 entities" in restored.stdout
+        rows = raw_client.query(name, filter="", limit=10, output_fields=["*"], consistency_level="Strong")
+        assert sorted((r["pk"], [float(x) for x in r["vec"]]) for r in rows) == [(i, [i / 4, 0.5]) for i in range(5)]
+    finally:
+        if raw_client.has_collection(name):
+            raw_client.drop_collection(name)
