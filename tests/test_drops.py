@@ -57,7 +57,7 @@ def definition(client: Any, name: str, db_name: str) -> dict[str, Any]:
             aliases = sorted(described.get("aliases") or [])
         return {"describe": described, "indexes": indexes, "partitions": sorted(client.list_partitions(name)),
                 "aliases": aliases,
-                "load": _plain(client.get_load_state(name))}
+                "load": getattr(client.get_load_state(name)["state"], "name", None)}
     finally:
         config.db_name = previous
 
@@ -401,3 +401,31 @@ def test_cli_asks_for_the_name_on_a_terminal(lite_server: Any, raw_client: Any, 
     finally:
         if raw_client.has_collection(name):
             raw_client.drop_collection(name)
+
+
+def test_a_released_collection_is_loaded_for_the_backup_and_comes_back_released(
+        lite_zoo: tuple[str, dict[str, ZooCollection]], tmp_path: Path) -> None:
+    from tui.errors import NotLoaded
+
+    uri, made = lite_zoo
+    c = made["zoo_two_dense"]
+    client = client_for(uri)
+    before = snapshot(client, c.name)
+    client.release_collection(c.name)
+    shape = definition(client, c.name, "default")
+    assert shape["load"] == "NotLoad"
+    svc = _session(uri, "default", tmp_path)
+    try:
+        with pytest.raises(NotLoaded):  # not without saying so: loading it is the caller's call
+            svc.run(svc.preview_drop(c.name))
+        preview = svc.run(svc.preview_drop(c.name, load=True))
+        assert preview.definition["loaded"] is False and preview.count == len(before)
+        svc.run(svc.drop_backed_up(c.name, preview))
+        svc.run(svc.undo())
+        assert definition(client, c.name, "default") == shape  # released again, like before
+        client.load_collection(c.name)
+        assert diff(before, snapshot(client, c.name)) == []
+    finally:
+        client.load_collection(c.name)  # the zoo is shared: loaded, as the other tests expect it
+        svc.close()
+        client.close()

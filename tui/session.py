@@ -532,16 +532,24 @@ class Session:
     # -- drops that can be undone, and the backups on disk ------------------------------
 
     def preview_drop(self, collection: Collection, *, operation: str = drop_ops.DROP_COLLECTION,
-                     partition: str | None = None) -> Operation[drop_ops.DropPreview]:
+                     partition: str | None = None, load: bool = False,
+                     was_loaded: bool | None = None) -> Operation[drop_ops.DropPreview]:
         """What a drop, a partition drop or a truncate would remove: the definition, the count
-        (Strong), the backup's size estimate and the disk's free space. Changes nothing."""
+        (Strong), the backup's size estimate and the disk's free space. Changes nothing, except
+        that with ``load`` a released collection is loaded (the backup reads every entity) and
+        its restore leaves it released. ``was_loaded`` overrides what the restore does (the
+        embedded default releases everything when it starts; the remembered loads say better)."""
         db_name = self.conn.db_name
         backup_dir = self.backup_dir
 
         def op() -> Op[drop_ops.DropPreview]:
             info = yield from self._info(collection)
+            loaded = info.loaded if was_loaded is None else was_loaded
+            if load and not info.loaded:
+                yield from catalog_ops.load(info.name)
+                info = yield from catalog_ops.describe(info.name, with_count=False, stats_exact=self.stats_exact)
             return (yield from drop_ops.preview_drop(info, operation, partition=partition, db_name=db_name,
-                                                     backup_dir=backup_dir))
+                                                     backup_dir=backup_dir, was_loaded=loaded))
 
         return self._op(OpKind.PREVIEW_DROP, op())
 

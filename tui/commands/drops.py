@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from ..cli import _deferred_interrupts, _describe_loaded, _exit_interrupted, _fail, _pending, _printable, _service, \
-    _settings, main
+from ..cli import _deferred_interrupts, _exit_interrupted, _fail, _pending, _printable, _remembered_loads, \
+    _service, _settings, main
 
 
 @main.command()
@@ -45,8 +45,19 @@ def drop(ctx: click.Context, collection: str, partition: str | None, truncate: b
     operation = drops.DROP_PARTITION if partition else drops.TRUNCATE if truncate else drops.DROP_COLLECTION
     settings = _settings(ctx)
     with _service(settings) as svc:
-        info = _describe_loaded(svc, collection, load_first, quiet=as_json)
-        preview = svc.run(svc.preview_drop(info, operation=operation, partition=partition))
+        info = svc.run(svc.describe(collection))
+        loads = _remembered_loads(svc)
+        # The embedded default comes up with everything released: remembered loads say what was loaded.
+        remembered = loads is not None and info.name in loads.names()
+        if not info.loaded and not (load_first or remembered):
+            from ..errors import NotLoaded
+
+            raise NotLoaded(collection, cli_hint="Pass --load (the backup reads every entity; the restore "
+                            "leaves it released as it is now).")
+        if not info.loaded and not as_json:
+            click.echo(f"Loading '{collection}' …", err=True)
+        preview = svc.run(svc.preview_drop(info, operation=operation, partition=partition, load=True,
+                                           was_loaded=info.loaded or remembered))
         name = preview.collection  # the collection's own name, also when an alias was given
         if confirm is not None and confirm != name:
             _fail(f"--confirm '{confirm}' does not match the collection's name '{name}'; nothing was dropped.", 2)

@@ -45,6 +45,7 @@ from typing import Any
 from . import cleanup
 from . import expr as exprs
 from .catalog import CollectionInfo, IndexInfo, describe, is_lite_version, require_loaded
+from .catalog import _load_state_name
 from .catalog import count as catalog_count
 from ..errors import (
     Cancelled, DeleteInterrupted, InvalidInput, MilvusTuiError, NotFound, NotSupported, OperationFailed,
@@ -366,13 +367,18 @@ def _check(info: CollectionInfo, operation: str, partition: str | None) -> None:
 
 
 def preview_drop(info: CollectionInfo, operation: str, *, partition: str | None = None, db_name: str = "",
-                 backup_dir: Path | None = None, sample_size: int = SAMPLE_ROWS) -> Op[DropPreview]:
-    """Read the definition, count the entities (Strong), estimate the backup and ask the disk."""
+                 backup_dir: Path | None = None, sample_size: int = SAMPLE_ROWS,
+                 was_loaded: bool | None = None) -> Op[DropPreview]:
+    """Read the definition, count the entities (Strong), estimate the backup and ask the disk.
+    ``was_loaded``: the collection was loaded for this drop (its entities must be read), so a
+    restore leaves it released as it was."""
     info = yield from _by_real_name(info)
     _check(info, operation, partition)
     version = yield from cleanup.server_version()
     undo = cleanup.plan_undo(info, version)
     definition = yield from read_definition(info)
+    if was_loaded is not None:
+        definition["loaded"] = was_loaded
     # count(*) (the drop itself scans every key again, so a key scan here would be paid twice:
     # 100k entities on Lite, 11 s). Lite's count(*) ignores partition_names with an empty filter.
     parts = [partition] if partition else None
@@ -588,7 +594,7 @@ def restore_dropped(path: Path, *, collection: str | None = None, partial: bool 
             yield Call("create_partition", {"collection_name": target, "partition_name": partition},
                        collection=target, sync_only=True)
     state = yield Call("get_load_state", {"collection_name": target}, collection=target)
-    loaded = "Loaded" in str(state.get("state") if isinstance(state, dict) else state)
+    loaded = _load_state_name(state) == "Loaded"
     if not loaded:
         # Inserts that must not duplicate check what is there with queries, and those need it loaded.
         yield from _load(target)
