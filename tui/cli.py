@@ -532,8 +532,9 @@ def search(ctx: click.Context, collection: str, text: str | None, k: int, filter
                                       ("--vector", vector)) if value]
     if len(given) != 1:
         _fail("Give exactly one query: TEXT, --by-key, --sparse or --vector.", 2)
+    # A k above one search's window of 16,384 pages through score windows (vector_search).
     plain = not (by_key or sparse or vector or radius is not None or range_filter is not None or group_by
-                 or params or hybrid)
+                 or params or hybrid or (k > 16_384 and not mmr))
     settings = _settings(ctx)
     with _service(settings, embeddings=bool(text)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
@@ -914,3 +915,5 @@ def _print_bench(run: Any) -> None:
 
 # Subcommands by topic (tui/commands/): one import each registers its commands.
 from .commands import drops as _drops  # noqa: E402,F401
+from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
+from .commands import edit as _edit_commands  # noqa: E402,F401  (milvus-tui edit)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
     from .milvus.drops import DropPreview, DropReport
+    from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
     from .session import CatalogSnapshot
 
@@ -126,6 +127,19 @@ class BackupDeleted(Outcome):
     """``result`` is the number of bytes freed."""
 
     result: int
+# Edits (issue 14).
+class EditPreviewed(Outcome):
+    result: EditPreview
+
+
+class EditDone(Outcome):
+    result: EditReport
+
+
+class EntityFetched(Outcome):
+    """One entity read whole by its primary key (the entity edit form starts from it)."""
+
+    result: list[dict[str, Any]]
 
 
 class FailureKind(StrEnum):

@@ -131,7 +131,9 @@ class CleanupFlow(Widget):
         for note in report.notes:
             text += f" {note}"
         self.notify(text, markup=False)
-        self.post_message(self.Changed(report.collection, catalog=report.operation != "delete"))
+        # A dropped collection or partition is back: the catalog shows it again.
+        self.post_message(self.Changed(report.collection, catalog=report.operation in ("drop_collection",
+                                                                                     "drop_partition")))
 
     # -- stopping a confirmed write ----------------------------------------------------
 
@@ -145,6 +147,9 @@ class CleanupFlow(Widget):
         elif writing is OpKind.DELETE:
             question = (f"Stop the delete? So far {so_far} entities are deleted (or backed up, while the "
                         f"backup is written); every previewed entity is in the backup. Stopping leaves the rest.")
+        elif writing is OpKind.EDIT:
+            question = (f"Stop the edit? So far {so_far} entities are edited (or backed up, while the backup is "
+                        "written); every previewed entity is in the backup, and u puts them back.")
         else:
             question = f"Stop the restore? So far {so_far} entities are back; running undo again is safe."
 

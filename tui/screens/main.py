@@ -39,6 +39,7 @@ from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
 from .cleanup import CleanupFlow
 from .drop import DropFlow
+from .edit import EditFlow
 from .help import HelpScreen
 
 
@@ -55,6 +56,7 @@ class MainScreen(Screen[None]):
         Binding("space", "mark", "Mark", show=False),
         Binding("d", "delete_marked", "Delete"),
         Binding("D", "delete_filter", "Delete filter", show=False),
+        Binding("E", "edit_filter", "Edit filter", show=False),
         Binding("u", "undo", "Undo delete"),
         Binding("e", "export", "Export"),
         Binding("l", "load", "Load"),
@@ -125,6 +127,7 @@ class MainScreen(Screen[None]):
         yield KeyFooter()
         yield CleanupFlow(self.runner, str(self.settings.backup_dir))
         yield DropFlow(self.runner, str(self.settings.backup_dir))
+        yield EditFlow(self.runner, str(self.settings.backup_dir))
 
     def on_mount(self) -> None:
         self.query_one(ResultsPane).bind(self.runner)
@@ -601,6 +604,16 @@ class MainScreen(Screen[None]):
             return
         self.query_one(CleanupFlow).preview(info, expr=expr)
 
+    def action_edit_filter(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        expr = self.current_filter
+        if not expr:
+            self.notify("Apply a filter first (f), then E edits everything it matches.", severity="warning")
+            return
+        self.query_one(EditFlow).bulk(info, expr)
+
     @on(CleanupFlow.Changed)
     def _data_changed(self, event: CleanupFlow.Changed) -> None:
         results = self.query_one(ResultsPane)
@@ -773,6 +786,8 @@ class MainScreen(Screen[None]):
         def closed(action: str | None) -> None:
             if action == "similar":
                 self.action_similar()
+            elif action == "edit" and info.primary.name in row:
+                self.query_one(EditFlow).entity(info, row[info.primary.name])
 
         from .entity import EntityScreen  # here: it imports rich.syntax and pygments (~15 ms at startup)
 

@@ -289,7 +289,9 @@ class QueryBar(Widget):
 
     def set_mode(self, mode: str) -> None:
         self.query_one("#query-mode", Select).value = mode
-        self.input.focus()
+        # Now, not after the keys already queued (``focus()`` waits its turn): a fast typist's
+        # "/ed" would otherwise send "e" and "d" to the table's shortcuts (export, delete).
+        self.screen.set_focus(self.input)
 
     def set_fields(self, fields: list[str], partitions: list[str],
                    vectors: list[tuple[str, str]] | None = None, text_fields: list[str] | None = None,
