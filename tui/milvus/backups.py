@@ -117,6 +117,8 @@ def read_entry(path: Path) -> BackupEntry:
     description = str(header.get("filter") or "")
     if header.get("partition"):
         description = f"partition {header['partition']}"
+    elif header.get("edit"):  # an edit's backup says what it set (``milvus/edit.py``)
+        description = str(header["edit"]) + (f" where {header['filter']}" if header.get("filter") else "")
     elif header.get("description"):
         description = str(header["description"])
     return BackupEntry(str(path), stat.st_size, str(header.get("created") or mtime), operation,
