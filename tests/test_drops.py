@@ -429,3 +429,32 @@ def test_a_released_collection_is_loaded_for_the_backup_and_comes_back_released(
         client.load_collection(c.name)  # the zoo is shared: loaded, as the other tests expect it
         svc.close()
         client.close()
+
+
+def test_an_edit_then_a_drop_undo_puts_back_the_drop_and_the_list_names_both(
+        lite_zoo: tuple[str, dict[str, ZooCollection]], tmp_path: Path) -> None:
+    """Backups of every kind in one list (an edit's says what it set), each restored through
+    Session.restore as the backups screen does; undo puts back the newest (the drop)."""
+    uri, made = lite_zoo
+    c = made["zoo_defaults"]
+    client = client_for(uri)
+    before = snapshot(client, c.name)
+    svc = _session(uri, "default", tmp_path)
+    try:
+        edited = svc.run(svc.edit(c.name, svc.run(svc.preview_edit(c.name, sets=["label=relabelled"],
+                                                                   expr="pk >= 0"))))
+        dropped = svc.run(svc.drop_backed_up(c.name, svc.run(svc.preview_drop(c.name))))
+        listed = svc.run(svc.backups()).backups
+        assert [(b.operation, b.count) for b in listed] == [("drop_collection", len(before)), ("edit", len(before))]
+        assert "label" in listed[1].description and "pk >= 0" in listed[1].description
+        back = svc.run(svc.undo())  # the newest: the drop
+        assert back.operation == "drop_collection" and svc.last_delete is None and svc.last_edit is None
+        assert {v["label"] for v in snapshot(client, c.name).values()} == {"relabelled"}
+        # The edit's backup, restored from the list: the labels before the edit are back.
+        again = svc.run(svc.restore(Path(edited.backup_path)))
+        assert again.operation == "edit"
+        assert diff(before, snapshot(client, c.name)) == []
+        assert Path(dropped.backup_path).exists()
+    finally:
+        svc.close()
+        client.close()

@@ -43,6 +43,8 @@ class BackupEntry:
     format: str = ""
     #: None: the file could not be read as a backup (``problem`` says why)
     problem: str | None = None
+    #: the file's modification time: orders backups made within the same second
+    mtime: float = 0.0
 
     @property
     def name(self) -> str:
@@ -108,7 +110,8 @@ def read_entry(path: Path) -> BackupEntry:
     try:
         header = cleanup.read_backup_header(path)
     except (InvalidInput, NotFound) as exc:
-        return BackupEntry(str(path), stat.st_size, mtime, "?", "", "", "", "", None, False, problem=str(exc))
+        return BackupEntry(str(path), stat.st_size, mtime, "?", "", "", "", "", None, False, problem=str(exc),
+                           mtime=stat.st_mtime)
     trailer = _tail_count(path)
     fmt = str(header.get("format") or "")
     whole = trailer is not None or fmt != cleanup.BACKUP_FORMAT
@@ -123,7 +126,7 @@ def read_entry(path: Path) -> BackupEntry:
         description = str(header["description"])
     return BackupEntry(str(path), stat.st_size, str(header.get("created") or mtime), operation,
                        str(header.get("collection") or ""), str(header.get("db_name") or "default"),
-                       str(header.get("server") or ""), description, count, whole, fmt)
+                       str(header.get("server") or ""), description, count, whole, fmt, mtime=stat.st_mtime)
 
 
 def _iso(ts: float) -> str:
@@ -141,7 +144,8 @@ def list_backups(backup_dir: Path, *, server: str | None = None) -> list[BackupE
     entries = [read_entry(p) for p in paths]
     if server is not None:
         entries = [e for e in entries if server_of(e.server) == server]
-    return sorted(entries, key=lambda e: (e.created, e.path), reverse=True)
+    # Newest first: by the header's time to the second, then by when the file was written.
+    return sorted(entries, key=lambda e: (e.created[:19], e.mtime), reverse=True)
 
 
 def _count(record: dict[str, Any]) -> int | None:
