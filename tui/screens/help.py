@@ -33,6 +33,7 @@ KEYS = [
     ("x", "switch between async and sync (thread) execution"),
     ("t", "timing panel: sync vs async vs batched, side by side (ctrl+g runs, f2 back)"),
     ("o", "show or hide query options"),
+    ("H", "hybrid search setup: parts, each k, filter, parameters; RRF or weights"),
     ("esc", "cancel what is running"),
     ("ctrl+r", "reconnect (restarts the embedded server if it died)"),
     ("ctrl+p", "command palette: collections, actions, themes"),

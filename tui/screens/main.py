@@ -29,6 +29,7 @@ from ..milvus import CollectionInfo, MilvusConnection
 from ..milvus import cleanup as cleanup_ops
 from ..errors import AmbiguousField, MilvusTuiError, display_uri, scrub
 from ..runner import Group, OpRunner, user_message
+from ..milvus import expr as exprs
 from ..milvus import search as search_ops
 from ..milvus.search import SearchQuery, SearchShape
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
@@ -41,6 +42,7 @@ from .cleanup import CleanupFlow
 from .drop import DropFlow
 from .edit import EditFlow
 from .help import HelpScreen
+from .hybrid import HybridPlan, HybridScreen, default_plan, hybrid_label
 
 
 
@@ -64,6 +66,7 @@ class MainScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", show=False),
         Binding("x", "toggle_mode", "Sync/async"),
         Binding("o", "toggle_options", "Options", show=False),
+        Binding("H", "hybrid_setup", "Hybrid setup", show=False),
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
@@ -81,6 +84,8 @@ class MainScreen(Screen[None]):
         self.session = Session(self.conn, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
         self.runner = OpRunner(self, self.session, on_change=self._show_running, on_record=self._show_last)
         self.info: CollectionInfo | None = None
+        #: Hybrid plans the user made (H), by collection name.
+        self.hybrid_plans: dict[str, HybridPlan] = {}
         self.anns_fields: dict[str, str] = {}
         self.connected = False
         self._focus_results = False
@@ -318,6 +323,9 @@ class MainScreen(Screen[None]):
             text_match=any(f.enable_match for f in info.fields),
             group_fields=[f.name for f in info.scalar_fields
                           if f.dtype in ("VARCHAR", "INT64", "INT32", "INT16", "INT8", "BOOL") and not f.is_primary])
+        if info.name in self.hybrid_plans:
+            self.run_worker(self.query_one(QueryBar).set_hybrid(hybrid_label(self.hybrid_plans[info.name]),
+                                                                select=False))
         self.query_one(ResultsPane).set_schema(info.primary.name, {f.name: f.dtype for f in info.vector_fields})
         banner = self.query_one("#banner", Label)
         if info.loaded:
@@ -440,18 +448,50 @@ class MainScreen(Screen[None]):
         else:
             self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts, shape)
 
-    def _hybrid(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
-        """Text on every field it can search (dense embedding, BM25), fused with RRF; each hit shows
-        its rank in each part."""
-        if self.session.embeddings is None:
-            self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
+    def action_hybrid_setup(self) -> None:
+        info = self.info
+        if info is None:
             return
-        queries = [SearchQuery("text", text, anns_field=name, k=max(o.k, 20), expr=self.current_filter, label=name)
-                   for name in search_ops.text_fields(info)]
-        self.query_one(ResultsPane).set_loading(f"hybrid search for {text!r}…")
+        plan = self.hybrid_plans.get(info.name) or default_plan(info)
+
+        async def chosen(new: HybridPlan | None) -> None:
+            if new is None:
+                return
+            self.hybrid_plans[info.name] = new
+            if self.info is not None and self.info.name == info.name:
+                await self.query_one(QueryBar).set_hybrid(hybrid_label(new))
+                self.query_one(QueryBar).set_mode(QueryMode.SEARCH)
+
+        self.app.push_screen(HybridScreen(info, plan), chosen)
+
+    def _hybrid(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
+        """The collection's hybrid plan (H), or by default text on every field it can search (dense
+        embedding, BM25) fused with RRF; each hit shows its rank in each part."""
+        plan = self.hybrid_plans.get(info.name) or default_plan(info, max(o.k, 20))
+        bar = self.query_one(QueryBar)
+        dense_text = any(p.source == "text" and info.get_field(p.field).is_dense_vector for p in plan.parts)
+        if dense_text and self.session.embeddings is None:
+            bar.show_error("The embedding model is still loading; try again in a moment.")
+            return
+        if plan.needs_text and not text.strip():
+            bar.show_error("Type the query text: parts of this hybrid search search with it.")
+            return
+        key = None
+        if plan.needs_row:
+            row = self.query_one(ResultsPane).current_row()
+            if row is None:
+                bar.show_error("Select a row in the results first: parts of this hybrid search start from it.")
+                return
+            key = row[info.primary.name]
+        queries = [SearchQuery(p.source, text if p.source == "text" else [key], anns_field=p.field, k=p.k,
+                               expr=exprs.conjoin(self.current_filter, p.expr),
+                               params=search_ops.parse_params(p.params), label=p.field)
+                   for p in plan.parts]
+        what = repr(text) if plan.needs_text else f"entities like {key!r}"
+        self.query_one(ResultsPane).set_loading(f"hybrid search for {what}…")
         self.query_one(ResultsPane).run(lambda: self.session.hybrid_search(
-            info, queries, k=o.k, output_fields=o.output_fields, consistency_level=o.consistency_level,
-            partition_names=parts))
+            info, queries, fusion=plan.fusion, k=o.k, output_fields=o.output_fields,
+            consistency_level=o.consistency_level, partition_names=parts))
 
     def _by_keys(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
         """Attu's "search by entity id": the stored vectors of the pasted keys (left out of the hits)."""
