@@ -692,20 +692,26 @@ def _parse_ids(text: str, info: Any, flag: str = "--ids") -> list[Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def restore(ctx: click.Context, backup: Path, collection: str | None, partial: bool, as_json: bool) -> None:
-    """Put the entities of a delete backup back (database, partition, keys); safe to run twice."""
+    """Put back what a backup holds (database, partition, keys); safe to run twice.
+
+    A delete's or an edit's entities go back into their collection; a dropped collection is
+    re-created first (schema, indexes, properties, partitions, aliases), a dropped partition too."""
     with _service(_settings(ctx)) as svc:
         db_name = ctx.obj.get("db_name") if isinstance(ctx.obj, dict) else None
         report = svc.run(svc.restore(backup, collection=collection, partial=partial, db_name=db_name))
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "db_name": report.db_name,
                                "restored": report.restored, "skipped": report.skipped, "method": report.method,
-                               "backup": report.backup_path, "key_map": report.key_map}, default=str))
+                               "backup": report.backup_path, "key_map": report.key_map,
+                               "operation": report.operation, "notes": list(report.notes)}, default=str))
     else:
         where = f"'{report.collection}'" + (f" (database '{report.db_name}')" if report.db_name != "default" else "")
         click.echo(f"Restored {report.restored} entities into {where}."
                    + (f" {report.skipped} were already there." if report.skipped else ""))
         if report.key_map:
             click.echo("This server gave them new primary keys; the old -> new map is in the audit log.")
+        for note in report.notes:  # what a drop's restore could not put back as it was
+            click.echo(_printable(note))
 
 
 @main.command()
@@ -956,5 +962,8 @@ def _print_bench(run: Any) -> None:
     console.print(detail)
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
 
+
+# Subcommands by topic (tui/commands/): one import each registers its commands.
+from .commands import drops as _drops  # noqa: E402,F401
 from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
 from .commands import edit as _edit_commands  # noqa: E402,F401  (milvus-tui edit)

@@ -38,8 +38,9 @@ class Group:
     LOAD = "load"
     #: The opened collection's aliases and partition counts: never replaces a catalog read.
     DETAILS = "details"
+    BACKUPS = "backups"  # reading and deleting backup files (the backups screen)
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, BACKUPS)
 
 
 def user_message(exc: BaseException) -> str:
