@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
     from .milvus.connection import ServerInfo
     from .milvus.queries import Boundaries, Pager
+    from .milvus.vectormap import VectorMap
     from .session import CatalogSnapshot
 
 
@@ -92,6 +93,24 @@ class RestoreDone(Outcome):
 
 class ExportDone(Outcome):
     result: ExportReport
+
+
+class MapReady(Outcome):
+    """The vector map's points, projected."""
+
+    result: VectorMap
+
+
+class MapColoured(Outcome):
+    """Another colour field's values for the map's points, in their order."""
+
+    result: list[Any]
+
+
+class EntityFetched(Outcome):
+    """Whole entities read by key (the map opens one in the detail view)."""
+
+    result: list[dict[str, Any]]
 
 
 class FailureKind(StrEnum):

@@ -36,8 +36,9 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    MAP = "map"  # the vector map's reads and projection
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, MAP)
 
 
 def user_message(exc: BaseException) -> str:

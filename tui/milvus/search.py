@@ -369,7 +369,8 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
     kind = "more_like_this" if query.source == "key" else "search"
     columns = [c for c in columns_for(info, rows, fields) if c not in info.function_outputs]
     return QueryResult(info.name, kind, rows, columns, timer.elapsed, expr=expr, scores=scores,
-                       metric=_metric(info, f))
+                       metric=_metric(info, f), anns_field=f.name, query_vector=vectors[0] if vectors else None,
+                       query_keys=tuple(exclude))
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class MainScreen(Screen[None]):
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
+        Binding("v", "vector_map", "Map"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -76,6 +77,8 @@ class MainScreen(Screen[None]):
         self.runner = OpRunner(self, self.session, on_change=self._show_running, on_record=self._show_last)
         self.info: CollectionInfo | None = None
         self.anns_fields: dict[str, str] = {}
+        #: the vector map's field choices (vector field, colour), per collection.
+        self.map_choices: dict[str, dict[str, Any]] = {}
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
@@ -717,6 +720,22 @@ class MainScreen(Screen[None]):
         else:
             self.app.push_screen(screen)
             screen.refresh_log()
+
+    def action_vector_map(self) -> None:
+        """The vector map: a search's hits as they are; a page: a sample of its filter (s switches)."""
+        info = self.info
+        if info is None or not info.loaded or not self.connected:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        from .vector_map import MapScreen
+
+        shown = self.query_one(ResultsPane).result
+        shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
+        self.app.push_screen(MapScreen(
+            self.runner, info, result=shown, expr=self.current_filter,
+            partition=self.query_one(QueryBar).options().partition,
+            sample=shown is None or shown.kind in ("page", "filter"),
+            choices=self.map_choices.setdefault(info.name, {})))
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
