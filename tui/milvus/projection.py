@@ -71,11 +71,24 @@ def project(vectors: Any, query: Any = None, *, method: str = "pca", normalize: 
         q = None if q is None else _unit(q)
     if method == "auto":
         method = "umap" if len(x) >= UMAP_MIN_POINTS and umap_available() else "pca"
-    if method == "umap":
-        return _umap(x, q, seed)
-    if method != "pca":
+    if method not in ("pca", "umap"):
         raise ValueError(f"unknown projection {method!r}: pca, umap or auto")
-    return _pca(x, q)
+    with one_blas_thread():
+        return _umap(x, q, seed) if method == "umap" else _pca(x, q)
+
+
+def one_blas_thread() -> Any:
+    """BLAS on one thread while projecting. OpenBLAS starts a thread per core and spins them:
+    on this 2-core machine under load, the eigenvectors of a 256 x 256 covariance took 1.0-1.5 s
+    with two BLAS threads and 15-40 ms with one, and a second spinning thread takes the core
+    the UI's event loop runs on."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency; a bare numpy still works, only slower
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -91,23 +104,40 @@ def _pca(x: np.ndarray, q: np.ndarray | None) -> Projection:
         # One point, or all the same: nothing to spread; they sit at the origin.
         xy = np.zeros((n, 2))
         return Projection(xy, None if q is None else np.zeros(2), "PCA", 0.0 if n else None)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    components = vt[:2]
-    # An SVD's signs are arbitrary: make each axis's largest loading positive (as scikit-learn
-    # does), so the same data gives the same picture every time.
+    components, variance = _top_axes(centred)
+    # An eigenvector's sign is arbitrary: make each axis's largest loading positive (as
+    # scikit-learn does), so the same data gives the same picture every time.
     signs = np.sign(components[np.arange(len(components)), np.argmax(np.abs(components), axis=1)])
     components = components * np.where(signs == 0, 1.0, signs)[:, None]
     xy = centred @ components.T
     if xy.shape[1] < 2:  # one dimension only
         xy = np.hstack([xy, np.zeros((n, 2 - xy.shape[1]))])
-    variance = s ** 2
-    explained = float(variance[:2].sum() / variance.sum()) if variance.sum() else 0.0
+    total = float((centred ** 2).sum())
+    explained = float(variance.sum() / total) if total else 0.0
     query_xy = None
     if q is not None:
         query_xy = ((q - mean) @ components.T).ravel()
         if query_xy.shape[0] < 2:
             query_xy = np.concatenate([query_xy, np.zeros(2 - query_xy.shape[0])])
     return Projection(xy, query_xy, "PCA", explained)
+
+
+def _top_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two principal axes (2 x d) and their variances, from the eigenvectors of the smaller
+    of the covariance (d x d) and the Gram matrix (n x n). Not an SVD of the data: on this
+    2-core machine under load, numpy's SVD of 2,000 x 256 took 4-8 s, the eigenvectors of the
+    256 x 256 covariance 0.1-0.4 s (docs/BENCHMARKS.md, the vector map)."""
+    n, d = centred.shape
+    if d <= n:
+        w, v = np.linalg.eigh(centred.T @ centred)
+        order = np.argsort(w)[::-1][:2]
+        return v[:, order].T, np.clip(w[order], 0, None)
+    w, u = np.linalg.eigh(centred @ centred.T)
+    order = np.argsort(w)[::-1][:2]
+    w = np.clip(w[order], 0, None)
+    axes = centred.T @ u[:, order]  # d x 2, each of length sqrt(w)
+    norms = np.linalg.norm(axes, axis=0)
+    return (axes / np.where(norms == 0, 1.0, norms)).T, w
 
 
 def _umap(x: np.ndarray, q: np.ndarray | None, seed: int) -> Projection:

@@ -134,8 +134,9 @@ def default_title_field(info: CollectionInfo, colour: str | None = None) -> str 
     return next((lowered[n] for n in TITLE_NAMES if n in lowered), texts[0].name if texts else None)
 
 
-def decode_vector(value: Any, dtype: str) -> list[float] | None:
-    """One stored vector as floats (bits for binary); None for a missing (null) vector."""
+def decode_vector(value: Any, dtype: str) -> Any:
+    """One stored vector as numbers (float32 array, or a list; bits for binary); None for a
+    missing (null) vector."""
     if value is None:
         return None
     if dtype == "SPARSE_FLOAT_VECTOR" or isinstance(value, dict):
@@ -146,25 +147,42 @@ def decode_vector(value: Any, dtype: str) -> list[float] | None:
         if numbers is None:
             raise InvalidInput(f"A stored {dtype} value could not be read as a vector.")
         return [float(x) for x in numbers]
+    if hasattr(value, "dtype"):  # a float32 array (``strict_float32`` reads)
+        return value
     return [float(x) for x in value]
 
 
-def _stack(vectors: list[list[float]]) -> Any:
-    import numpy as np
-
-    return np.asarray(vectors, dtype=np.float32)
-
-
 def _fetch(info: CollectionInfo, keys: list[Any], fields: list[str], what: str) -> Op[dict[Any, dict[str, Any]]]:
-    """Entities by key, in batches (a stop is honoured between them); key -> row."""
+    """Entities by key, in batches (a stop is honoured between them); key -> row. Float vectors
+    come as float32 arrays, not a Python float per component (less work wherever it is parsed:
+    on the event loop with the async client)."""
     pk = info.primary.name
     found: dict[Any, dict[str, Any]] = {}
     for start in range(0, len(keys), FETCH_BATCH):
         batch = keys[start:start + FETCH_BATCH]
-        rows = yield from get_entities(info, batch, list(dict.fromkeys([pk, *fields])), consistency_level=None)
+        rows = yield from get_entities(info, batch, list(dict.fromkeys([pk, *fields])), consistency_level=None,
+                                       strict_float32=True)
         found.update((row[pk], row) for row in rows)
         yield Progress(min(start + FETCH_BATCH, len(keys)), len(keys), what)
     return found
+
+
+def _prepare(rows: list[dict[str, Any]], vfield: FieldInfo, query: Any, method: str,
+             normalize: bool) -> tuple[list[int], Projection]:
+    """Decode the vectors (skipping nulls) and project them: the CPU part, run off the event loop."""
+    import numpy as np
+
+    kept, vectors = [], []
+    for i, row in enumerate(rows):
+        vector = decode_vector(row.get(vfield.name), vfield.dtype)
+        if vector is not None:
+            kept.append(i)
+            vectors.append(vector)
+    if not kept:
+        return kept, project(np.zeros((0, 2)))
+    query_vector = None if query is None else decode_vector(query, vfield.dtype)
+    matrix = np.asarray(np.stack([np.asarray(v, dtype=np.float32) for v in vectors]))
+    return kept, project(matrix, query_vector, method=method, normalize=normalize)
 
 
 def _finish(info: CollectionInfo, vfield: FieldInfo, rows: list[dict[str, Any]], colour: str | None,
@@ -172,31 +190,21 @@ def _finish(info: CollectionInfo, vfield: FieldInfo, rows: list[dict[str, Any]],
             query: Any = None, query_label: str | None = None, total: int | None = None,
             warnings: tuple[str, ...] = ()) -> Op[VectorMap]:
     pk = info.primary.name
-    kept, vectors, kept_scores = [], [], []
-    for i, row in enumerate(rows):
-        vector = decode_vector(row.get(vfield.name), vfield.dtype)
-        if vector is None:
-            continue
-        kept.append(row)
-        vectors.append(vector)
-        if scores is not None:
-            kept_scores.append(scores[i])
+    metric = info.index_for(vfield.name)
+    normalize = bool(metric and metric.metric_type == "COSINE")
+    yield Progress(0, None, f"projecting {len(rows):,} points")
+    kept, projection = yield Blocking(lambda: _prepare(rows, vfield, query, method, normalize))
     if len(kept) < len(rows):
         warnings = (*warnings, f"{len(rows) - len(kept)} entities have no {vfield.name} (null) and are left out.")
     if not kept:
         raise InvalidInput(f"There are no {vfield.name} vectors to map here.")
-    query_vector = None if query is None else decode_vector(query, vfield.dtype)
-    metric = info.index_for(vfield.name)
-    normalize = bool(metric and metric.metric_type == "COSINE")
-    yield Progress(0, None, f"projecting {len(kept):,} points")
-    matrix = _stack(vectors)
-    projection = yield Blocking(lambda: project(matrix, query_vector, method=method, normalize=normalize))
+    kept_rows = [rows[i] for i in kept]
     return VectorMap(
-        info.name, vfield.name, vfield.dtype, pk, [row[pk] for row in kept], colour,
-        [row.get(colour) for row in kept] if colour else [None] * len(kept), title,
-        [_title(row, pk, title) for row in kept], projection, source,
-        query_label if query_vector is not None else None,
-        kept_scores if scores is not None else None, timer.elapsed, warnings, total)
+        info.name, vfield.name, vfield.dtype, pk, [row[pk] for row in kept_rows], colour,
+        [row.get(colour) for row in kept_rows] if colour else [None] * len(kept), title,
+        [_title(row, pk, title) for row in kept_rows], projection, source,
+        query_label if query is not None else None,
+        [scores[i] for i in kept] if scores is not None else None, timer.elapsed, warnings, total)
 
 
 def _title(row: dict[str, Any], pk: str, title: str | None) -> str:
@@ -225,7 +233,8 @@ def map_rows(info: CollectionInfo, rows: list[dict[str, Any]], *, vector_field: 
         rows = [{**row, **found.get(row[pk], {})} for row in rows]
     query, label = None, None
     if query_keys:
-        source_rows = yield from get_entities(info, [query_keys[0]], [pk, vfield.name], consistency_level=None)
+        source_rows = yield from get_entities(info, [query_keys[0]], [pk, vfield.name], consistency_level=None,
+                                              strict_float32=True)
         if source_rows and source_rows[0].get(vfield.name) is not None:
             query, label = source_rows[0][vfield.name], f"source entity {pk} = {exprs.literal(query_keys[0])}"
     elif query_vector is not None and query_field == vfield.name and not isinstance(query_vector, (str, dict)):

@@ -71,6 +71,8 @@ class VectorMapCanvas(Widget, can_focus=True):
         self._query: Any = None
         self._styles: list[Style] = []
         self._raster: Raster | None = None
+        #: drawn lines by row, until the points, colours, size or cursor row change.
+        self._lines: dict[int, Strip] = {}
 
     # -- data ------------------------------------------------------------------------------
 
@@ -86,6 +88,7 @@ class VectorMapCanvas(Widget, can_focus=True):
             return None
         if self._raster is None or (self._raster.width, self._raster.height) != (width, height):
             self._raster = rasterize(self._xy, self._groups, width, height, self._query)
+            self._lines.clear()
         return self._raster
 
     def set_points(self, xy: Any, groups: Any, colours: list[str], query_xy: Any = None) -> None:
@@ -93,13 +96,15 @@ class VectorMapCanvas(Widget, can_focus=True):
         self._xy, self._groups, self._query = xy, groups, query_xy
         self._styles = [Style(color=c) for c in colours]
         self._raster = None
-        self.cursor = 0 if self.count else 0
+        self._lines.clear()
+        self.cursor = 0
         self.refresh()
 
     def recolour(self, groups: Any, colours: list[str]) -> None:
         self._groups = groups
         self._styles = [Style(color=c) for c in colours]
         self._raster = None
+        self._lines.clear()
         self.refresh()
 
     def cell_of(self, index: int) -> tuple[int, int] | None:
@@ -117,6 +122,12 @@ class VectorMapCanvas(Widget, can_focus=True):
         width = self.content_size.width
         if raster is None or y >= raster.height:
             return Strip.blank(width, self.rich_style)
+        line = self._lines.get(y)
+        if line is None:
+            line = self._lines[y] = self._draw_line(raster, y, width)
+        return line
+
+    def _draw_line(self, raster: Raster, y: int, width: int) -> Strip:
         base = self.rich_style
         cursor = self.cell_of(self.cursor) if self.count else None
         segments: list[Segment] = []
@@ -148,12 +159,18 @@ class VectorMapCanvas(Widget, can_focus=True):
         for index in (old, new):
             cell = self.cell_of(index)
             if cell is not None:
+                self._lines.pop(cell[0], None)
                 self.refresh(Region(0, cell[0], self.content_size.width, 1))
         self.post_message(self.CursorMoved(new))
 
     def on_resize(self) -> None:
         self._raster = None
+        self._lines.clear()
         self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines.clear()  # the theme's background is in every line
 
     # -- keys ------------------------------------------------------------------------------
 
