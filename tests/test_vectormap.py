@@ -257,8 +257,13 @@ async def test_map_of_search_hits_colours_by_field_and_opens_the_entity_under_th
         assert entity.row["text"] == next(r["text"] for r in hits.rows if r["id"] == chosen)
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, what="back on the map")
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the explorer")
+        # m on an entity opened from the map: the explorer finds entities like it.
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, EntityScreen), what="the entity view again")
+        await pilot.press("m")
+        like = await wait_result(pilot, app, lambda r: r.kind == "more_like_this", what="entities like it")
+        assert isinstance(app.screen, MainScreen)
+        assert like.query_keys == (chosen,) and chosen not in [r["id"] for r in like.rows] and like.rows
         assert not app.main.running
 
 

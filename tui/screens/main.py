@@ -731,11 +731,20 @@ class MainScreen(Screen[None]):
 
         shown = self.query_one(ResultsPane).result
         shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
+        o = self.query_one(QueryBar).options()
+
+        def closed(similar: Any) -> None:
+            if similar is not None:  # m on an entity opened from the map: like it, by its stored vector
+                query = SearchQuery("key", [similar.key], anns_field=similar.field, k=o.k, expr=self.current_filter)
+                self.query_one(ResultsPane).set_loading(f"finding entities like {similar.key!r}…")
+                self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                    info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                    partition_names=[o.partition] if o.partition else None))
+
         self.app.push_screen(MapScreen(
-            self.runner, info, result=shown, expr=self.current_filter,
-            partition=self.query_one(QueryBar).options().partition,
+            self.runner, info, result=shown, expr=self.current_filter, partition=o.partition,
             sample=shown is None or shown.kind in ("page", "filter"),
-            choices=self.map_choices.setdefault(info.name, {})))
+            choices=self.map_choices.setdefault(info.name, {})), closed)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -8,6 +8,7 @@ explorer's ``OpRunner`` in the map's own worker group, so esc here stops only th
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -54,7 +55,15 @@ def colour_groups(values: list[Any]) -> tuple[list[int], list[tuple[str, str, in
     return [index.get(label, other) for label in labels], legend
 
 
-class MapScreen(Screen[None]):
+@dataclass(frozen=True)
+class Similar:
+    """What the map returns when the user asked for entities like one of its points."""
+
+    key: Any
+    field: str | None
+
+
+class MapScreen(Screen["Similar | None"]):
     """``result``: the rows on screen (a page or a search); ``sample``: start with a sample of
     the filter ``expr`` instead. ``choices`` remembers the user's fields per collection."""
 
@@ -199,8 +208,15 @@ class MapScreen(Screen[None]):
         score = None
         if m is not None and m.scores is not None and row.get(m.pk) in m.keys:
             score = m.scores[m.keys.index(row.get(m.pk))]
+        key = row.get(self.info.primary.name)
+        field = m.field if m is not None else None
+
+        def closed(action: str | None) -> None:
+            if action == "similar":  # m in the entity view: more like it, in the explorer
+                self._close(Similar(key, field))
+
         self.app.push_screen(EntityScreen(self.info.name, row, {f.name: f.dtype for f in self.info.vector_fields},
-                                          score))
+                                          score), closed)
 
     @on(msg.OperationFailed)
     def _failed(self, event: msg.OperationFailed) -> None:
@@ -279,11 +295,14 @@ class MapScreen(Screen[None]):
         self.runner.run(lambda: session.get(info, [key]), msg.EntityFetched, group=Group.MAP, node=self)
 
     def action_close(self) -> None:
+        self._close(None)
+
+    def _close(self, result: Similar | None) -> None:
         for worker in self.workers:
             worker.cancel()
         for kind in [k for k in self.runner.running if k.value in ("map", "get")]:
             self.runner.finished(kind)
-        self.dismiss(None)
+        self.dismiss(result)
 
     def action_choose_colour(self) -> None:
         names = [NO_COLOUR, *map_ops.colour_fields(self.info)]

@@ -7,7 +7,8 @@ point under a cell, and colours by series, not by point; and it pins plotext < 6
 Here the points are placed on the grid once per size with numpy (``tui.milvus.projection``:
 ~1 ms for 2,000), each line is drawn from that grid (Textual's line API), and a cursor move
 redraws two lines. Each cell has 2 x 4 braille dots and one colour: the group with most points
-in the cell. The query point is a ✚ over the dots, the cursor a reversed cell.
+in the cell (up to 300 points, a ● a cell: one braille dot is hard to see). The query point
+is a ✚ over the dots, the cursor a reversed cell.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from textual.widget import Widget
 from ..milvus.projection import Raster, rasterize, step
 
 QUERY_MARK = "✚"
+POINT_MARK = "●"
+#: up to this many points, each occupied cell shows a whole ● instead of its braille dots.
+FEW_POINTS = 300
 
 
 class VectorMapCanvas(Widget, can_focus=True):
@@ -137,7 +141,8 @@ class VectorMapCanvas(Widget, can_focus=True):
             if raster.query_cell == (y, x):
                 text, style = QUERY_MARK, base + Style(bold=True, color="bright_white")
             elif bits[x]:
-                text = chr(0x2800 + int(bits[x]))
+                # Few points: a dot a cell reads better than one braille dot in eight.
+                text = POINT_MARK if self.count <= FEW_POINTS else chr(0x2800 + int(bits[x]))
                 g = int(groups[x])
                 style = base + (self._styles[g] if 0 <= g < len(self._styles) else Style())
             else:
