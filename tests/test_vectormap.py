@@ -28,8 +28,8 @@ from tui.widgets.vector_map import QUERY_MARK, VectorMapCanvas
 MODE = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-async def run(session: Session, mode: str, operation: Any) -> Any:
-    return session.run(operation) if mode == "sync" else await session.arun(operation)
+async def run(session: Session, mode: str, operation: Any, ctx: Any = None) -> Any:
+    return session.run(operation, ctx) if mode == "sync" else await session.arun(operation, ctx)
 
 
 # -- the projection on known data -------------------------------------------------------------
@@ -143,8 +143,13 @@ def _truth(uri: str, name: str, pk: str, fields: list[str]) -> dict[Any, dict[st
 async def test_a_filter_sample_maps_each_entity_with_its_own_vector_and_colour(
         service: Session, docs_collection: str, milvus_uri: str, mode: str) -> None:
     expr = 'category == "class" or category == "function"'
+    progress: list[Any] = []
     m = await run(service, mode, service.vector_map(docs_collection, expr=expr, limit=100, colour_field="category",
-                                                    title_field="name", method="pca"))
+                                                    title_field="name", method="pca"),
+                  service.context(on_progress=progress.append))
+    # What the map screen shows while it works: the reads, then "projecting N points".
+    assert [p.what for p in progress] == ["reading keys", "reading vectors", "projecting 100 points"]
+    assert (progress[1].done, progress[1].total) == (100, 100)
     truth = _truth(milvus_uri, docs_collection, "id", ["category", "name", "vector"])
     matching = sorted(k for k, r in truth.items() if r["category"] in ("class", "function"))
     assert len(matching) > 100
