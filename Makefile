@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-realserver run bench lint wheel-check clean
+.PHONY: demo test test-realserver run bench lint wheel-check clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,16 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/milvus-tui
 
-test: $(STAMP)
+# Headless Chromium for tests/test_serve.py (`milvus-tui serve` in a real browser): Debian's
+# package, installed when missing and apt-get is there (CI runs as root on a fresh machine).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser test ..."; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
+test: $(STAMP) browser
 	MILVUS_TUI_REALSERVER=1 $(BIN)/python -m pytest -q
 
 # Only the integration suite against a real Go Milvus (standalone 2.3.5 from PyPI, started and

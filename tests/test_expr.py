@@ -7,6 +7,7 @@ VARCHAR-keyed collection and each is fetched back by ``pk == literal(key)``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pymilvus import DataType, MilvusClient
@@ -179,3 +180,55 @@ def test_validate_knows_the_schema() -> None:
         exprs.validate("(whatever > 1", fields, dynamic=True)
     with pytest.raises(InvalidFilter, match="NUL"):
         exprs.validate("id == 1\x00", fields, dynamic=True)
+
+
+# -- filter templates ----------------------------------------------------------------------
+
+TEMPLATE_KEYS = ['a"b', "it's", "back\\slash", "[INST] x [/INST]", "{tui_keys}", "\x1b]8;;x\x07", "nul\x00c", "ü\u0085"]
+
+
+@pytest.mark.parametrize("keys", [TEMPLATE_KEYS, [1, -2, 2**62]])
+def test_a_rendered_template_is_the_quoted_expression(keys: list[Any]) -> None:
+    template, params = exprs.in_template("pk", keys)
+    assert "{" in template and params == {"tui_keys": keys}
+    assert exprs.render(template, params) == exprs.in_list("pk", keys)
+    negated, params = exprs.not_in_template("pk", keys)
+    assert exprs.render(negated, params) == exprs.not_in_list("pk", keys)
+
+
+def test_render_leaves_string_literals_and_unknown_names_alone() -> None:
+    user = 'title == "{tui_keys}" and note like \'%{tui_keys}%\' and {other} > 1'
+    template, params = exprs.in_template("pk", ["x"])
+    rendered = exprs.render(exprs.conjoin(user, template), params)
+    assert rendered == f'({user}) and (pk in ["x"])'
+
+
+def test_a_value_no_expression_can_hold_is_refused_before_sending() -> None:
+    with pytest.raises(InvalidFilter):
+        exprs.in_template("pk", [1.5, float("nan")])
+    with pytest.raises(InvalidFilter):
+        exprs.compare_template("pk", ">", object(), "tui_cursor")
+
+
+@pytest.mark.parametrize(("version", "supported"), [
+    ("v2.5.0", True), ("v2.6.3", True), ("2.5.4-dev", True), ("v2.4.15", False), ("v2.3.5", False),
+    ("milvus_lite-3.2.2", False), ("", False), (None, False), ("zilliz", False),
+])
+def test_templates_go_to_servers_that_take_them(version: Any, supported: bool) -> None:
+    assert exprs.templates_supported(version) is supported
+
+
+def test_the_driver_sends_templates_as_they_are_or_renders_them() -> None:
+    from pymilvus import AnnSearchRequest
+
+    from tui.milvus.ops import with_templates
+
+    template, params = exprs.in_template("pk", ['a"b'])
+    kwargs = {"collection_name": "c", "filter": template, "filter_params": params}
+    assert with_templates(kwargs, True) is kwargs
+    assert with_templates(kwargs, False) == {"collection_name": "c", "filter": 'pk in ["a\\"b"]'}
+    part = AnnSearchRequest(data=[[0.1]], anns_field="v", param={}, limit=3, expr="n > 1 and pk not in {tui_not}",
+                            expr_params={"tui_not": [7]})
+    sent = with_templates({"reqs": [part]}, False)["reqs"][0]
+    assert sent.expr == "n > 1 and pk not in [7]" and not sent.expr_params and sent.limit == 3
+    assert with_templates({"reqs": [part]}, True)["reqs"][0] is part

@@ -19,6 +19,7 @@ from pymilvus import DataType, MilvusClient
 from tests.conftest import unique_name
 from tui.embeddings import DimensionMismatch
 from tui.milvus import Pager
+from tui.milvus.ops import with_templates
 from tui.session import Session
 from tui.milvus import queries as q
 from tui.milvus.catalog import CollectionInfo
@@ -403,13 +404,14 @@ def test_a_fill_merged_in_the_middle_of_a_jump(service: Session, docs_info: Coll
     service.run(service.page(pager, 0))
     op = pager.goto(9)
     request = op.send(None)
-    assert "id > 50" in request.kwargs["filter"] and request.kwargs["output_fields"] == ["id"]  # a key scan
+    sent = with_templates(request.kwargs, False)
+    assert "id > 50" in sent["filter"] and request.kwargs["output_fields"] == ["id"]  # a key scan
     filler = q.BoundaryFill(pager, window=150)
     pager.merge(service.conn.run(filler.step()))  # the fill gets there first: 3 more pages
     assert len(pager.boundaries) == 5
     try:
         while True:
-            request = op.send(getattr(client, request.method)(**request.kwargs))
+            request = op.send(getattr(client, request.method)(**with_templates(request.kwargs, False)))
     except StopIteration as stop:
         page = stop.value
     assert page.page == 9 and [r["id"] for r in page.rows] == truth[450:500]

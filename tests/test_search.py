@@ -114,6 +114,23 @@ async def test_range_search_keeps_to_the_window(zoo: Any, lite_zoo: Any, mode: s
 
 
 @MODE
+async def test_search_by_several_keys_merges_in_the_metrics_direction(zoo: Any, lite_zoo: Any, mode: str) -> None:
+    session, made = zoo
+    two = made["zoo_two_dense"]
+    keys = sorted(truth(lite_zoo[0], two.name, two.pk))[:2]
+    for field, closest in (("vec", min), ("vec2", max)):  # L2 and IP
+        both = await run(session, mode, session.vector_search(
+            two.name, SearchQuery("key", keys, anns_field=field, k=50)))
+        alone = [await run(session, mode, session.vector_search(two.name, SearchQuery("key", [k], anns_field=field,
+                                                                                       k=50))) for k in keys]
+        per_key = [{r[two.pk]: s for r, s in zip(a.rows, a.scores) if r[two.pk] not in keys} for a in alone]
+        expected = {k: closest(d[k] for d in per_key if k in d) for d in per_key for k in d}
+        got = {r[two.pk]: s for r, s in zip(both.rows, both.scores)}
+        assert got == pytest.approx(expected)  # each entity once, at its closest to either key
+        assert both.scores == sorted(both.scores, reverse=closest is max)  # best first
+
+
+@MODE
 async def test_group_by_gives_one_hit_per_value(zoo: Any, mode: str) -> None:
     session, made = zoo
     tenants = made["zoo_partition_key"]
@@ -342,3 +359,89 @@ def test_cli_hybrid_parts_take_their_own_k_and_filter(lite_zoo: Any) -> None:
     assert all(r[two.pk] > key + 4 for r in hits if r["rank:vec2"]) and sum(1 for r in hits if r["rank:vec2"]) <= 8
     done = cli("--uri", uri, "search", two.name, "--by-key", str(key), "--hybrid", "vec;k=x", "--hybrid", "vec2")
     assert done.returncode == 2 and "k must be a whole number" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def twenty_thousand(milvus_uri: str) -> Iterator[tuple[str, Any, Any]]:
+    """20,000 entities, more than one search's window of 16,384: a COSINE and an L2 field."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    cos, l2 = rng.normal(size=(20_000, 4)).astype(np.float32), rng.normal(size=(20_000, 3)).astype(np.float32)
+    client = MilvusClient(uri=milvus_uri)
+    name = unique_name("beyond")
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("cos", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("l2", DataType.FLOAT_VECTOR, dim=3)
+    index = MilvusClient.prepare_index_params()
+    index.add_index("cos", index_type="FLAT", metric_type="COSINE")
+    index.add_index("l2", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index)
+    for start in range(0, 20_000, 5000):
+        client.insert(name, [{"pk": i, "cos": cos[i].tolist(), "l2": l2[i].tolist()} for i in range(start, start + 5000)])
+    client.load_collection(name)
+    yield name, cos, l2
+    client.drop_collection(name)
+    client.close()
+
+
+@MODE
+async def test_k_above_the_window_pages_through_score_windows(milvus_uri: str, twenty_thousand: Any,
+                                                             mode: str) -> None:
+    import numpy as np
+
+    name, cos, l2 = twenty_thousand
+    conn = MilvusConnection(milvus_uri)
+    conn.open()
+    try:
+        session = Session(conn)
+        query = cos[0].tolist()
+        hits = await run(session, mode, session.vector_search(name, SearchQuery("vector", query, anns_field="cos",
+                                                                                k=19_000)))
+        sims = (cos @ cos[0]) / (np.linalg.norm(cos, axis=1) * np.linalg.norm(cos[0]))
+        expected = np.argsort(-sims, kind="stable")[:19_000]
+        keys = [r["pk"] for r in hits.rows]
+        assert len(keys) == len(set(keys)) == 19_000  # no entity twice, none lost at a window's edge
+        assert set(keys) == set(expected.tolist())
+        assert hits.scores == sorted(hits.scores, reverse=True)
+        assert np.allclose(hits.scores, sims[keys], atol=1e-5)
+        # L2, the window the other way round, by key: every other entity, nearest first.
+        near = await run(session, mode, session.vector_search(name, SearchQuery("key", [5], anns_field="l2",
+                                                                                k=20_000)))
+        keys = [r["pk"] for r in near.rows]
+        assert len(keys) == 19_999 and set(keys) == set(range(20_000)) - {5}
+        assert near.scores == sorted(near.scores)
+        dist = ((l2 - l2[5]) ** 2).sum(axis=1)  # Milvus's L2 is the squared distance
+        assert np.allclose(near.scores, dist[keys], rtol=1e-4, atol=1e-5)
+    finally:
+        conn.close()
+
+
+async def test_a_range_window_with_a_small_k_finds_the_windows_best(milvus_uri: str, twenty_thousand: Any) -> None:
+    """Milvus Lite takes each segment's top k before the window: asked plainly for k=100 in a
+    window below the top 16,384, it found none."""
+    import numpy as np
+
+    name, cos, _ = twenty_thousand
+    conn = MilvusConnection(milvus_uri)
+    conn.open()
+    try:
+        session = Session(conn)
+        hits = session.run(session.vector_search(name, SearchQuery("vector", cos[0].tolist(), anns_field="cos", k=100),
+                                                 shape=SearchShape(radius=0.0, range_filter=0.5)))
+        sims = (cos @ cos[0]) / (np.linalg.norm(cos, axis=1) * np.linalg.norm(cos[0]))
+        inside = np.flatnonzero((sims > 0.0) & (sims <= 0.5))
+        best = inside[np.argsort(-sims[inside], kind="stable")][:100]
+        assert [r["pk"] for r in hits.rows] == best.tolist()
+    finally:
+        conn.close()
+
+
+def test_cli_search_k_above_the_window(milvus_uri: str, twenty_thousand: Any) -> None:
+    name, _, _ = twenty_thousand
+    done = cli("--uri", milvus_uri, "search", name, "--by-key", "3", "--anns-field", "cos", "-k", "17000",
+               "-o", "pk", "--json")
+    assert done.returncode == 0, done.stderr
+    keys = [r["pk"] for r in json.loads(done.stdout)["rows"]]
+    assert len(keys) == len(set(keys)) == 17_000 and 3 not in keys

@@ -421,27 +421,36 @@ def collections(ctx: click.Context, as_json: bool) -> None:
     settings = _settings(ctx)
     with _service(settings) as svc:
         infos = svc.run(svc.describe_all())
+        details = {i.name: svc.run(svc.details(i)) for i in infos}
         databases = svc.run(svc.list_databases())
         loads = _remembered_loads(svc)
         if loads is not None and any(i.loaded for i in infos):  # as the app does on a catalog refresh
             loads.remember(*(i.name for i in infos if i.loaded))
     if as_json:
         click.echo(json.dumps({"databases": databases, "db_name": settings.db_name,
-                               "collections": [asdict(i) for i in infos]}, default=str))
+                               "collections": [{**asdict(i), "aliases": list(details[i.name].aliases),
+                                                "partition_rows": details[i.name].partition_rows,
+                                                "partition_rows_exact": details[i.name].counts_exact}
+                                               for i in infos]}, default=str))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"Collections in database '{settings.db_name}'")
-    for col in ("collection", "rows", "load state", "fields", "indexes"):
+    for col in ("collection", "rows", "load state", "fields", "indexes", "partitions"):
         table.add_column(col, overflow="fold")
     for info in infos:
         rows = "?" if info.row_count is None else f"{info.row_count:,}" + ("" if info.count_exact else " (approx.)")
         fields = "\n".join(f"{f.name}: {f.summary()}" for f in info.fields)
         if info.enable_dynamic_field:
             fields += "\n$meta: dynamic field"
-        indexes = "\n".join(f"{i.field}: {i.index_type} {i.metric_type or ''}" for i in info.indexes)
-        table.add_row(info.name, rows, info.load_state, fields, indexes)
+        indexes = "\n".join(f"{i.field}: {i.index_type} {i.metric_type or ''} {i.progress()}".rstrip()
+                            for i in info.indexes)
+        more = details[info.name]
+        parts = "\n".join(f"{p}: {more.partition_rows[p]:,}{'' if more.counts_exact else '~'}"
+                          if p in more.partition_rows else p for p in info.partitions)
+        name = info.name + "".join(f"\nalias {a}" for a in more.aliases)
+        table.add_row(name, rows, info.load_state, fields, indexes, parts)
     Console().print(table)
 
 
@@ -523,8 +532,9 @@ def search(ctx: click.Context, collection: str, text: str | None, k: int, filter
                                       ("--vector", vector)) if value]
     if len(given) != 1:
         _fail("Give exactly one query: TEXT, --by-key, --sparse or --vector.", 2)
+    # A k above one search's window of 16,384 pages through score windows (vector_search).
     plain = not (by_key or sparse or vector or radius is not None or range_filter is not None or group_by
-                 or params or hybrid)
+                 or params or hybrid or (k > 16_384 and not mmr))
     settings = _settings(ctx)
     with _service(settings, embeddings=bool(text)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
@@ -895,3 +905,5 @@ def _print_bench(run: Any) -> None:
                        f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}")
     console.print(detail)
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
+
+from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)

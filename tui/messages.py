@@ -17,6 +17,7 @@ from .session import ExecMode, OpKind
 
 if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
+    from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
     from .milvus.queries import Boundaries, Pager
     from .milvus.vectormap import VectorMap
@@ -56,6 +57,10 @@ class CatalogRefreshed(Outcome):
 
 class CollectionDescribed(Outcome):
     result: CollectionInfo
+
+
+class DetailsReady(Outcome):
+    result: CollectionDetails
 
 
 class CollectionLoaded(Outcome):

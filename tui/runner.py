@@ -36,9 +36,11 @@ class Group:
     CLEANUP = "cleanup"
     EXPORT = "export"
     LOAD = "load"
+    #: The opened collection's aliases and partition counts: never replaces a catalog read.
+    DETAILS = "details"
     MAP = "map"  # the vector map's reads and projection
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, MAP)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, MAP)
 
 
 def user_message(exc: BaseException) -> str:

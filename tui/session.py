@@ -35,7 +35,7 @@ from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
 from .milvus import search as search_ops
 from .milvus import vectormap as map_ops
-from .milvus.catalog import CollectionInfo, EmbeddingTag
+from .milvus.catalog import CollectionDetails, CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
 from .errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
 from .milvus.ops import Call, Context, Op, Progress, Timer
@@ -51,6 +51,7 @@ class OpKind(StrEnum):
     EMBEDDINGS = "embeddings"
     CATALOG = "catalog"
     DESCRIBE = "describe"
+    DETAILS = "details"
     PAGE = "page"
     FILTER = "filter"
     SEARCH = "search"
@@ -307,6 +308,14 @@ class Session:
                  label: str = "") -> Operation[CollectionInfo]:
         return self._op(OpKind.DESCRIBE, catalog_ops.describe(collection, with_count=with_count,
                                                               stats_exact=self._exact(exact)), label)
+
+    def details(self, info: CollectionInfo) -> Operation[CollectionDetails]:
+        """The opened collection's aliases and per-partition entity counts (the schema view)."""
+        def op() -> Op[CollectionDetails]:
+            version = yield from self._server_version()
+            return (yield from catalog_ops.details(info, version=version))
+
+        return self._op(OpKind.DETAILS, op(), "reading details")
 
     def describe_all(self, *, exact: bool | None = None) -> Operation[list[CollectionInfo]]:
         return self._op(OpKind.CATALOG, catalog_ops.describe_all(stats_exact=self._exact(exact)))

@@ -103,6 +103,35 @@ class IndexInfo:
     index_type: str
     metric_type: str | None
     params: dict[str, Any] = field(default_factory=dict)
+    #: Build progress as the server reports it (None where it does not).
+    indexed_rows: int | None = None
+    total_rows: int | None = None
+    pending_index_rows: int | None = None
+    state: str = ""
+
+    def progress(self) -> str:
+        """"built 1,000/1,000" or "building 40% (400/1,000, 600 pending)"; "" when unknown."""
+        if self.total_rows is None or self.indexed_rows is None:
+            return f"state {self.state}" if self.state else ""
+        done = self.indexed_rows >= self.total_rows and not self.pending_index_rows
+        if done or (self.state == "Finished" and not self.pending_index_rows):
+            return f"built {self.indexed_rows:,}/{self.total_rows:,}"
+        share = 100 * self.indexed_rows // self.total_rows if self.total_rows else 0
+        pending = f", {self.pending_index_rows:,} pending" if self.pending_index_rows else ""
+        state = f" ({self.state})" if self.state and self.state not in ("InProgress", "Finished") else ""
+        return f"building {share}% ({self.indexed_rows:,}/{self.total_rows:,}{pending}){state}"
+
+
+@dataclass(frozen=True)
+class CollectionDetails:
+    """What the schema view adds for the collection the user opened (a few RPCs each, so not
+    read for every collection in the catalog): its aliases and each partition's entity count."""
+
+    collection: str
+    aliases: tuple[str, ...] = ()
+    partition_rows: dict[str, int] = field(default_factory=dict)
+    #: False when the counts are the server's statistics (deleted rows counted until compaction).
+    counts_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -377,9 +406,10 @@ def describe(collection: str, *, with_count: bool = True, stats_exact: bool = Fa
         field_name = desc.pop("field_name", index_name)
         index_type = str(desc.pop("index_type", "") or "")
         metric = desc.pop("metric_type", None)
-        for noise in ("index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"):
-            desc.pop(noise, None)
-        indexes.append(IndexInfo(field_name, index_name, index_type, metric, desc))
+        desc.pop("index_name", None)
+        build = {key: _int_or_none(desc.pop(key, None)) for key in ("indexed_rows", "total_rows", "pending_index_rows")}
+        built = str(desc.pop("state", "") or "")
+        indexes.append(IndexInfo(field_name, index_name, index_type, metric, desc, state=built, **build))
     partitions = yield Call("list_partitions", {"collection_name": collection}, collection=collection)
     loaded_partitions: tuple[str, ...] | None = None
     if (state == "Loaded" and 1 < len(partitions or ()) <= MAX_PARTITION_CHECKS
@@ -415,6 +445,44 @@ def describe(collection: str, *, with_count: bool = True, stats_exact: bool = Fa
         loaded_partitions=loaded_partitions,
         functions=functions,
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def details(info: CollectionInfo, *, version: str | None = None) -> Op[CollectionDetails]:
+    """Aliases and per-partition entity counts. A loaded collection's counts are count(*) per
+    partition at Strong consistency; a released one's, on a Milvus server, its partition
+    statistics (deleted rows counted until compaction: marked approximate). Milvus Lite 3.2.2
+    (measured) counts the whole collection for count(*) with ``partition_names`` and an empty
+    filter, so its filter is ``pk not in []``; and its partition statistics gave every partition
+    the collection's count, so a released Lite collection shows none. Above
+    ``MAX_PARTITION_CHECKS`` partitions none are counted."""
+    raw = yield Call("list_aliases", {"collection_name": info.name}, collection=info.name, soft=True)
+    # The sync client answers {"aliases": [...], ...}, the async one the bare list; a server
+    # without aliases, a refusal (a MilvusTuiError).
+    listed = raw.get("aliases") if isinstance(raw, dict) else None if isinstance(raw, BaseException) else raw
+    aliases = tuple(sorted(str(a) for a in (listed or ())))
+    rows: dict[str, int] = {}
+    exact = True
+    if version is None:
+        version = str((yield Call("get_server_version", sync_only=True)) or "")
+    lite = is_lite_version(version)
+    if len(info.partitions) <= MAX_PARTITION_CHECKS and (info.loaded or not lite):
+        everything = f"{info.primary.name} not in []" if lite else ""
+        for partition in info.partitions:
+            if info.loaded:
+                rows[partition] = yield from count(info.name, everything, partition_names=[partition])
+            else:
+                stats = yield Call("get_partition_stats", {"collection_name": info.name, "partition_name": partition},
+                                   collection=info.name)
+                rows[partition] = int((stats or {}).get("row_count", 0))
+                exact = False
+    return CollectionDetails(info.name, aliases, rows, exact)
 
 
 def _consistency_name(level: Any) -> str:

@@ -313,9 +313,10 @@ def partitions_of(info: CollectionInfo, keys: list[Any], *, guarantee_timestamp:
     or at ``guarantee_timestamp`` (see ``read_point``)."""
     pk = info.primary.name
     where: dict[Any, str] = {}
+    template, params = exprs.in_template(pk, keys)
     for partition in info.partitions:
         rows = yield Call("query", {
-            "collection_name": info.name, "filter": exprs.in_list(pk, keys), "output_fields": [pk],
+            "collection_name": info.name, "filter": template, "filter_params": params, "output_fields": [pk],
             "partition_names": [partition], "limit": len(keys),
             **read_consistency("Strong", guarantee_timestamp),
         }, collection=info.name)
@@ -426,7 +427,8 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
     try:
         for batch in _batches(keys, batch_size):
             in_flight = len(batch)
-            result = yield Call("delete", {"collection_name": info.name, "filter": exprs.in_list(preview.pk_field, batch)},
+            template, params = exprs.in_template(preview.pk_field, batch)
+            result = yield Call("delete", {"collection_name": info.name, "filter": template, "filter_params": params},
                                 collection=info.name)
             in_flight = 0
             if isinstance(result, dict) and "delete_count" in result:

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from . import expr as exprs
 from . import ops
 from ..errors import MilvusTuiError, NotFound, ServerUnavailable, display_uri, register_secret
 from .errors import translate
@@ -91,6 +92,9 @@ class MilvusConnection:
         self._client: Any = None
         self._aclient: Any = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        #: What the server said its version is when last opened ("" before): whether the driver
+        #: sends filter templates as they are depends on it.
+        self.server_version = ""
 
     def __repr__(self) -> str:
         return f"MilvusConnection(uri={self.display_uri!r}, db_name={self.db_name!r})"
@@ -140,6 +144,7 @@ class MilvusConnection:
             raise
         except Exception as exc:  # noqa: BLE001
             raise translate(exc) from None
+        self.server_version = str(version)
         return ServerInfo(self.kind, self.display_uri, self.db_name, str(version))
 
     def reconnect(self) -> ServerInfo:
@@ -228,11 +233,16 @@ class MilvusConnection:
 
     # -- running operations --------------------------------------------------------
 
+    def _ctx(self, ctx: ops.Context | None) -> ops.Context:
+        ctx = ctx or ops.Context()
+        ctx.filter_templates = exprs.templates_supported(self.server_version)
+        return ctx
+
     def run(self, op: ops.Op[ops.T], ctx: ops.Context | None = None) -> ops.T:
-        return ops.run(self.client, op, ctx)
+        return ops.run(self.client, op, self._ctx(ctx))
 
     async def arun(self, op: ops.Op[ops.T], ctx: ops.Context | None = None) -> ops.T:
-        return await ops.arun(self.aclient, op, ctx, sync_client=self.client)
+        return await ops.arun(self.aclient, op, self._ctx(ctx), sync_client=self.client)
 
     def __enter__(self) -> MilvusConnection:
         self.open()

@@ -1,9 +1,11 @@
-"""Filter expressions: safe literals, key lists, and field-name checks.
+"""Filter expressions: safe literals, key lists, filter templates, and field-name checks.
 
-Expressions we build from data (selected primary keys, paging cursors) must be safe
-for any value, including strings holding quotes, brackets and backslashes, so every
-literal goes through ``literal``. Milvus Lite does not support ``filter_params``
-templates, so quoting is the portable way.
+Expressions we build from data (selected primary keys, paging cursors, a pasted key) are
+filter templates: ``pk in {tui_keys}`` with the values in ``filter_params``, so where the
+server takes templates (Milvus 2.5 and later) no value is ever spliced into an expression.
+Milvus Lite (3.2.2 refuses ``{name}``: "unexpected character") and older servers get the
+template rendered by the driver (``render``) with every value through ``literal``, which is
+safe for any value, including strings holding quotes, brackets and backslashes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,60 @@ def in_list(field: str, values: Iterable[Any]) -> str:
 def not_in_list(field: str, values: Iterable[Any]) -> str:
     """``field not in [v1, v2, ...]`` with every value safely quoted."""
     return f"{field} not in [{', '.join(literal(v) for v in values)}]"
+
+
+def templates_supported(version: str | None) -> bool:
+    """Whether a server takes filter templates (``filter_params``): Milvus 2.5 and later; not
+    Milvus Lite (its own numbering; 3.2.2 refuses them, measured) nor a version we cannot read."""
+    text = str(version or "").strip()
+    if not text or text.lower().startswith(("milvus_lite", "milvus-lite")):
+        return False
+    match = re.match(r"v?(\d+)\.(\d+)", text)
+    return bool(match) and (int(match[1]), int(match[2])) >= (2, 5)
+
+
+def in_template(field: str, values: Iterable[Any], name: str = "tui_keys") -> tuple[str, dict[str, Any]]:
+    """``field in {name}`` and its parameters; each value is checked now (a value no expression
+    can hold is refused before anything is sent, templated or not)."""
+    kept = list(values)
+    for v in kept:
+        literal(v)
+    return f"{field} in {{{name}}}", {name: kept}
+
+
+def not_in_template(field: str, values: Iterable[Any], name: str = "tui_not") -> tuple[str, dict[str, Any]]:
+    expr, params = in_template(field, values, name)
+    return f"{field} not in {{{name}}}", params
+
+
+def compare_template(field: str, op: str, value: Any, name: str) -> tuple[str, dict[str, Any]]:
+    """``field <op> {name}`` (a paging cursor, "not this entity")."""
+    literal(value)
+    return f"{field} {op} {{{name}}}", {name: value}
+
+
+def _rendered(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return literal(value)
+
+
+_PLACEHOLDER = re.compile(r"""(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}""",
+                          re.DOTALL)
+
+
+def render(expr: str, params: dict[str, Any]) -> str:
+    """The template with each ``{name}`` of ``params`` replaced by its quoted literal, for servers
+    without templates. Text inside string literals is never touched, nor a ``{name}`` that is
+    not one of ``params`` (the server then says what is wrong with it)."""
+
+    def swap(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name is None or name not in params:
+            return m.group(0)
+        return _rendered(params[name])
+
+    return _PLACEHOLDER.sub(swap, expr)
 
 
 def conjoin(*parts: str | None) -> str:

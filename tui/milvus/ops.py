@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ..errors import Cancelled, InvalidInput, MilvusTuiError, NotFound, OperationFailed
+from . import expr as exprs
 from .errors import translate
 
 T = TypeVar("T")
@@ -90,6 +91,30 @@ class Context:
     on_progress: ProgressCallback | None = None
     #: polled between steps in sync mode; async mode is cancelled by task cancellation.
     is_cancelled: Callable[[], bool] | None = None
+    #: The server takes filter templates (``filter_params``); without them the driver renders
+    #: each template into quoted literals before sending (``expr.render``).
+    filter_templates: bool = False
+
+
+def with_templates(kwargs: dict[str, Any], supported: bool) -> dict[str, Any]:
+    """A call's arguments as this server takes them: filter templates sent as they are where it
+    takes them, rendered where not (in ``filter`` and in each hybrid part's ``expr``)."""
+    if supported:
+        return kwargs
+    out = kwargs
+    if "filter_params" in kwargs:
+        out = dict(kwargs)
+        params = out.pop("filter_params") or {}
+        out["filter"] = exprs.render(out.get("filter") or "", params)
+    reqs = out.get("reqs")
+    if reqs and any(getattr(r, "expr_params", None) for r in reqs):
+        from pymilvus import AnnSearchRequest
+
+        out = dict(out)
+        out["reqs"] = [AnnSearchRequest(data=r.data, anns_field=r.anns_field, param=r.param, limit=r.limit,
+                                        expr=exprs.render(r.expr or "", r.expr_params) or None)
+                       if getattr(r, "expr_params", None) else r for r in reqs]
+    return out
 
 
 def _no_embeddings() -> MilvusTuiError:
@@ -124,7 +149,7 @@ def _step(client: Any, op: Op[Any], request: Any, ctx: Context) -> Any:
     """Carry out one request of ``op``; returns what to send back into it."""
     if isinstance(request, Call):
         try:
-            return getattr(client, request.method)(**request.kwargs)
+            return getattr(client, request.method)(**with_templates(request.kwargs, ctx.filter_templates))
         except Exception as exc:  # noqa: BLE001 - every pymilvus/grpc error is translated
             error = translate(exc, collection=request.collection, expr=request.expr)
             if request.soft:
@@ -170,11 +195,12 @@ async def arun(aclient: Any, op: Op[T], ctx: Context | None = None, sync_client:
             raise Cancelled("Cancelled.")
         if isinstance(request, Call):
             try:
+                kwargs = with_templates(request.kwargs, ctx.filter_templates)
                 if request.sync_only and sync_client is not None:
                     method = getattr(sync_client, request.method)
-                    send = await asyncio.to_thread(method, **request.kwargs)
+                    send = await asyncio.to_thread(method, **kwargs)
                 else:
-                    send = await getattr(aclient, request.method)(**request.kwargs)
+                    send = await getattr(aclient, request.method)(**kwargs)
             except asyncio.CancelledError:
                 _close_quietly(op)
                 raise

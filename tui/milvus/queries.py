@@ -156,10 +156,13 @@ def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int 
     """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start)."""
     pk = info.primary.name
     fields = output_fields or ["*"]
-    where = exprs.conjoin(expr, None if cursor is None else f"{pk} > {exprs.literal(cursor)}")
+    after, params = exprs.compare_template(pk, ">", cursor, "tui_cursor") if cursor is not None else ("", {})
+    where = exprs.conjoin(expr, after)
     kwargs: dict[str, Any] = dict(
         collection_name=info.name, filter=where, limit=limit, output_fields=fields, iterator="True",
     )
+    if params:
+        kwargs["filter_params"] = params
     if partition_names:
         kwargs["partition_names"] = partition_names
     if (level := check_consistency(consistency_level)):
@@ -357,11 +360,12 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
            anns_field: str | None = None, output_fields: list[str] | None = None,
            consistency_level: str | None = None, partition_names: list[str] | None = None,
            kind: str = "search", mmr: tuple[int, float] | None = None, timer: Timer | None = None,
-           built_filter: str = "") -> Op[QueryResult]:
+           built_filter: str = "", built_params: dict[str, Any] | None = None) -> Op[QueryResult]:
     """Vector search with scores; ``mmr=(fetch_k, lambda)`` re-ranks for diversity.
 
-    ``built_filter`` is an expression we built from data with safe literals (it may hold any
-    key, NUL included); it is ANDed to the user's validated ``expr`` without re-checking.
+    ``built_filter`` is a filter template we built from data, its values in ``built_params`` (any
+    key, NUL included; see ``expr.in_template``); it is ANDed to the user's validated ``expr``
+    without re-checking.
     """
     require_loaded(info)
     check_limit(k, "k")
@@ -387,6 +391,8 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
         filter=exprs.conjoin(expr, built_filter),
         output_fields=fields,
     )
+    if built_params:
+        kwargs["filter_params"] = built_params
     if (level := check_consistency(consistency_level)):
         kwargs["consistency_level"] = level
     if partition_names:
@@ -486,8 +492,9 @@ def get_entities(info: CollectionInfo, keys: list[Any], output_fields: list[str]
     if not keys:
         return []
     pk = info.primary.name
+    template, params = exprs.in_template(pk, keys)
     kwargs: dict[str, Any] = dict(
-        collection_name=info.name, filter=exprs.in_list(pk, keys), output_fields=output_fields or ["*"],
+        collection_name=info.name, filter=template, filter_params=params, output_fields=output_fields or ["*"],
         limit=len(keys),
     )
     kwargs.update(read_consistency(consistency_level, guarantee_timestamp))
@@ -510,8 +517,9 @@ def more_like_this(info: CollectionInfo, key: Any, *, k: int = 10, expr: str = "
     vector = found[0][vfield.name]
     if isinstance(vector, (bytes, bytearray, dict)):
         raise InvalidInput(f"More like this needs a dense float vector; '{vfield.name}' is {vfield.dtype}.")
-    not_self = f"{info.primary.name} != {exprs.literal(key)}"
+    not_self, params = exprs.compare_template(info.primary.name, "!=", key, "tui_self")
     result = yield from search(info, [float(x) for x in vector], k=k, expr=expr, built_filter=not_self,
+                               built_params=params,
                                anns_field=vfield.name, output_fields=output_fields,
                                consistency_level=consistency_level, partition_names=partition_names,
                                kind="more_like_this", timer=timer)

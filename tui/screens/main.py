@@ -306,6 +306,8 @@ class MainScreen(Screen[None]):
     def _set_info(self, info: CollectionInfo) -> None:
         self.info = info
         self.query_one(CollectionsPane).update_collection(info)
+        if self.connected:
+            self.runner.run(lambda: self.session.details(info), msg.DetailsReady, group=Group.DETAILS)
         self.query_one(QueryBar).set_fields(
             info.field_names, list(info.partitions), search_ops.field_choices(info), search_ops.text_fields(info),
             text_match=any(f.enable_match for f in info.fields),
@@ -611,6 +613,12 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPane).stop_fill()
         self.run_op(lambda: self.session.describe(collection, exact=False, label="recounting"),
                     msg.CollectionDescribed, group=Group.CATALOG)
+
+    @on(msg.DetailsReady)
+    def _details_ready(self, event: msg.DetailsReady) -> None:
+        if self._fresh(event):
+            self._record(event)
+            self.query_one(CollectionsPane).show_details(event.result)
 
     @on(msg.CollectionDescribed)
     def _described(self, event: msg.CollectionDescribed | msg.CollectionLoaded) -> None:

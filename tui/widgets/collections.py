@@ -13,6 +13,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ..milvus import CollectionInfo
+from ..milvus.catalog import CollectionDetails
 
 DB_PREFIX = "\x00db:"  # node data for a database node (cannot clash with a collection name)
 
@@ -66,6 +67,8 @@ class CollectionsPane(Tree[str]):
         self.show_root = False
         self.guide_depth = 2
         self.infos: dict[str, CollectionInfo] = {}
+        #: Aliases and partition counts, read for the collections the user opened.
+        self.details: dict[str, CollectionDetails] = {}
         #: True while the nodes come from the data directory, not from the server.
         self.unconfirmed = False
 
@@ -129,8 +132,11 @@ class CollectionsPane(Tree[str]):
         indexes = node.add(Text(f"indexes ({len(info.indexes)})", style="dim"), data=info.name)
         for index in info.indexes:
             params = " ".join(f"{k}={v}" for k, v in index.params.items())
+            progress = index.progress()
             indexes.add_leaf(Text.assemble((index.field, "bold"),
-                                           (f"  {index.index_type} {index.metric_type or ''} {params}", "dim")),
+                                           (f"  {index.index_type} {index.metric_type or ''} {params}", "dim"),
+                                           (f"  {progress}" if progress else "",
+                                            "dim" if progress.startswith("built") else "yellow")),
                              data=info.name)
         if info.functions:
             functions = node.add(Text(f"functions ({len(info.functions)})", style="dim"), data=info.name)
@@ -144,14 +150,37 @@ class CollectionsPane(Tree[str]):
             for key, value in info.properties.items():
                 props.add_leaf(Text.assemble((key, "bold"), (f"  {value}", "dim")), data=info.name)
         parts = node.add(Text(f"partitions ({len(info.partitions)})", style="dim"), data=info.name)
+        details = self.details.get(info.name)
         for p in info.partitions:
-            parts.add_leaf(p, data=info.name)
+            label = Text(p)
+            if details is not None and p in details.partition_rows:
+                label.append(f"  {details.partition_rows[p]:,}{'' if details.counts_exact else '~'}", style="cyan")
+            parts.add_leaf(label, data=info.name)
+        if details is not None and details.aliases:
+            aliases = node.add(Text(f"aliases ({len(details.aliases)})", style="dim"), data=info.name)
+            for alias in details.aliases:
+                aliases.add_leaf(alias, data=info.name)
+
+    def show_details(self, details: CollectionDetails) -> None:
+        """Aliases and partition counts of the opened collection, under its node."""
+        self.details[details.collection] = details
+        info = self.infos.get(details.collection)
+        if info is not None:
+            self.update_collection(info)
 
     def update_collection(self, info: CollectionInfo) -> None:
+        """A new description of one collection: its label and its details (partitions, indexes
+        and their build progress, aliases) are redrawn, keeping which branches are open."""
         self.infos[info.name] = info
         for node in self._collection_nodes():
             if node.data == info.name:
                 node.set_label(collection_label(info))
+                expanded = {str(child.label).split(" (")[0] for child in node.children if child.is_expanded}
+                node.remove_children()
+                self._add_details(node, info)
+                for child in node.children:
+                    if str(child.label).split(" (")[0] in expanded:
+                        child.expand()
 
     def _collection_nodes(self) -> list[TreeNode[str]]:
         return [child for db in self.root.children for child in db.children
