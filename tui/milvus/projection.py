@@ -60,10 +60,12 @@ def project(vectors: Any, query: Any = None, *, method: str = "pca", normalize: 
     ``method``: "pca", "umap" (raises ImportError without umap-learn) or "auto" (UMAP when it is
     installed and there are enough points, else PCA). ``normalize`` scales every vector (and the
     query) to unit length first, as a COSINE metric compares them."""
-    x = np.asarray(vectors, dtype=np.float64)
+    # float32 throughout (the 256 x 256 covariance goes to float64 for the eigenvectors): a
+    # float64 copy of 2,000 x 256 alone held the loop up 40 ms here (docs/BENCHMARKS.md).
+    x = np.asarray(vectors, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError("vectors must be a 2-D array (points x dimensions)")
-    q = None if query is None else np.asarray(query, dtype=np.float64).reshape(1, -1)
+    q = None if query is None else np.asarray(query, dtype=np.float32).reshape(1, -1)
     if q is not None and q.shape[1] != x.shape[1]:
         raise ValueError(f"the query has {q.shape[1]} dimensions, the points {x.shape[1]}")
     if normalize:
@@ -82,13 +84,20 @@ def one_blas_thread() -> Any:
     on this 2-core machine under load, the eigenvectors of a 256 x 256 covariance took 1.0-1.5 s
     with two BLAS threads and 15-40 ms with one, and a second spinning thread takes the core
     the UI's event loop runs on."""
+    global _CONTROLLER
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency; a bare numpy still works, only slower
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    if _CONTROLLER is None:
+        # Found once: finding the BLAS libraries walks every loaded library (~1 ms, GIL held).
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER: Any = None
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -104,40 +113,42 @@ def _pca(x: np.ndarray, q: np.ndarray | None) -> Projection:
         # One point, or all the same: nothing to spread; they sit at the origin.
         xy = np.zeros((n, 2))
         return Projection(xy, None if q is None else np.zeros(2), "PCA", 0.0 if n else None)
-    components, variance = _top_axes(centred)
+    components, variance, total = _top_axes(centred)
+    components = components.astype(np.float32)  # a float64 matrix would copy the points to float64
     # An eigenvector's sign is arbitrary: make each axis's largest loading positive (as
     # scikit-learn does), so the same data gives the same picture every time.
     signs = np.sign(components[np.arange(len(components)), np.argmax(np.abs(components), axis=1)])
     components = components * np.where(signs == 0, 1.0, signs)[:, None]
-    xy = centred @ components.T
+    xy = (centred @ components.T).astype(np.float64)
     if xy.shape[1] < 2:  # one dimension only
         xy = np.hstack([xy, np.zeros((n, 2 - xy.shape[1]))])
-    total = float((centred ** 2).sum())
     explained = float(variance.sum() / total) if total else 0.0
     query_xy = None
     if q is not None:
-        query_xy = ((q - mean) @ components.T).ravel()
+        query_xy = ((q - mean) @ components.T).astype(np.float64).ravel()
         if query_xy.shape[0] < 2:
             query_xy = np.concatenate([query_xy, np.zeros(2 - query_xy.shape[0])])
     return Projection(xy, query_xy, "PCA", explained)
 
 
-def _top_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The two principal axes (2 x d) and their variances, from the eigenvectors of the smaller
-    of the covariance (d x d) and the Gram matrix (n x n). Not an SVD of the data: on this
-    2-core machine under load, numpy's SVD of 2,000 x 256 took 4-8 s, the eigenvectors of the
-    256 x 256 covariance 0.1-0.4 s (docs/BENCHMARKS.md, the vector map)."""
+def _top_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The two principal axes (2 x d), their variances and the total variance, from the
+    eigenvectors of the smaller of the covariance (d x d) and the Gram matrix (n x n). Not an SVD
+    of the data: on this 2-core machine under load, numpy's SVD of 2,000 x 256 took 4-8 s, the
+    eigenvectors of the 256 x 256 covariance 0.1-0.4 s (docs/BENCHMARKS.md, the vector map)."""
     n, d = centred.shape
     if d <= n:
-        w, v = np.linalg.eigh(centred.T @ centred)
+        cov = np.dot(centred.T, centred).astype(np.float64)
+        w, v = np.linalg.eigh(cov)
         order = np.argsort(w)[::-1][:2]
-        return v[:, order].T, np.clip(w[order], 0, None)
-    w, u = np.linalg.eigh(centred @ centred.T)
+        return v[:, order].T, np.clip(w[order], 0, None), float(np.trace(cov))
+    gram = np.dot(centred, centred.T).astype(np.float64)
+    w, u = np.linalg.eigh(gram)
     order = np.argsort(w)[::-1][:2]
     w = np.clip(w[order], 0, None)
-    axes = centred.T @ u[:, order]  # d x 2, each of length sqrt(w)
+    axes = centred.T.astype(np.float64) @ u[:, order]  # d x 2, each of length sqrt(w)
     norms = np.linalg.norm(axes, axis=0)
-    return (axes / np.where(norms == 0, 1.0, norms)).T, w
+    return (axes / np.where(norms == 0, 1.0, norms)).T, w, float(np.trace(gram))
 
 
 def _umap(x: np.ndarray, q: np.ndarray | None, seed: int) -> Projection:
