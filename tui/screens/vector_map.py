@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from .. import messages as msg
 from ..errors import AmbiguousField, MilvusTuiError
@@ -26,6 +26,7 @@ from ..milvus import vectormap as map_ops
 from ..milvus.vectormap import VectorMap
 from ..printable import printable, printable_text
 from ..runner import Group, OpRunner
+from ..widgets.status import KeyFooter
 from ..widgets.vector_map import QUERY_MARK, VectorMapCanvas
 from .choice import ChoiceScreen
 
@@ -112,7 +113,7 @@ class MapScreen(Screen["Similar | None"]):
                 yield Static(id="map-legend")
         yield Label("", id="map-point")
         yield Label("", id="map-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def canvas(self) -> VectorMapCanvas:
