@@ -26,7 +26,22 @@ SIZE = (120, 40)
 
 
 def make_app(uri: str, collection: str, **settings: Any) -> MilvusTuiApp:
-    return MilvusTuiApp(Settings(uri=uri, collection=collection, **settings))
+    return recording(MilvusTuiApp(Settings(uri=uri, collection=collection, **settings)))
+
+
+def recording(app: MilvusTuiApp) -> MilvusTuiApp:
+    """The app, keeping every notification it shows (a toast expires: on a loaded machine it can
+    be gone before a test looks, and a test asserting on it then fails for the wrong reason)."""
+    shown: list[str] = []
+    notify = app.notify
+
+    def notify_and_keep(message: str, *, title: str = "", **kw: Any) -> None:
+        shown.append(f"{title or ''}: {message}")
+        notify(message, title=title, **kw)
+
+    app.notify = notify_and_keep  # type: ignore[method-assign]
+    app.shown_notifications = shown  # type: ignore[attr-defined]
+    return app
 
 
 async def wait_until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 20.0,
@@ -128,5 +143,6 @@ async def submit(pilot: Pilot[Any], app: MilvusTuiApp, mode: str, text: str) -> 
 
 
 def notifications(app: MilvusTuiApp) -> list[str]:
-    """Texts of the toasts shown so far (titles included)."""
-    return [f"{n.title or ''}: {n.message}" for n in app._notifications]
+    """Texts of the toasts shown so far (titles included), expired ones too where recorded."""
+    current = [f"{n.title or ''}: {n.message}" for n in app._notifications]
+    return list(dict.fromkeys([*getattr(app, "shown_notifications", []), *current]))

@@ -185,6 +185,22 @@ async def test_bad_filter_shows_server_message_then_a_good_one_works(milvus_uri:
         assert query_error(app) == ""
 
 
+async def test_keys_typed_right_after_slash_go_to_the_query(milvus_uri: str, docs_collection: str) -> None:
+    """A fast typist's burst ("/" then "ed" in one read): every key after "/" lands in the query,
+    none on the table's shortcuts (e: export, d: delete)."""
+    from textual import events
+
+    app = make_app(milvus_uri, docs_collection)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_first_page(pilot, app)
+        await focus_table(pilot, app)
+        for key, char in (("slash", "/"), ("e", "e"), ("d", "d")):
+            app._driver.send_message(events.Key(key, char))  # no wait between keys, as a terminal burst
+        await wait_until(pilot, lambda: query_input(app).value == "ed", what="the burst in the query box")
+        assert app.screen is app.main and not any(isinstance(s, (ExportScreen, ConfirmDeleteScreen))
+                                                  for s in app.screen_stack)
+
+
 async def test_search_after_a_rejected_filter_works(milvus_uri: str, docs_collection: str) -> None:
     app = make_app(milvus_uri, docs_collection)
     async with app.run_test(size=SIZE) as pilot:

@@ -26,3 +26,11 @@ def test_long_values_are_cut_and_newlines_shown() -> None:
 def test_vectors_and_nulls_are_summarised() -> None:
     assert cell(None).plain == "∅"
     assert "(4d)" in cell([0.1, 0.2, 0.3, 0.4], is_vector=True).plain
+
+
+def test_a_sparse_vector_shows_its_heaviest_entries() -> None:
+    from tui.milvus.values import summarize_vector
+
+    text = summarize_vector({3: 0.1, 17: 0.9, 5: -0.95, 100: 0.2, 2: 0.05})
+    assert text == "{5: -0.95, 17: 0.9, 100: 0.2, 3: 0.1, …} (5 nonzero)"
+    assert summarize_vector({"7": "0.5"}) == "{7: 0.5} (1 nonzero)"  # keys and values as JSON gives them

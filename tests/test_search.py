@@ -445,3 +445,64 @@ def test_cli_search_k_above_the_window(milvus_uri: str, twenty_thousand: Any) ->
     assert done.returncode == 0, done.stderr
     keys = [r["pk"] for r in json.loads(done.stdout)["rows"]]
     assert len(keys) == len(set(keys)) == 17_000 and 3 not in keys
+
+
+async def test_app_hybrid_plan_with_its_own_parts_k_filter_and_weights(milvus_uri: str, full_text_notes: str,
+                                                                        home: Any) -> None:
+    """H: the dense part starts from the row under the cursor (k=4), the BM25 part from the text
+    (k=2, its own filter); fused with weights. The app's hits are the Session's for the same plan."""
+    from textual.widgets import Button, Checkbox, Input, Label, Select
+
+    from tests.apphelpers import focus_table, wait_until
+    from tui.screens.hybrid import HybridScreen
+
+    app = make_app(milvus_uri, full_text_notes)
+    async with app.run_test(size=SIZE) as pilot:
+        page = await wait_first_page(pilot, app)
+        await focus_table(pilot, app)
+        key = page.rows[0]["id"]
+        await pilot.press("H")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, HybridScreen) and app.screen,
+                                  what="the hybrid setup")
+        dense, bm25 = screen.query_one("#part-0"), screen.query_one("#part-1")
+
+        async def go() -> None:
+            screen.query_one("#hybrid-go", Button).press()
+            await pilot.pause()
+
+        dense.query_one(".part-source", Select).value = "key"
+        dense.query_one(".part-k", Input).value = "4"
+        bm25.query_one(".part-k", Input).value = "2"
+        bm25.query_one(".part-expr", Input).value = 'text like "%bread%"'
+        screen.query_one("#hybrid-fusion", Select).value = "weighted"
+        dense.query_one(".part-weight", Input).value = "0.3"
+        bm25.query_one(".part-weight", Input).value = "x"
+        await go()
+        assert "weight" in str(screen.query_one("#hybrid-error", Label).render())  # refused, dialog stays
+        bm25.query_one(".part-weight", Input).value = "0.7"
+        bm25.query_one(".part-on", Checkbox).value = False
+        await pilot.pause()
+        await go()
+        await pilot.pause()
+        assert "two or more" in str(screen.query_one("#hybrid-error", Label).render())
+        bm25.query_one(".part-on", Checkbox).value = True
+        await pilot.pause()
+        await go()
+        await wait_until(pilot, lambda: app.screen is app.main, what="the plan to be taken")
+        assert app.main.query_one("#query-anns", Select).value == "*hybrid*"
+        await submit(pilot, app, "search", "yeast")
+        fused = await wait_result(pilot, app, lambda r: r.metric == "weighted", what="the weighted hybrid hits")
+    conn = MilvusConnection(milvus_uri)
+    conn.open()
+    try:
+        session = Session(conn)
+        expected = session.run(session.hybrid_search(full_text_notes, [
+            SearchQuery("key", [key], anns_field="vector", k=4, label="vector"),
+            SearchQuery("text", "yeast", anns_field="text_sparse", k=2, expr='text like "%bread%"', label="text_sparse"),
+        ], fusion=Fusion("weighted", weights=(0.3, 0.7)), k=10))
+    finally:
+        conn.close()
+    assert [r["id"] for r in fused.rows] == [r["id"] for r in expected.rows] and key not in [r["id"] for r in fused.rows]
+    assert fused.scores == pytest.approx(expected.scores)
+    ranks = [r["rank:text_sparse"] for r in fused.rows]
+    assert {r for r in ranks if r is not None} <= {1, 2} and any(r is not None for r in ranks)

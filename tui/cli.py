@@ -907,3 +907,4 @@ def _print_bench(run: Any) -> None:
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
 
 from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
+from .commands import edit as _edit_commands  # noqa: E402,F401  (milvus-tui edit)

@@ -134,6 +134,25 @@ class RestoreStopped(RestoreIncomplete, Cancelled):
     exit_code = 130
 
 
+class EditIncomplete(OperationFailed):
+    """A confirmed edit stopped part-way: ``edited`` entities carry the new values, and the
+    backup (``backup_path``) holds every previewed entity as it was, so undo puts them back."""
+
+    def __init__(self, message: str, *, collection: str, requested: int, edited: int,
+                 backup_path: str | None) -> None:
+        super().__init__(message)
+        self.collection = collection
+        self.requested = requested
+        self.edited = edited
+        self.backup_path = backup_path
+
+
+class EditInterrupted(EditIncomplete, Cancelled):
+    """A confirmed edit the user stopped (ctrl+c, SIGTERM, a confirmed stop) between batches."""
+
+    exit_code = 130
+
+
 _SECRETS: set[str] = set()
 
 

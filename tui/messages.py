@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
     from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
+    from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
     from .milvus.vectormap import VectorMap
     from .session import CatalogSnapshot
@@ -112,8 +113,18 @@ class MapColoured(Outcome):
     result: list[Any]
 
 
+# Edits (issue 14).
+class EditPreviewed(Outcome):
+    result: EditPreview
+
+
+class EditDone(Outcome):
+    result: EditReport
+
+
 class EntityFetched(Outcome):
-    """Whole entities read by key (the map opens one in the detail view)."""
+    """One entity read whole by its primary key (the entity edit form starts from it; the vector
+    map opens it in the detail view)."""
 
     result: list[dict[str, Any]]
 

@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 from .loads import RememberedLoads, for_lite
 from .milvus import catalog as catalog_ops
 from .milvus import cleanup as cleanup_ops
+from .milvus import edit as edit_ops
 from .milvus import export as export_ops
 from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
@@ -37,7 +38,7 @@ from .milvus import search as search_ops
 from .milvus import vectormap as map_ops
 from .milvus.catalog import CollectionDetails, CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
-from .errors import DeleteInterrupted, InvalidInput, RestoreIncomplete
+from .errors import DeleteInterrupted, EditIncomplete, InvalidInput, RestoreIncomplete
 from .milvus.ops import Call, Context, Op, Progress, Timer
 from .milvus.queries import Pager, QueryResult
 
@@ -66,6 +67,9 @@ class OpKind(StrEnum):
     RELEASE = "release"
     DROP = "drop"
     COUNT = "count"
+    # Edits (issue 14): set a field on every entity a filter matches, or on one entity.
+    EDIT_PREVIEW = "edit_preview"
+    EDIT = "edit"
     MAP = "map"  # the vector map: read a sample's vectors and project them
 
     @property
@@ -81,7 +85,7 @@ class OpKind(StrEnum):
     @property
     def writes(self) -> bool:
         """Changes data: a confirmed write runs to its end, and stops only between batches."""
-        return self in (OpKind.DELETE, OpKind.RESTORE)
+        return self in (OpKind.DELETE, OpKind.RESTORE, OpKind.EDIT)
 
 
 _LABELS = {
@@ -89,6 +93,7 @@ _LABELS = {
     OpKind.PREVIEW: "preparing delete", OpKind.DELETE: "deleting", OpKind.RESTORE: "restoring",
     OpKind.EXPORT: "exporting", OpKind.LOAD: "loading", OpKind.RELEASE: "releasing",
     OpKind.INGEST: "ingesting",
+    OpKind.EDIT_PREVIEW: "preparing edit", OpKind.EDIT: "editing",
 }
 _LABELS[OpKind.MAP] = "mapping vectors"
 
@@ -157,6 +162,8 @@ class Session:
     backup_dir: Path | None = None
     audit_path: Path | None = None
     last_delete: cleanup_ops.DeleteReport | None = None
+    #: the last edit (``undo`` puts back whichever of it and ``last_delete`` came last).
+    last_edit: edit_ops.EditReport | None = None
     log: list[LogEntry] = field(default_factory=list)
     #: on the embedded default, the collections the user loaded before (Milvus Lite releases
     #: everything when its server starts): an intent given such a collection by name loads it.
@@ -496,8 +503,10 @@ class Session:
                                                                server=self.server_label, **kw)
             except DeleteInterrupted as exc:
                 self.last_delete = self.stopped_report(exc)
+                self.last_edit = None
                 raise
             self.last_delete = report
+            self.last_edit = None
             return report
 
         return self._op(OpKind.DELETE, op(), "deleting")
@@ -510,7 +519,20 @@ class Session:
             status="stopped", warnings=(str(exc),))
 
     def undo(self) -> Operation[cleanup_ops.RestoreReport]:
-        """Restore the last delete's backup (into its own database, collection and partitions)."""
+        """Restore the last delete's backup (into its own database, collection and partitions),
+        or the last edit's (its originals are upserted back)."""
+        edit = self.last_edit
+        if edit is not None and edit.backup_path:
+            operation = self.restore(Path(edit.backup_path))
+            inner_edit = operation.op
+
+            def undo_edit() -> Op[cleanup_ops.RestoreReport]:
+                restored = yield from inner_edit
+                self.last_edit = None
+                return restored
+
+            operation.op = undo_edit()
+            return operation
         report = self.last_delete
         if report is None or not report.backup_path:
             raise InvalidInput("There is no delete to undo in this session.")
@@ -545,6 +567,53 @@ class Session:
             return report
 
         return Operation(OpKind.RESTORE, op(), conn, "restoring", owns_conn=conn is not self.conn)
+
+    # -- edits -----------------------------------------------------------------------------
+
+    def preview_edit(self, collection: Collection, *, sets: list[str] | tuple[str, ...] = (),
+                     unsets: list[str] | tuple[str, ...] = (),
+                     changes: list[edit_ops.FieldChange] | tuple[edit_ops.FieldChange, ...] | None = None,
+                     expr: str | None = None, keys: list[Any] | None = None,
+                     **kw: Any) -> Operation[edit_ops.EditPreview]:
+        """Type the changes by the schema (``FIELD=VALUE`` texts and dynamic keys to remove, or
+        ready ``changes``), refuse what does not fit or cannot keep the keys, then count, capture
+        the keys (Strong) and sample before/after. Nothing is written."""
+        db_name = self.conn.db_name
+
+        def op() -> Op[edit_ops.EditPreview]:
+            info = yield from self._info(collection)
+            typed = tuple(changes) if changes is not None else edit_ops.parse_changes(info, sets, unsets)
+            version = yield from self._server_version()
+            return (yield from edit_ops.preview_edit(info, typed, expr=expr, keys=keys, db_name=db_name,
+                                                     version=version, **kw))
+
+        return self._op(OpKind.EDIT_PREVIEW, op(), "counting matches" if expr else "preparing edit")
+
+    def edit(self, collection: Collection, preview: edit_ops.EditPreview,
+             **kw: Any) -> Operation[edit_ops.EditReport]:
+        """Back up the previewed entities (fsynced), then upsert each with the change; audited.
+        It becomes ``last_edit`` (what ``undo`` puts back), also when it stops part-way."""
+        if self.backup_dir is None:
+            raise InvalidInput("This session has no backup directory, and an edit is always backed up first.")
+        backup_dir = self.backup_dir
+
+        def op() -> Op[edit_ops.EditReport]:
+            info = yield from self._info(collection)
+            try:
+                report = yield from edit_ops.execute_edit(info, preview, backup_dir=backup_dir,
+                                                          audit_path=self.audit_path, server=self.server_label, **kw)
+            except EditIncomplete as exc:
+                if exc.backup_path:
+                    self.last_edit = edit_ops.EditReport(
+                        exc.collection, exc.requested, exc.requested, exc.edited, exc.backup_path,
+                        str(self.audit_path) if self.audit_path else None, 0.0, preview.description,
+                        status="stopped", warnings=(str(exc),))
+                raise
+            if report.backup_path:
+                self.last_edit = report
+            return report
+
+        return self._op(OpKind.EDIT, op(), "editing")
 
     # -- moving data in and out ----------------------------------------------------------
 

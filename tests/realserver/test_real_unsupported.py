@@ -145,3 +145,19 @@ def test_search_modes_on_2_3_5_work_or_say_not_supported_before_sending(rservice
     result = cli("ingest", str(notes), "-c", "rs_fulltext", "--full-text", uri=real_uri, home=tmp_path)
     assert_clean_error(result, 6, "full-text search (a BM25 function) needs Milvus 2.5")
     assert "rs_fulltext" not in rservice.run(rservice.list_collections())
+
+
+def test_k_above_the_window_and_schema_details_on_2_3_5(rservice: Session, big: str) -> None:
+    """Score windows (range searches) page past 16,384 hits on the Go server too; its partition
+    counts come from count(*) per partition (loaded) and its index build progress is shown."""
+    from tests.realserver.conftest import BIG_ROWS, big_vector
+    from tui.milvus.search import SearchQuery
+
+    info = rservice.run(rservice.load(big, describe=True))
+    hits = rservice.run(rservice.vector_search(info, SearchQuery("vector", big_vector(0), k=17_000)))
+    keys = [r["id"] for r in hits.rows]
+    assert len(keys) == len(set(keys)) == 17_000 and keys[0] == 0
+    assert hits.scores == sorted(hits.scores)  # L2: nearest first, no window's edge repeated or lost
+    details = rservice.run(rservice.details(info))
+    assert details.partition_rows == {"_default": BIG_ROWS} and details.counts_exact
+    assert all(i.total_rows is not None for i in info.indexes)

@@ -37,6 +37,8 @@ class FieldInfo:
     dim: int | None = None
     max_length: int | None = None
     element_type: str | None = None
+    #: ARRAY fields: how many elements an entity's value may hold.
+    max_capacity: int | None = None
     is_partition_key: bool = False
     #: the output of a function (e.g. BM25's sparse vector): the server computes it, and
     #: refuses it in an insert or upsert ("Attempt to insert an unexpected function output field").
@@ -274,6 +276,7 @@ def parse_field(raw: dict[str, Any], auto_id: bool, function_outputs: frozenset[
     params = raw.get("params") or {}
     dim = params.get("dim")
     max_length = params.get("max_length")
+    max_capacity = params.get("max_capacity")
     is_primary = bool(raw.get("is_primary"))
     element = raw.get("element_type")
     return FieldInfo(
@@ -285,6 +288,7 @@ def parse_field(raw: dict[str, Any], auto_id: bool, function_outputs: frozenset[
         dim=int(dim) if dim not in (None, "") else None,
         max_length=int(max_length) if max_length not in (None, "") else None,
         element_type=_type_name(element) if element not in (None, 0, "NONE") else None,
+        max_capacity=int(max_capacity) if max_capacity not in (None, "") else None,
         is_partition_key=bool(raw.get("is_partition_key", False)),
         is_function_output=bool(raw.get("is_function_output", False)) or str(raw["name"]) in function_outputs,
         description=str(raw.get("description") or ""),

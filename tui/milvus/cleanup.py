@@ -142,6 +142,15 @@ def plan_undo(info: CollectionInfo, version: str) -> UndoPlan:
     return UndoPlan(INSERT_NEW_KEYS, version, tuple(notes))
 
 
+def upsert_merges(info: CollectionInfo, version: str) -> bool:
+    """Whether an upsert here keeps dynamic keys the new row leaves out, so replacing a whole
+    entity takes a delete of its key first. Milvus Lite 3.2.2's upsert merges the new row onto
+    the stored one (``engine/collection.py``: "Upsert with partial update"), measured: upserting
+    ``{pk: 1, a: 3}`` over ``{pk: 1, a: 1, b: 2}`` leaves ``b``, also with partial_update=False.
+    Schema fields are always in the rows we send; only dynamic keys can be left behind."""
+    return info.enable_dynamic_field and is_lite_version(version)
+
+
 def server_version() -> Op[str]:
     text = yield Call("get_server_version", sync_only=True)
     return str(text or "")
@@ -588,7 +597,16 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
     held = yield Blocking(lambda: check_whole(path, header) if not partial else _scan_backup(path)[0])
     target = collection or header["collection"]
     info = yield from describe(target, with_count=False)
-    plan = plan_undo(info, (yield from server_version()))
+    version = yield from server_version()
+    plan = plan_undo(info, version)
+    # An edit's originals replace the edited entities whole (a key the edit added must go).
+    replace = header.get("operation") == "edit" and upsert_merges(info, version)
+    if header.get("operation") == "edit" and plan.method != UPSERT:
+        # An edit's entities are still there: only an upsert puts their old values back (an
+        # insert would skip them as present, or duplicate them with new keys).
+        raise NotSupported(f"Not supported by this server ({plan.server_version or 'unknown version'}): {path} "
+                           f"holds the entities of '{target}' as they were before an edit, and only an upsert "
+                           "puts them back, which this server does not keep the keys of. Nothing was restored.")
     pk = info.primary.name
     # Format 1 is decoded by the target's schema; formats 2 and 3 say how each vector is packed.
     packing = None if header["format"] == READABLE_FORMATS[0] else dict(header.get("vectors") or {})
@@ -643,7 +661,7 @@ def restore(path: Path, *, collection: str | None = None, batch_size: int = DEFA
                         yield Call("create_partition", {"collection_name": target, "partition_name": partition},
                                    collection=target, sync_only=True)
                         known_partitions.add(partition)
-                    yield from _send(target, pk, plan.method, group, partition, key_map, journal)
+                    yield from _send(target, pk, plan.method, group, partition, key_map, journal, replace=replace)
                 except (MilvusTuiError, KeyboardInterrupt) as exc:
                     again = ("it upserts, so entities already back are not duplicated"
                              if plan.method == UPSERT else
@@ -732,10 +750,16 @@ def _present(info: CollectionInfo, keys: list[Any]) -> Op[set[Any]]:
 
 
 def _send(target: str, pk: str, method: str, rows: list[dict[str, Any]], partition: str | None,
-          key_map: dict[str, Any], journal: Path) -> Op[None]:
+          key_map: dict[str, Any], journal: Path, *, replace: bool = False) -> Op[None]:
     kwargs: dict[str, Any] = {"collection_name": target}
     if partition is not None:
         kwargs["partition_name"] = partition
+    if method == UPSERT and replace and rows:
+        # Where an upsert merges (``upsert_merges``), the old entity goes first; running the
+        # restore again is still safe: the backup holds every entity of this batch.
+        template, params = exprs.in_template(pk, [r[pk] for r in rows])
+        yield Call("delete", {"collection_name": target, "filter": template, "filter_params": params},
+                   collection=target)
     if method == UPSERT:
         yield Call("upsert", {**kwargs, "data": rows}, collection=target)
         return

@@ -103,7 +103,13 @@ def summarize_vector(value: Any, width: int = 4, dtype: str | None = None) -> st
             return f"{shown}{'…' if len(numbers) > width * 4 else ''} ({len(numbers)} bits)"
         value = numbers
     if isinstance(value, dict):
-        return f"<sparse, {len(value)} nnz>"
+        # The heaviest entries first: what a sparse vector (a term's weight) says about the entity.
+        try:
+            heaviest = sorted(((int(k), float(v)) for k, v in value.items()), key=lambda kv: (-abs(kv[1]), kv[0]))
+        except (TypeError, ValueError):
+            return f"<sparse, {len(value)} nonzero>"
+        head = ", ".join(f"{k}: {v:.3g}" for k, v in heaviest[:width])
+        return f"{{{head}{', …' if len(heaviest) > width else ''}}} ({len(heaviest)} nonzero)"
     try:
         items = list(value)
     except TypeError:

@@ -133,6 +133,9 @@ class CleanupFlow(Widget):
         if writing is OpKind.DELETE:
             question = (f"Stop the delete? So far {so_far} entities are deleted (or backed up, while the "
                         f"backup is written); every previewed entity is in the backup. Stopping leaves the rest.")
+        elif writing is OpKind.EDIT:
+            question = (f"Stop the edit? So far {so_far} entities are edited (or backed up, while the backup is "
+                        "written); every previewed entity is in the backup, and u puts them back.")
         else:
             question = f"Stop the restore? So far {so_far} entities are back; running undo again is safe."
 

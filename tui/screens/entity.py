@@ -16,7 +16,7 @@ from .dialog import Dialog
 
 
 class EntityScreen(Dialog[str | None]):
-    """Returns "similar" when the user asks for more like this, else None."""
+    """Returns "similar" when the user asks for more like this, "edit" to edit it, else None."""
 
     DEFAULT_CSS = """
     EntityScreen {
@@ -34,6 +34,7 @@ class EntityScreen(Dialog[str | None]):
         Binding("v", "toggle_vectors", "Full vectors"),
         Binding("c", "copy", "Copy JSON"),
         Binding("m", "dismiss('similar')", "More like this"),
+        Binding("e", "dismiss('edit')", "Edit"),
     ]
 
     def __init__(self, collection: str, row: dict[str, Any], vector_fields: dict[str, str | None] | set[str],

@@ -29,6 +29,7 @@ from ..milvus import CollectionInfo, MilvusConnection
 from ..milvus import cleanup as cleanup_ops
 from ..errors import AmbiguousField, MilvusTuiError, display_uri, scrub
 from ..runner import Group, OpRunner, user_message
+from ..milvus import expr as exprs
 from ..milvus import search as search_ops
 from ..milvus.search import SearchQuery, SearchShape
 from ..session import CatalogSnapshot, ExecMode, OpKind, Session
@@ -38,7 +39,9 @@ from ..widgets.results import ResultsPane
 from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
 from .cleanup import CleanupFlow
+from .edit import EditFlow
 from .help import HelpScreen
+from .hybrid import HybridPlan, HybridScreen, default_plan, hybrid_label
 
 
 
@@ -54,6 +57,7 @@ class MainScreen(Screen[None]):
         Binding("space", "mark", "Mark", show=False),
         Binding("d", "delete_marked", "Delete"),
         Binding("D", "delete_filter", "Delete filter", show=False),
+        Binding("E", "edit_filter", "Edit filter", show=False),
         Binding("u", "undo", "Undo delete"),
         Binding("e", "export", "Export"),
         Binding("l", "load", "Load"),
@@ -61,6 +65,7 @@ class MainScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", show=False),
         Binding("x", "toggle_mode", "Sync/async"),
         Binding("o", "toggle_options", "Options", show=False),
+        Binding("H", "hybrid_setup", "Hybrid setup", show=False),
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
@@ -76,6 +81,8 @@ class MainScreen(Screen[None]):
         self.session = Session(self.conn, backup_dir=settings.backup_dir, audit_path=settings.audit_path)
         self.runner = OpRunner(self, self.session, on_change=self._show_running, on_record=self._show_last)
         self.info: CollectionInfo | None = None
+        #: Hybrid plans the user made (H), by collection name.
+        self.hybrid_plans: dict[str, HybridPlan] = {}
         self.anns_fields: dict[str, str] = {}
         #: the vector map's field choices (vector field, colour), per collection.
         self.map_choices: dict[str, dict[str, Any]] = {}
@@ -123,6 +130,7 @@ class MainScreen(Screen[None]):
                 yield ProgressBar(id="op-progress", show_eta=False)
         yield KeyFooter()
         yield CleanupFlow(self.runner, str(self.settings.backup_dir))
+        yield EditFlow(self.runner, str(self.settings.backup_dir))
 
     def on_mount(self) -> None:
         self.query_one(ResultsPane).bind(self.runner)
@@ -313,6 +321,9 @@ class MainScreen(Screen[None]):
             text_match=any(f.enable_match for f in info.fields),
             group_fields=[f.name for f in info.scalar_fields
                           if f.dtype in ("VARCHAR", "INT64", "INT32", "INT16", "INT8", "BOOL") and not f.is_primary])
+        if info.name in self.hybrid_plans:
+            self.run_worker(self.query_one(QueryBar).set_hybrid(hybrid_label(self.hybrid_plans[info.name]),
+                                                                select=False))
         self.query_one(ResultsPane).set_schema(info.primary.name, {f.name: f.dtype for f in info.vector_fields})
         banner = self.query_one("#banner", Label)
         if info.loaded:
@@ -435,18 +446,50 @@ class MainScreen(Screen[None]):
         else:
             self._similar(info, anns, event.text, o.k, o.output_fields, o.consistency_level, parts, shape)
 
-    def _hybrid(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
-        """Text on every field it can search (dense embedding, BM25), fused with RRF; each hit shows
-        its rank in each part."""
-        if self.session.embeddings is None:
-            self.query_one(QueryBar).show_error("The embedding model is still loading; try again in a moment.")
+    def action_hybrid_setup(self) -> None:
+        info = self.info
+        if info is None:
             return
-        queries = [SearchQuery("text", text, anns_field=name, k=max(o.k, 20), expr=self.current_filter, label=name)
-                   for name in search_ops.text_fields(info)]
-        self.query_one(ResultsPane).set_loading(f"hybrid search for {text!r}…")
+        plan = self.hybrid_plans.get(info.name) or default_plan(info)
+
+        async def chosen(new: HybridPlan | None) -> None:
+            if new is None:
+                return
+            self.hybrid_plans[info.name] = new
+            if self.info is not None and self.info.name == info.name:
+                await self.query_one(QueryBar).set_hybrid(hybrid_label(new))
+                self.query_one(QueryBar).set_mode(QueryMode.SEARCH)
+
+        self.app.push_screen(HybridScreen(info, plan), chosen)
+
+    def _hybrid(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
+        """The collection's hybrid plan (H), or by default text on every field it can search (dense
+        embedding, BM25) fused with RRF; each hit shows its rank in each part."""
+        plan = self.hybrid_plans.get(info.name) or default_plan(info, max(o.k, 20))
+        bar = self.query_one(QueryBar)
+        dense_text = any(p.source == "text" and info.get_field(p.field).is_dense_vector for p in plan.parts)
+        if dense_text and self.session.embeddings is None:
+            bar.show_error("The embedding model is still loading; try again in a moment.")
+            return
+        if plan.needs_text and not text.strip():
+            bar.show_error("Type the query text: parts of this hybrid search search with it.")
+            return
+        key = None
+        if plan.needs_row:
+            row = self.query_one(ResultsPane).current_row()
+            if row is None:
+                bar.show_error("Select a row in the results first: parts of this hybrid search start from it.")
+                return
+            key = row[info.primary.name]
+        queries = [SearchQuery(p.source, text if p.source == "text" else [key], anns_field=p.field, k=p.k,
+                               expr=exprs.conjoin(self.current_filter, p.expr),
+                               params=search_ops.parse_params(p.params), label=p.field)
+                   for p in plan.parts]
+        what = repr(text) if plan.needs_text else f"entities like {key!r}"
+        self.query_one(ResultsPane).set_loading(f"hybrid search for {what}…")
         self.query_one(ResultsPane).run(lambda: self.session.hybrid_search(
-            info, queries, k=o.k, output_fields=o.output_fields, consistency_level=o.consistency_level,
-            partition_names=parts))
+            info, queries, fusion=plan.fusion, k=o.k, output_fields=o.output_fields,
+            consistency_level=o.consistency_level, partition_names=parts))
 
     def _by_keys(self, info: CollectionInfo, text: str, o: Any, parts: list[str] | None) -> None:
         """Attu's "search by entity id": the stored vectors of the pasted keys (left out of the hits)."""
@@ -599,6 +642,16 @@ class MainScreen(Screen[None]):
             return
         self.query_one(CleanupFlow).preview(info, expr=expr)
 
+    def action_edit_filter(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        expr = self.current_filter
+        if not expr:
+            self.notify("Apply a filter first (f), then E edits everything it matches.", severity="warning")
+            return
+        self.query_one(EditFlow).bulk(info, expr)
+
     @on(CleanupFlow.Changed)
     def _data_changed(self, event: CleanupFlow.Changed) -> None:
         results = self.query_one(ResultsPane)
@@ -741,10 +794,12 @@ class MainScreen(Screen[None]):
         shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
         o = self.query_one(QueryBar).options()
 
-        def closed(similar: Any) -> None:
-            if similar is not None:  # m on an entity opened from the map: like it, by its stored vector
-                query = SearchQuery("key", [similar.key], anns_field=similar.field, k=o.k, expr=self.current_filter)
-                self.query_one(ResultsPane).set_loading(f"finding entities like {similar.key!r}…")
+        def closed(point: Any) -> None:
+            if point is not None and point.action == "edit":
+                self.query_one(EditFlow).entity(info, point.key)
+            elif point is not None:  # m on an entity opened from the map: like it, by its stored vector
+                query = SearchQuery("key", [point.key], anns_field=point.field, k=o.k, expr=self.current_filter)
+                self.query_one(ResultsPane).set_loading(f"finding entities like {point.key!r}…")
                 self.query_one(ResultsPane).run(lambda: self.session.vector_search(
                     info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
                     partition_names=[o.partition] if o.partition else None))
@@ -769,6 +824,8 @@ class MainScreen(Screen[None]):
         def closed(action: str | None) -> None:
             if action == "similar":
                 self.action_similar()
+            elif action == "edit" and info.primary.name in row:
+                self.query_one(EditFlow).entity(info, row[info.primary.name])
 
         from .entity import EntityScreen  # here: it imports rich.syntax and pygments (~15 ms at startup)
 

@@ -57,14 +57,16 @@ def colour_groups(values: list[Any]) -> tuple[list[int], list[tuple[str, str, in
 
 
 @dataclass(frozen=True)
-class Similar:
-    """What the map returns when the user asked for entities like one of its points."""
+class PointAction:
+    """What the map returns when the entity view of one of its points asked for more: "similar"
+    (entities like it, by its vector in ``field``) or "edit"."""
 
+    action: str
     key: Any
     field: str | None
 
 
-class MapScreen(Screen["Similar | None"]):
+class MapScreen(Screen["PointAction | None"]):
     """``result``: the rows on screen (a page or a search); ``sample``: start with a sample of
     the filter ``expr`` instead. ``choices`` remembers the user's fields per collection."""
 
@@ -213,8 +215,8 @@ class MapScreen(Screen["Similar | None"]):
         field = m.field if m is not None else None
 
         def closed(action: str | None) -> None:
-            if action == "similar":  # m in the entity view: more like it, in the explorer
-                self._close(Similar(key, field))
+            if action in ("similar", "edit"):  # m / e in the entity view: done in the explorer
+                self._close(PointAction(action, key, field))
 
         self.app.push_screen(EntityScreen(self.info.name, row, {f.name: f.dtype for f in self.info.vector_fields},
                                           score), closed)
@@ -298,7 +300,7 @@ class MapScreen(Screen["Similar | None"]):
     def action_close(self) -> None:
         self._close(None)
 
-    def _close(self, result: Similar | None) -> None:
+    def _close(self, result: PointAction | None) -> None:
         for worker in self.workers:
             worker.cancel()
         for kind in [k for k in self.runner.running if k.value in ("map", "get")]:

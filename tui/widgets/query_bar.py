@@ -214,6 +214,8 @@ class QueryBar(Widget):
         self._vector_choices: list[tuple[str, str]] = []
         #: the fields text can search (a hybrid search fuses them).
         self._text_fields: list[str] = []
+        #: The label of the collection's hybrid plan (H), when the user made one.
+        self._hybrid_label: str | None = None
         #: scalar fields a search can group by.
         self._group_fields: list[str] = []
 
@@ -276,8 +278,24 @@ class QueryBar(Widget):
 
     def _field_options(self) -> list[tuple[str, str]]:
         texts = self._text_fields
-        hybrid = [("hybrid (RRF) of " + ", ".join(texts), HYBRID)] if len(texts) > 1 else []
+        hybrid = ([(self._hybrid_label, HYBRID)] if self._hybrid_label
+                  else [("hybrid (RRF) of " + ", ".join(texts), HYBRID)] if len(texts) > 1 else [])
         return [("field: auto", ""), *self._vector_choices, *hybrid]
+
+    async def set_hybrid(self, label: str, *, select: bool = True) -> None:
+        """The collection has a hybrid plan (H): the field choice offers it under ``label``; with
+        ``select``, it is chosen (the options rows are shown, so the user sees it)."""
+        self._hybrid_label = label
+        if self._options_row() is None:
+            if not select:
+                return  # composed later with this label
+            await self.toggle_options()
+        elif select and not self.options_shown:
+            await self.toggle_options()
+        anns = self.query_one("#query-anns", Select)
+        current = anns.value
+        anns.set_options(self._field_options())
+        anns.value = HYBRID if select else current
 
     @property
     def mode(self) -> str:
@@ -289,7 +307,9 @@ class QueryBar(Widget):
 
     def set_mode(self, mode: str) -> None:
         self.query_one("#query-mode", Select).value = mode
-        self.input.focus()
+        # Now, not after the keys already queued (``focus()`` waits its turn): a fast typist's
+        # "/ed" would otherwise send "e" and "d" to the table's shortcuts (export, delete).
+        self.screen.set_focus(self.input)
 
     def set_fields(self, fields: list[str], partitions: list[str],
                    vectors: list[tuple[str, str]] | None = None, text_fields: list[str] | None = None,
@@ -301,6 +321,7 @@ class QueryBar(Widget):
         self._partitions = list(partitions)
         self._vector_choices = list(vectors or [])
         self._text_fields = list(text_fields or [])
+        self._hybrid_label = None
         self._group_fields = list(group_fields or [])
         if self._options_row() is not None:
             select = self.query_one("#query-partition", Select)

@@ -12,10 +12,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
 from .. import messages as msg
@@ -90,6 +90,8 @@ class ResultsPane(Vertical):
         super().__init__(**kwargs)
         self.result: QueryResult | None = None
         self.marked: set[Any] = set()
+        #: Printable keys held between "/" (or "f") and the focus reaching the query box.
+        self._burst: list[str] | None = None
         self.pk_field: str = "id"
         #: vector field -> its Milvus type (a set of names is accepted too: types unknown).
         self.vector_fields: dict[str, str | None] = {}
@@ -251,6 +253,31 @@ class ResultsPane(Vertical):
     def current_filter(self) -> str:
         """The filter of the rows being paged through ("" for the whole collection)."""
         return self.pager.expr if self.pager is not None else ""
+
+    #: Keys that move the focus to the query box (the screen's bindings "/" and "f").
+    QUERY_KEYS = ("slash", "f")
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed in one burst after "/" or "f" reach the table before the focus moves to
+        the query box (Textual forwards each key to the widget focused when it was read, and
+        the binding runs later): they are held here and typed into the query box once it has
+        the focus, instead of being lost or taken as the table's shortcuts (e: export, d: delete)."""
+        if event.key in self.QUERY_KEYS and self._burst is None:
+            self._burst = []
+            self.call_after_refresh(self._type_burst, 10)
+        elif self._burst is not None and event.is_printable and event.character:
+            self._burst.append(event.character)
+            event.stop()
+            event.prevent_default()
+
+    def _type_burst(self, tries: int) -> None:
+        focused = self.screen.focused
+        if not isinstance(focused, Input) and tries > 0:
+            self.call_after_refresh(self._type_burst, tries - 1)  # the binding has not run yet
+            return
+        burst, self._burst = self._burst or [], None
+        if burst and isinstance(focused, Input):
+            focused.insert_text_at_cursor("".join(burst))
 
     def reset(self) -> None:
         """Forget the pager (another collection or database is being opened)."""
