@@ -692,20 +692,26 @@ def _parse_ids(text: str, info: Any, flag: str = "--ids") -> list[Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def restore(ctx: click.Context, backup: Path, collection: str | None, partial: bool, as_json: bool) -> None:
-    """Put the entities of a delete backup back (database, partition, keys); safe to run twice."""
+    """Put back what a backup holds (database, partition, keys); safe to run twice.
+
+    A delete's or an edit's entities go back into their collection; a dropped collection is
+    re-created first (schema, indexes, properties, partitions, aliases), a dropped partition too."""
     with _service(_settings(ctx)) as svc:
         db_name = ctx.obj.get("db_name") if isinstance(ctx.obj, dict) else None
         report = svc.run(svc.restore(backup, collection=collection, partial=partial, db_name=db_name))
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "db_name": report.db_name,
                                "restored": report.restored, "skipped": report.skipped, "method": report.method,
-                               "backup": report.backup_path, "key_map": report.key_map}, default=str))
+                               "backup": report.backup_path, "key_map": report.key_map,
+                               "operation": report.operation, "notes": list(report.notes)}, default=str))
     else:
         where = f"'{report.collection}'" + (f" (database '{report.db_name}')" if report.db_name != "default" else "")
         click.echo(f"Restored {report.restored} entities into {where}."
                    + (f" {report.skipped} were already there." if report.skipped else ""))
         if report.key_map:
             click.echo("This server gave them new primary keys; the old -> new map is in the audit log.")
+        for note in report.notes:  # what a drop's restore could not put back as it was
+            click.echo(_printable(note))
 
 
 @main.command()
@@ -837,33 +843,51 @@ def _csv_list(value: str, cast: Any = str) -> tuple[Any, ...]:
 @click.option("--modes", default="async,sync,batched", show_default=True,
               help="Comma-separated: async, sync (thread), batched, blocking (sync on the event loop).")
 @click.option("--corpus", default=500, show_default=True, help="Documents loaded for read operations.")
+@click.option("--simulated-latency", default="off", show_default=True,
+              type=click.Choice(["off", "50", "100", "250"]),
+              help="Simulated remote embedding API: embeddings come from a loopback OpenAI-compatible "
+                   "endpoint serving the local model after this many ms per request (the seed's network, offline).")
+@click.option("--simulated-milvus-latency", default="off", show_default=True,
+              type=click.Choice(["off", "10", "25", "50", "100"]),
+              help="Simulated remote Milvus: a loopback delay line in front of the server, ms per round trip "
+                   "(plain http:// servers, such as the embedded Lite child).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @click.pass_context
-def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, corpus: int, as_json: bool,
-          markdown: bool) -> None:
+def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, corpus: int, simulated_latency: str,
+          simulated_milvus_latency: str, as_json: bool, markdown: bool) -> None:
     """Time the same operations sync, async and batched on a scratch collection."""
     import asyncio
 
     from .timing import BenchConfig, run_bench, to_json, to_markdown
+    from .timing.simulated import parse_ms
 
     limit = None if concurrency.lower() in ("unbounded", "none", "0") else _csv_list(concurrency, int)[0]
     config = BenchConfig(ops=_csv_list(ops), ns=_csv_list(ns, int), modes=_csv_list(modes), concurrency=limit,
-                         corpus=corpus)
+                         corpus=corpus, simulated_embedding_ms=parse_ms(simulated_latency),
+                         simulated_milvus_ms=parse_ms(simulated_milvus_latency))
     try:
         config.validate()
     except ValueError as exc:
         _fail(str(exc), 2)
     settings = _settings(ctx)
-    with _service(settings, embeddings=True) as svc:
+    # The simulated endpoint replaces the configured embeddings for the run: none to load.
+    with _service(settings, embeddings=not config.simulated_embedding_ms) as svc:
         def progress(op: str, mode: str, done: int, total: int) -> None:
             if not as_json and sys.stderr.isatty():
                 click.echo(f"\r{op} {mode}: {done}/{total}   ", nl=False, err=True)
 
-        run = asyncio.run(run_bench(config, svc.bench_connection(), svc.embeddings, progress=progress))
+        connection = svc.bench_connection()
+        if config.simulated_milvus_ms and not str(connection.get("uri", "")).startswith("http://"):
+            _fail("--simulated-milvus-latency needs a server reached over plain http:// (the embedded Milvus "
+                  "Lite child is one); this connection is not.", 2)
+        run = asyncio.run(run_bench(config, connection, svc.embeddings, progress=progress))
     if as_json:
+        simulated = {"label": run.simulated, "embedding_ms": config.simulated_embedding_ms,
+                     "milvus_ms": config.simulated_milvus_ms, "pids": run.remote_pids,
+                     "ports": run.remote_ports} if run.simulated else None
         click.echo(to_json(run.results, scratch_collection=run.scratch, scratch_dropped=run.dropped,
-                           embeddings=svc.embeddings.describe(), server=svc.conn.kind))
+                           embeddings=run.embeddings, server=svc.conn.kind, simulated=simulated))
         return
     if markdown:
         click.echo(to_markdown(run.results))
@@ -873,12 +897,16 @@ def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, c
 
 def _print_bench(run: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .timing import OPERATIONS
 
     console = Console()
-    summary = Table(title="Sync vs async (wall time, seconds) — shaped like the seed tutorial's table")
+    if run.simulated:  # first, in bold: nobody should take these figures for a real network's
+        console.print(f"[bold yellow]{escape(run.simulated)}[/] (embeddings: {escape(run.embeddings)})")
+    summary = Table(title="Sync vs async (wall time, seconds) — shaped like the seed tutorial's table"
+                    + (" — SIMULATED network" if run.simulated else ""))
     for col in ("operation", "N", "sync", "async", "batched", "speedup async/sync"):
         summary.add_column(col, justify="right" if col != "operation" else "left")
     keyed = {(r.op, r.n, r.mode): r for r in run.results}
@@ -906,5 +934,8 @@ def _print_bench(run: Any) -> None:
     console.print(detail)
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
 
+
+# Subcommands by topic (tui/commands/): one import each registers its commands.
+from .commands import drops as _drops  # noqa: E402,F401
 from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
 from .commands import edit as _edit_commands  # noqa: E402,F401  (milvus-tui edit)

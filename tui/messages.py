@@ -17,8 +17,10 @@ from .session import ExecMode, OpKind
 
 if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
+    from .milvus.backups import BackupList
     from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
+    from .milvus.drops import DropPreview, DropReport
     from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
     from .milvus.vectormap import VectorMap
@@ -113,6 +115,31 @@ class MapColoured(Outcome):
     result: list[Any]
 
 
+# -- drops and the backups screen (tui/screens/drop.py, tui/screens/backups.py) ----------
+
+
+class DropPreviewed(Outcome):
+    result: DropPreview
+
+
+class DropDone(Outcome):
+    result: DropReport
+
+
+class BackupsListed(Outcome):
+    result: BackupList
+
+
+class BackupRead(Outcome):
+    """``result`` is the backup's header and its first entities."""
+
+    result: tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+class BackupDeleted(Outcome):
+    """``result`` is the number of bytes freed."""
+
+    result: int
 # Edits (issue 14).
 class EditPreviewed(Outcome):
     result: EditPreview

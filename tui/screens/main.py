@@ -39,6 +39,7 @@ from ..widgets.results import ResultsPane
 from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
 from .cleanup import CleanupFlow
+from .drop import DropFlow
 from .edit import EditFlow
 from .help import HelpScreen
 from .hybrid import HybridPlan, HybridScreen, default_plan, hybrid_label
@@ -71,6 +72,9 @@ class MainScreen(Screen[None]):
         Binding("t", "timing", "Timing"),
         Binding("v", "vector_map", "Map"),
         Binding("question_mark", "help", "Help"),
+        # drops that can be undone, and the backups screen (tui/screens/drop.py, backups.py)
+        Binding("X", "drop", "Drop…", show=False),
+        Binding("B", "backups", "Backups", show=False),
     ]
 
     def __init__(self, settings: Settings, connection: MilvusConnection | None = None) -> None:
@@ -130,6 +134,7 @@ class MainScreen(Screen[None]):
                 yield ProgressBar(id="op-progress", show_eta=False)
         yield KeyFooter()
         yield CleanupFlow(self.runner, str(self.settings.backup_dir))
+        yield DropFlow(self.runner, str(self.settings.backup_dir))
         yield EditFlow(self.runner, str(self.settings.backup_dir))
 
     def on_mount(self) -> None:
@@ -169,7 +174,7 @@ class MainScreen(Screen[None]):
     def _show_running(self) -> None:
         self.query_one(StatusBar).running = ", ".join(self.running.values())
         if not any(k in self.running for k in (OpKind.DELETE, OpKind.RESTORE, OpKind.EXPORT, OpKind.LOAD,
-                                               OpKind.PREVIEW)):
+                                               OpKind.PREVIEW, OpKind.PREVIEW_DROP, OpKind.BACKED_DROP)):
             self.query_one("#op-progress", ProgressBar).display = False
 
     def _fresh(self, event: msg.Outcome | msg.OperationFailed) -> bool:
@@ -659,6 +664,9 @@ class MainScreen(Screen[None]):
             results.drop_keys(set(event.deleted))  # search hits are not re-run: drop what is gone
         elif event.deleted:
             results.marked.clear()
+        if event.catalog:  # a dropped collection or partition is back
+            self.refresh_catalog()
+            return
         self._after_write(event.collection)
 
     def _after_write(self, collection: str) -> None:
@@ -689,6 +697,30 @@ class MainScreen(Screen[None]):
 
     def action_undo(self) -> None:
         self.query_one(CleanupFlow).undo()
+
+    # -- drops and backups -------------------------------------------------------------
+
+    def action_drop(self) -> None:
+        if self.info is None:
+            self.notify("Open a collection first.", severity="warning")
+            return
+        self.query_one(DropFlow).ask(self.info)
+
+    def action_backups(self) -> None:
+        from .backups import BackupsScreen
+
+        self.app.push_screen(BackupsScreen(self.runner, self.query_one(CleanupFlow).restore))
+
+    @on(DropFlow.Dropped)
+    def _dropped(self, event: DropFlow.Dropped) -> None:
+        if event.operation == "drop_collection":
+            if self.info is not None and self.info.name == event.collection:
+                self.info = None
+                self.query_one(ResultsPane).reset()
+                self.query_one(ResultsPane).clear(f"'{event.collection}' was dropped. u undoes it; B lists every backup.")
+            self.refresh_catalog()
+            return
+        self._after_write(event.collection)
 
     def action_export(self) -> None:
         info = self.info
