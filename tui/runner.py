@@ -39,8 +39,9 @@ class Group:
     #: The opened collection's aliases and partition counts: never replaces a catalog read.
     DETAILS = "details"
     BACKUPS = "backups"  # reading and deleting backup files (the backups screen)
+    MAP = "map"  # the vector map's reads and projection
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, BACKUPS)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, BACKUPS, MAP)
 
 
 def user_message(exc: BaseException) -> str:

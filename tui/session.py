@@ -37,6 +37,7 @@ from .milvus import export as export_ops
 from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
 from .milvus import search as search_ops
+from .milvus import vectormap as map_ops
 from .milvus.catalog import CollectionDetails, CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
 from .errors import DeleteInterrupted, EditIncomplete, InvalidInput, RestoreIncomplete
@@ -75,6 +76,7 @@ class OpKind(StrEnum):
     # Edits (issue 14): set a field on every entity a filter matches, or on one entity.
     EDIT_PREVIEW = "edit_preview"
     EDIT = "edit"
+    MAP = "map"  # the vector map: read a sample's vectors and project them
 
     @property
     def label(self) -> str:
@@ -100,6 +102,8 @@ _LABELS = {
     OpKind.PREVIEW_DROP: "preparing drop", OpKind.BACKED_DROP: "dropping", OpKind.BACKUPS: "reading backups",
     OpKind.EDIT_PREVIEW: "preparing edit", OpKind.EDIT: "editing",
 }
+_LABELS[OpKind.MAP] = "mapping vectors"
+
 
 
 class ExecMode(StrEnum):
@@ -451,6 +455,30 @@ class Session:
             return (yield from query_ops.get_entities(info, keys, **kw))
 
         return self._op(OpKind.GET, op())
+
+    # -- the vector map ------------------------------------------------------------------
+
+    def vector_map(self, collection: Collection, rows: list[dict[str, Any]] | None = None, *,
+                   expr: str = "", limit: int = map_ops.DEFAULT_SAMPLE,
+                   **kw: Any) -> Operation[map_ops.VectorMap]:
+        """Project entities onto a plane: ``rows`` in hand (a page, a search's hits), or a sample
+        of up to ``limit`` entities matching ``expr`` (ids, one vector field, the colour and title
+        fields only). The projection runs off the event loop (PCA, or UMAP when installed)."""
+        def op() -> Op[map_ops.VectorMap]:
+            info = yield from self._info(collection)
+            if rows is not None:
+                return (yield from map_ops.map_rows(info, rows, **kw))
+            return (yield from map_ops.map_sample(info, expr, limit=limit, **kw))
+
+        return self._op(OpKind.MAP, op())
+
+    def map_colours(self, collection: Collection, keys: list[Any], colour_field: str | None) -> Operation[list[Any]]:
+        """The values of another colour field for a map's points (no new projection)."""
+        def op() -> Op[list[Any]]:
+            info = yield from self._info(collection)
+            return (yield from map_ops.colour_values(info, keys, colour_field))
+
+        return self._op(OpKind.MAP, op(), "reading colours")
 
     # -- cleanup -------------------------------------------------------------------------
 

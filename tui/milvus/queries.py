@@ -45,6 +45,11 @@ class QueryResult:
     pages: int | None = None
     total: int | None = None
     warnings: tuple[str, ...] = ()
+    #: a search's vector field and query vector, and (by key, more like this) its source
+    #: entities' keys: the vector map marks the query with them.
+    anns_field: str | None = None
+    query_vector: Any = None
+    query_keys: tuple[Any, ...] = ()
 
     def with_mode(self, mode: str) -> QueryResult:
         return replace(self, mode=mode)
@@ -408,7 +413,7 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
     if mmr is not None and rows:
         rows, scores = _mmr(vector, rows, scores, vfield.name, k, mmr[1])
     return QueryResult(info.name, kind, rows, columns_for(info, rows, fields), timer.elapsed, expr=expr,
-                       scores=scores, metric=metric)
+                       scores=scores, metric=metric, anns_field=vfield.name, query_vector=vector)
 
 
 def _mmr(query: list[float], rows: list[dict[str, Any]], scores: list[float], vfield: str, k: int,
@@ -522,4 +527,4 @@ def more_like_this(info: CollectionInfo, key: Any, *, k: int = 10, expr: str = "
                                anns_field=vfield.name, output_fields=output_fields,
                                consistency_level=consistency_level, partition_names=partition_names,
                                kind="more_like_this", timer=timer)
-    return replace(result, expr=expr)
+    return replace(result, expr=expr, query_keys=(key,))

@@ -32,6 +32,7 @@ KEYS = [
     ("r", "refresh collections and counts"),
     ("x", "switch between async and sync (thread) execution"),
     ("t", "timing panel: sync vs async vs batched, side by side (ctrl+g runs, f2 back)"),
+    ("v", "vector map: the hits (or a sample of the filter) on a 2-D plot; enter opens a point"),
     ("o", "show or hide query options"),
     ("H", "hybrid search setup: parts, each k, filter, parameters; RRF or weights"),
     ("esc", "cancel what is running"),

@@ -70,6 +70,7 @@ class MainScreen(Screen[None]):
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
+        Binding("v", "vector_map", "Map"),
         Binding("question_mark", "help", "Help"),
         # drops that can be undone, and the backups screen (tui/screens/drop.py, backups.py)
         Binding("X", "drop", "Drop…", show=False),
@@ -87,6 +88,8 @@ class MainScreen(Screen[None]):
         #: Hybrid plans the user made (H), by collection name.
         self.hybrid_plans: dict[str, HybridPlan] = {}
         self.anns_fields: dict[str, str] = {}
+        #: the vector map's field choices (vector field, colour), per collection.
+        self.map_choices: dict[str, dict[str, Any]] = {}
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
@@ -810,6 +813,33 @@ class MainScreen(Screen[None]):
         else:
             self.app.push_screen(screen)
             screen.refresh_log()
+
+    def action_vector_map(self) -> None:
+        """The vector map: a search's hits as they are; a page: a sample of its filter (s switches)."""
+        info = self.info
+        if info is None or not info.loaded or not self.connected:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        from .vector_map import MapScreen
+
+        shown = self.query_one(ResultsPane).result
+        shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
+        o = self.query_one(QueryBar).options()
+
+        def closed(point: Any) -> None:
+            if point is not None and point.action == "edit":
+                self.query_one(EditFlow).entity(info, point.key)
+            elif point is not None:  # m on an entity opened from the map: like it, by its stored vector
+                query = SearchQuery("key", [point.key], anns_field=point.field, k=o.k, expr=self.current_filter)
+                self.query_one(ResultsPane).set_loading(f"finding entities like {point.key!r}…")
+                self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                    info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                    partition_names=[o.partition] if o.partition else None))
+
+        self.app.push_screen(MapScreen(
+            self.runner, info, result=shown, expr=self.current_filter, partition=o.partition,
+            sample=shown is None or shown.kind in ("page", "filter"),
+            choices=self.map_choices.setdefault(info.name, {})), closed)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
