@@ -2,8 +2,9 @@
 
 1. embedded Milvus Lite (child process) + the bundled local embedding model;
 2. the same, but embeddings come from a local OpenAI-compatible HTTP server (another
-   process) that answers after a fixed 100 ms, the way a remote embedding API does —
-   the seed tutorial's network-bound conditions, reproduced offline.
+   process: the timing panel's simulated remote embedding API, ``tui/timing/simulated.py``)
+   that answers after a fixed 100 ms, the way a remote embedding API does — the seed
+   tutorial's network-bound conditions, reproduced offline.
 
 For each condition: add and search, N = 100, in async (unbounded and bounded), sync
 (thread) and batched modes. Prints Markdown tables with speedups measured side by side, and
@@ -18,11 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,31 +30,18 @@ sys.path.insert(0, str(ROOT))
 from tui.embeddings import EmbeddingSettings, make_embeddings  # noqa: E402
 from tui.milvus.lite import LiteServer  # noqa: E402
 from tui.timing import BenchConfig, run_bench, to_markdown  # noqa: E402
+from tui.timing.simulated import SimulatedRemote  # noqa: E402
 
 SEED = {"search": 14.6, "add": 23.7}  # the seed tutorial's async/sync at 100 items
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_embedding_server(latency: float, dim: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.embedding_server", "--port", str(port), "--latency", str(latency),
-         "--dim", str(dim), "--semantic"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"http://127.0.0.1:{port}/v1"
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("embedding server did not start")
+    """The timing panel's simulated remote embedding API (``tui/timing/simulated.py``): the
+    same child process, serving the local model after ``latency`` seconds per request."""
+    remote = SimulatedRemote(round(latency * 1000), dim=dim).start()
+    process = remote.children[0].process
+    assert process is not None and remote.base_url is not None
+    return process, remote.base_url
 
 
 async def condition(name: str, uri: str, embeddings, args, *, io_bound: bool) -> list:  # noqa: ANN001

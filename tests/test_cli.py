@@ -145,7 +145,7 @@ def test_delete_preview_apply_and_restore(milvus_uri: str, scratch_collection: s
 
     restored = ok_json(cli("restore", str(backup), "--json", uri=milvus_uri, home=home))
     assert restored == {"collection": scratch_collection, "db_name": "default", "restored": matching, "skipped": 0,
-                        "method": "upsert", "backup": str(backup), "key_map": {}}
+                        "method": "upsert", "backup": str(backup), "key_map": {}, "operation": "delete", "notes": []}
     assert count(raw_client, scratch_collection) == 250
     assert count(raw_client, scratch_collection, expr) == matching
 

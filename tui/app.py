@@ -84,8 +84,11 @@ class MilvusTuiApp(App[int]):
             ("Refresh collections", "Re-read collections, counts and load state", main.action_refresh),
             ("Export results", "Export the results or the whole filter to JSONL/CSV", main.action_export),
             ("Undo last delete", "Restore the backup of the last delete", main.action_undo),
+            ("Drop collection, partition or truncate…", "Backed up first; u undoes it (X)", main.action_drop),
+            ("Backups and audit log", "List, restore, open or delete backups (B)", main.action_backups),
             ("Toggle sync/async", "Switch how Milvus calls run", main.action_toggle_mode),
             ("Timing panel", "Run operations sync, async and batched and compare", main.action_timing),
+            ("Vector map", "Project the results or a sample of the filter onto a 2-D map", main.action_vector_map),
             ("Reconnect", "Reconnect (restart the embedded server if needed)", main.action_reconnect),
             ("Help", "Key bindings and filter syntax", main.action_help),
         ]

@@ -692,27 +692,34 @@ def _parse_ids(text: str, info: Any, flag: str = "--ids") -> list[Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def restore(ctx: click.Context, backup: Path, collection: str | None, partial: bool, as_json: bool) -> None:
-    """Put the entities of a delete backup back (database, partition, keys); safe to run twice."""
+    """Put back what a backup holds (database, partition, keys); safe to run twice.
+
+    A delete's or an edit's entities go back into their collection; a dropped collection is
+    re-created first (schema, indexes, properties, partitions, aliases), a dropped partition too."""
     with _service(_settings(ctx)) as svc:
         db_name = ctx.obj.get("db_name") if isinstance(ctx.obj, dict) else None
         report = svc.run(svc.restore(backup, collection=collection, partial=partial, db_name=db_name))
     if as_json:
         click.echo(json.dumps({"collection": report.collection, "db_name": report.db_name,
                                "restored": report.restored, "skipped": report.skipped, "method": report.method,
-                               "backup": report.backup_path, "key_map": report.key_map}, default=str))
+                               "backup": report.backup_path, "key_map": report.key_map,
+                               "operation": report.operation, "notes": list(report.notes)}, default=str))
     else:
         where = f"'{report.collection}'" + (f" (database '{report.db_name}')" if report.db_name != "default" else "")
         click.echo(f"Restored {report.restored} entities into {where}."
                    + (f" {report.skipped} were already there." if report.skipped else ""))
         if report.key_map:
             click.echo("This server gave them new primary keys; the old -> new map is in the audit log.")
+        for note in report.notes:  # what a drop's restore could not put back as it was
+            click.echo(_printable(note))
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--collection", "-c", "target", required=True, help="Collection (created when missing).")
 @click.option("--text-key", help="The JSON key or CSV column holding the text.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt"]), help="Default: from the extension.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt", "parquet"]),
+              help="Default: from the extension.")
 @click.option("--batch-size", default=256, show_default=True)
 @click.option("--full-text", is_flag=True, help="A new collection also gets a BM25 function on its text "
               "(full-text and hybrid search; Milvus 2.5+ or Milvus Lite).")
@@ -722,7 +729,11 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, partial: b
 @click.pass_context
 def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fmt: str | None,
            batch_size: int, full_text: bool, skip: int, as_json: bool) -> None:
-    """Add documents from a JSONL, CSV or plain-text file (embedded in batches).
+    """Add documents from a JSONL, CSV, Parquet or plain-text file (embedded in batches).
+
+    A Parquet file with vectors (written by `milvus-tui export`, or another tool's with a
+    list-of-floats column) goes in as it is, nothing embedded: a missing collection is made
+    from the file's schema, with the same keys, fields, vectors and partitions.
 
     The whole file is checked before anything is inserted. Documents with an "id" (or "pk",
     "_id") key: when every document has one, unique and all whole numbers or all strings, a
@@ -738,13 +749,18 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
 
     from .milvus.ingest import IngestStopped
 
-    with _service(_settings(ctx), embeddings=True) as svc:
+    parquet, vectors = _parquet_input(file, fmt)
+    with _service(_settings(ctx), embeddings=not vectors) as svc:
         try:
             # ctrl+c and SIGTERM stop between batches, so the number committed is exact.
             with _deferred_interrupts() as stopping:
-                report = svc.run(svc.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
-                                            batch_size=batch_size, skip=skip, full_text=full_text),
-                                 Context(on_progress=progress, is_cancelled=stopping))
+                if parquet:
+                    operation = svc.ingest_parquet(target, file, text_key=text_key, batch_size=batch_size,
+                                                   skip=skip, full_text=full_text)
+                else:
+                    operation = svc.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
+                                           batch_size=batch_size, skip=skip, full_text=full_text)
+                report = svc.run(operation, Context(on_progress=progress, is_cancelled=stopping))
         except IngestStopped as exc:
             if not as_json and not _pending:
                 click.echo("", err=True)  # end the progress line ("Stopping …" has ended it otherwise)
@@ -761,7 +777,8 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
                                "skipped_documents": report.skipped_documents,
                                "keys": keys.as_dict() if keys else None}, ensure_ascii=False))
     else:
-        click.echo(f"\nInserted {report.inserted} documents into '{_printable(report.collection)}'"
+        unit = "entities" if vectors else "documents"
+        click.echo(f"\nInserted {report.inserted} {unit} into '{_printable(report.collection)}'"
                    + (" (new collection)." if report.created else "."))
         if keys and keys.sentence():
             click.echo(_printable(keys.sentence()))
@@ -769,18 +786,35 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
             click.echo(f"Not in the schema, so skipped: {_printable(', '.join(report.skipped_keys))}")
 
 
+def _parquet_input(file: Path, fmt: str | None) -> tuple[bool, bool]:
+    """(the file is Parquet, it carries vectors): such a file needs no embedding model."""
+    if (fmt or file.suffix.lstrip(".").lower()) not in ("parquet", "pq"):
+        return False, False
+    from .errors import MilvusTuiError
+    from .milvus.parquet import open_source
+
+    try:
+        return True, open_source(file).has_vectors
+    except MilvusTuiError as exc:
+        _fail(_cli_message(exc), exc.exit_code)
+        raise  # not reached: _fail exits
+
+
 @main.command()
 @click.argument("collection")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--filter", "filter_expr", default="", help="Only entities matching this expression.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the extension.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), help="Default: from the extension.")
 @click.option("--output-fields", "-o", help="Comma-separated fields (default: all).")
 @click.option("--load", "load_first", is_flag=True, help="Load the collection first if it is released.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def export(ctx: click.Context, collection: str, out: Path, filter_expr: str, fmt: str | None,
            output_fields: str | None, load_first: bool, as_json: bool) -> None:
-    """Stream a whole collection or filter result to JSONL or CSV."""
+    """Stream a whole collection or filter result to JSONL, CSV or Parquet.
+
+    Parquet keeps the schema and each entity's partition, so `milvus-tui ingest FILE -c NEW`
+    brings the collection back as it was."""
     with _service(_settings(ctx)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         report = svc.run(svc.export(info, out, expr=filter_expr, fmt=fmt, output_fields=_fields(output_fields)))
@@ -837,33 +871,51 @@ def _csv_list(value: str, cast: Any = str) -> tuple[Any, ...]:
 @click.option("--modes", default="async,sync,batched", show_default=True,
               help="Comma-separated: async, sync (thread), batched, blocking (sync on the event loop).")
 @click.option("--corpus", default=500, show_default=True, help="Documents loaded for read operations.")
+@click.option("--simulated-latency", default="off", show_default=True,
+              type=click.Choice(["off", "50", "100", "250"]),
+              help="Simulated remote embedding API: embeddings come from a loopback OpenAI-compatible "
+                   "endpoint serving the local model after this many ms per request (the seed's network, offline).")
+@click.option("--simulated-milvus-latency", default="off", show_default=True,
+              type=click.Choice(["off", "10", "25", "50", "100"]),
+              help="Simulated remote Milvus: a loopback delay line in front of the server, ms per round trip "
+                   "(plain http:// servers, such as the embedded Lite child).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @click.pass_context
-def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, corpus: int, as_json: bool,
-          markdown: bool) -> None:
+def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, corpus: int, simulated_latency: str,
+          simulated_milvus_latency: str, as_json: bool, markdown: bool) -> None:
     """Time the same operations sync, async and batched on a scratch collection."""
     import asyncio
 
     from .timing import BenchConfig, run_bench, to_json, to_markdown
+    from .timing.simulated import parse_ms
 
     limit = None if concurrency.lower() in ("unbounded", "none", "0") else _csv_list(concurrency, int)[0]
     config = BenchConfig(ops=_csv_list(ops), ns=_csv_list(ns, int), modes=_csv_list(modes), concurrency=limit,
-                         corpus=corpus)
+                         corpus=corpus, simulated_embedding_ms=parse_ms(simulated_latency),
+                         simulated_milvus_ms=parse_ms(simulated_milvus_latency))
     try:
         config.validate()
     except ValueError as exc:
         _fail(str(exc), 2)
     settings = _settings(ctx)
-    with _service(settings, embeddings=True) as svc:
+    # The simulated endpoint replaces the configured embeddings for the run: none to load.
+    with _service(settings, embeddings=not config.simulated_embedding_ms) as svc:
         def progress(op: str, mode: str, done: int, total: int) -> None:
             if not as_json and sys.stderr.isatty():
                 click.echo(f"\r{op} {mode}: {done}/{total}   ", nl=False, err=True)
 
-        run = asyncio.run(run_bench(config, svc.bench_connection(), svc.embeddings, progress=progress))
+        connection = svc.bench_connection()
+        if config.simulated_milvus_ms and not str(connection.get("uri", "")).startswith("http://"):
+            _fail("--simulated-milvus-latency needs a server reached over plain http:// (the embedded Milvus "
+                  "Lite child is one); this connection is not.", 2)
+        run = asyncio.run(run_bench(config, connection, svc.embeddings, progress=progress))
     if as_json:
+        simulated = {"label": run.simulated, "embedding_ms": config.simulated_embedding_ms,
+                     "milvus_ms": config.simulated_milvus_ms, "pids": run.remote_pids,
+                     "ports": run.remote_ports} if run.simulated else None
         click.echo(to_json(run.results, scratch_collection=run.scratch, scratch_dropped=run.dropped,
-                           embeddings=svc.embeddings.describe(), server=svc.conn.kind))
+                           embeddings=run.embeddings, server=svc.conn.kind, simulated=simulated))
         return
     if markdown:
         click.echo(to_markdown(run.results))
@@ -873,12 +925,16 @@ def bench(ctx: click.Context, ops: str, ns: str, concurrency: str, modes: str, c
 
 def _print_bench(run: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .timing import OPERATIONS
 
     console = Console()
-    summary = Table(title="Sync vs async (wall time, seconds) — shaped like the seed tutorial's table")
+    if run.simulated:  # first, in bold: nobody should take these figures for a real network's
+        console.print(f"[bold yellow]{escape(run.simulated)}[/] (embeddings: {escape(run.embeddings)})")
+    summary = Table(title="Sync vs async (wall time, seconds) — shaped like the seed tutorial's table"
+                    + (" — SIMULATED network" if run.simulated else ""))
     for col in ("operation", "N", "sync", "async", "batched", "speedup async/sync"):
         summary.add_column(col, justify="right" if col != "operation" else "left")
     keyed = {(r.op, r.n, r.mode): r for r in run.results}
@@ -906,6 +962,9 @@ def _print_bench(run: Any) -> None:
     console.print(detail)
     console.print(f"Scratch collection {run.scratch} {'dropped' if run.dropped else 'NOT dropped'}.")
 
+
+# Subcommands by topic (tui/commands/): one import each registers its commands.
+from .commands import drops as _drops  # noqa: E402,F401
 from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
 from .commands import edit as _edit_commands  # noqa: E402,F401  (milvus-tui edit)
 from .commands import quality as _quality  # noqa: E402,F401  (milvus-tui duplicates, scan)

@@ -17,10 +17,13 @@ from .session import ExecMode, OpKind
 
 if TYPE_CHECKING:
     from .milvus import CollectionInfo, DeletePreview, DeleteReport, ExportReport, QueryResult, RestoreReport
+    from .milvus.backups import BackupList
     from .milvus.catalog import CollectionDetails
     from .milvus.connection import ServerInfo
+    from .milvus.drops import DropPreview, DropReport
     from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
+    from .milvus.vectormap import VectorMap
     from .session import CatalogSnapshot
 
 
@@ -100,6 +103,43 @@ class ExportDone(Outcome):
     result: ExportReport
 
 
+class MapReady(Outcome):
+    """The vector map's points, projected."""
+
+    result: VectorMap
+
+
+class MapColoured(Outcome):
+    """Another colour field's values for the map's points, in their order."""
+
+    result: list[Any]
+
+
+# -- drops and the backups screen (tui/screens/drop.py, tui/screens/backups.py) ----------
+
+
+class DropPreviewed(Outcome):
+    result: DropPreview
+
+
+class DropDone(Outcome):
+    result: DropReport
+
+
+class BackupsListed(Outcome):
+    result: BackupList
+
+
+class BackupRead(Outcome):
+    """``result`` is the backup's header and its first entities."""
+
+    result: tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+class BackupDeleted(Outcome):
+    """``result`` is the number of bytes freed."""
+
+    result: int
 # Edits (issue 14).
 class EditPreviewed(Outcome):
     result: EditPreview
@@ -110,7 +150,8 @@ class EditDone(Outcome):
 
 
 class EntityFetched(Outcome):
-    """One entity read whole by its primary key (the entity edit form starts from it)."""
+    """One entity read whole by its primary key (the entity edit form starts from it; the vector
+    map opens it in the detail view)."""
 
     result: list[dict[str, Any]]
 

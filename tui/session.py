@@ -22,25 +22,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .loads import RememberedLoads, for_lite
 from .milvus import catalog as catalog_ops
+from .milvus import backups as backup_files
 from .milvus import cleanup as cleanup_ops
+from .milvus import drops as drop_ops
 from .milvus import edit as edit_ops
 from .milvus import export as export_ops
 from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
 from .milvus import search as search_ops
+from .milvus import vectormap as map_ops
 from .milvus import duplicates as dup_ops
 from .milvus import quality as quality_ops
 from .milvus.catalog import CollectionDetails, CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
 from .errors import DeleteInterrupted, EditIncomplete, InvalidInput, NotSupported, RestoreIncomplete
-from .milvus.ops import Call, Context, Op, Progress, Timer
+from .milvus.ops import Blocking, Call, Context, Op, Progress, Timer
 from .milvus.queries import Pager, QueryResult
 
 T = TypeVar("T")
@@ -68,9 +71,14 @@ class OpKind(StrEnum):
     RELEASE = "release"
     DROP = "drop"
     COUNT = "count"
+    # -- drops that can be undone, and the backups screen (tui/milvus/drops.py, backups.py)
+    PREVIEW_DROP = "preview_drop"
+    BACKED_DROP = "backed_drop"
+    BACKUPS = "backups"
     # Edits (issue 14): set a field on every entity a filter matches, or on one entity.
     EDIT_PREVIEW = "edit_preview"
     EDIT = "edit"
+    MAP = "map"  # the vector map: read a sample's vectors and project them
     # duplicates and the quality scan (issue 14)
     DUPLICATES = "duplicates"
     QUALITY = "quality"
@@ -88,7 +96,7 @@ class OpKind(StrEnum):
     @property
     def writes(self) -> bool:
         """Changes data: a confirmed write runs to its end, and stops only between batches."""
-        return self in (OpKind.DELETE, OpKind.RESTORE, OpKind.EDIT)
+        return self in (OpKind.DELETE, OpKind.RESTORE, OpKind.EDIT, OpKind.BACKED_DROP)
 
 
 _LABELS = {
@@ -96,10 +104,11 @@ _LABELS = {
     OpKind.PREVIEW: "preparing delete", OpKind.DELETE: "deleting", OpKind.RESTORE: "restoring",
     OpKind.EXPORT: "exporting", OpKind.LOAD: "loading", OpKind.RELEASE: "releasing",
     OpKind.INGEST: "ingesting",
+    OpKind.PREVIEW_DROP: "preparing drop", OpKind.BACKED_DROP: "dropping", OpKind.BACKUPS: "reading backups",
     OpKind.EDIT_PREVIEW: "preparing edit", OpKind.EDIT: "editing",
 }
+_LABELS[OpKind.MAP] = "mapping vectors"
 _LABELS.update({OpKind.DUPLICATES: "finding duplicates", OpKind.QUALITY: "scanning"})
-
 
 class ExecMode(StrEnum):
     """How an operation is driven: the async client on the event loop, or the sync one in a thread."""
@@ -451,6 +460,30 @@ class Session:
 
         return self._op(OpKind.GET, op())
 
+    # -- the vector map ------------------------------------------------------------------
+
+    def vector_map(self, collection: Collection, rows: list[dict[str, Any]] | None = None, *,
+                   expr: str = "", limit: int = map_ops.DEFAULT_SAMPLE,
+                   **kw: Any) -> Operation[map_ops.VectorMap]:
+        """Project entities onto a plane: ``rows`` in hand (a page, a search's hits), or a sample
+        of up to ``limit`` entities matching ``expr`` (ids, one vector field, the colour and title
+        fields only). The projection runs off the event loop (PCA, or UMAP when installed)."""
+        def op() -> Op[map_ops.VectorMap]:
+            info = yield from self._info(collection)
+            if rows is not None:
+                return (yield from map_ops.map_rows(info, rows, **kw))
+            return (yield from map_ops.map_sample(info, expr, limit=limit, **kw))
+
+        return self._op(OpKind.MAP, op())
+
+    def map_colours(self, collection: Collection, keys: list[Any], colour_field: str | None) -> Operation[list[Any]]:
+        """The values of another colour field for a map's points (no new projection)."""
+        def op() -> Op[list[Any]]:
+            info = yield from self._info(collection)
+            return (yield from map_ops.colour_values(info, keys, colour_field))
+
+        return self._op(OpKind.MAP, op(), "reading colours")
+
     # -- cleanup -------------------------------------------------------------------------
 
     def preview_delete(self, collection: Collection, *, expr: str | None = None,
@@ -513,7 +546,7 @@ class Session:
             return operation
         report = self.last_delete
         if report is None or not report.backup_path:
-            raise InvalidInput("There is no delete to undo in this session.")
+            raise InvalidInput("There is no delete to undo in this session, and no drop.")
         operation = self.restore(Path(report.backup_path))
         inner = operation.op
 
@@ -535,7 +568,12 @@ class Session:
 
         def op() -> Op[cleanup_ops.RestoreReport]:
             try:
-                report = yield from cleanup_ops.restore(path, db_name=None if db_name else conn.db_name, **kw)
+                header = yield Blocking(lambda: cleanup_ops.read_backup_header(path))
+                if drop_ops.operation_of(header) in drop_ops.OPERATIONS:  # re-creates what the drop removed
+                    report = yield from drop_ops.restore_dropped(path, **kw)
+                else:  # a delete's or an edit's: the entities go back into the collection
+                    report = yield from cleanup_ops.restore(path, db_name=None if db_name else conn.db_name, **kw)
+                    report = replace(report, operation=drop_ops.operation_of(header))
             except RestoreIncomplete as exc:
                 if audit is not None:
                     cleanup_ops.append_audit(audit, cleanup_ops.restore_stopped_record(exc, path, server))
@@ -546,6 +584,93 @@ class Session:
 
         return Operation(OpKind.RESTORE, op(), conn, "restoring", owns_conn=conn is not self.conn)
 
+    # -- drops that can be undone, and the backups on disk ------------------------------
+
+    def preview_drop(self, collection: Collection, *, operation: str = drop_ops.DROP_COLLECTION,
+                     partition: str | None = None, load: bool = False,
+                     was_loaded: bool | None = None) -> Operation[drop_ops.DropPreview]:
+        """What a drop, a partition drop or a truncate would remove: the definition, the count
+        (Strong), the backup's size estimate and the disk's free space. Changes nothing, except
+        that with ``load`` a released collection is loaded (the backup reads every entity) and
+        its restore leaves it released. ``was_loaded`` overrides what the restore does (the
+        embedded default releases everything when it starts; the remembered loads say better)."""
+        db_name = self.conn.db_name
+        backup_dir = self.backup_dir
+
+        def op() -> Op[drop_ops.DropPreview]:
+            info = yield from self._info(collection)
+            loaded = info.loaded if was_loaded is None else was_loaded
+            if load and not info.loaded:
+                yield from catalog_ops.load(info.name)
+                info = yield from catalog_ops.describe(info.name, with_count=False, stats_exact=self.stats_exact)
+            return (yield from drop_ops.preview_drop(info, operation, partition=partition, db_name=db_name,
+                                                     backup_dir=backup_dir, was_loaded=loaded))
+
+        return self._op(OpKind.PREVIEW_DROP, op())
+
+    def drop_backed_up(self, collection: Collection, preview: drop_ops.DropPreview,
+                       **kw: Any) -> Operation[drop_ops.DropReport]:
+        """Back up every entity and the definition (fsynced), then drop, drop the partition or
+        empty the collection; audited. It becomes what ``undo`` puts back."""
+        if self.backup_dir is None:
+            raise InvalidInput("This session has no backup directory, and a drop is never made without a backup.")
+        backup_dir = self.backup_dir
+
+        def op() -> Op[drop_ops.DropReport]:
+            info = yield from self._info(collection)
+            try:
+                report = yield from drop_ops.execute_drop(info, preview, backup_dir=backup_dir,
+                                                          audit_path=self.audit_path, server=self.server_label, **kw)
+            except DeleteInterrupted as exc:  # a truncate stopped between its delete batches
+                self.last_delete = self.stopped_report(exc)
+                self.last_edit = None
+                raise
+            self.last_edit = None  # undo puts back the newest: this drop
+            self.last_delete = cleanup_ops.DeleteReport(
+                report.collection, report.previewed, report.backed_up, report.removed, report.backup_path,
+                report.audit_path, report.elapsed, warnings=report.warnings)
+            return report
+
+        return self._op(OpKind.BACKED_DROP, op(), "backing up, then dropping")
+
+    def backups(self, *, all_servers: bool = False) -> Operation[backup_files.BackupList]:
+        """The backups and audit records on disk: this server's, or every server's."""
+        backup_dir, audit = self.backup_dir, self.audit_path
+        if backup_dir is None or audit is None:
+            raise InvalidInput("This session has no backup directory.")
+        server = None if all_servers else self.conn.display_uri
+
+        def op() -> Op[backup_files.BackupList]:
+            return (yield Blocking(lambda: backup_files.listing(backup_dir, audit, server=server)))
+
+        return self._op(OpKind.BACKUPS, op())
+
+    def read_backup(self, path: Path, *, limit: int = 1000) -> Operation[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """A backup's header and its first ``limit`` entities, decoded, read-only."""
+        def op() -> Op[tuple[dict[str, Any], list[dict[str, Any]]]]:
+            return (yield Blocking(lambda: backup_files.read_rows(Path(path), limit=limit)))
+
+        return self._op(OpKind.BACKUPS, op(), "reading backup")
+
+    def delete_backup(self, path: Path) -> Operation[int]:
+        """Remove an old backup from the backup directory (audited); the bytes freed."""
+        backup_dir, audit, server = self.backup_dir, self.audit_path, self.server_label
+        if backup_dir is None:
+            raise InvalidInput("This session has no backup directory.")
+
+        def op() -> Op[int]:
+            entry = yield Blocking(lambda: backup_files.read_entry(Path(path)) if Path(path).exists() else None)
+            freed = yield Blocking(lambda: backup_files.delete_backup(Path(path), backup_dir))
+            if audit is not None:
+                record = {"time": cleanup_ops._now(), "action": "delete_backup", "server": server,
+                          "backup": str(path), "bytes": freed}
+                if entry is not None:
+                    record.update(collection=entry.collection, db_name=entry.db_name, operation=entry.operation,
+                                  count=entry.count)
+                yield Blocking(lambda: cleanup_ops.append_audit(audit, record))
+            return freed
+
+        return self._op(OpKind.BACKUPS, op(), "deleting backup")
     # -- edits -----------------------------------------------------------------------------
 
     def preview_edit(self, collection: Collection, *, sets: list[str] | tuple[str, ...] = (),
@@ -653,6 +778,8 @@ class Session:
     def export(self, collection: Collection, path: Path, **kw: Any) -> Operation[export_ops.ExportReport]:
         def op() -> Op[export_ops.ExportReport]:
             info = yield from self._info(collection)
+            if not info.db_name:  # a Parquet file names its database
+                info = replace(info, db_name=self.conn.db_name)
             return (yield from export_ops.export(info, Path(path), **kw))
 
         return self._op(OpKind.EXPORT, op())
@@ -665,7 +792,15 @@ class Session:
 
         def op() -> Op[export_ops.ExportReport]:
             timer = Timer()
-            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info)))
+            schema = None
+            if export_ops.format_for(Path(path), fmt) == "parquet":  # the file carries the schema
+                from .milvus.parquet import schema_record
+
+                raw = yield Call("describe_collection", {"collection_name": info.name}, collection=info.name)
+                schema = schema_record(dict(raw), info)
+            named = info if info.db_name else replace(info, db_name=self.conn.db_name)
+            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info),
+                                                                 schema=schema, info=named))
             return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)
 
         return self._op(OpKind.EXPORT, op())
@@ -674,6 +809,26 @@ class Session:
                **kw: Any) -> Operation[ingest_ops.IngestReport]:
         """Embed and insert documents (a new collection is created to fit them)."""
         return self._op(OpKind.INGEST, ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
+
+    def ingest_parquet(self, collection: str, path: Path, *, text_key: str | None = None,
+                       **kw: Any) -> Operation[ingest_ops.IngestReport]:
+        """Ingest a Parquet file: one with vectors (our export, or another tool's with a list of
+        floats) goes in as it is, creating the collection from the file's schema when missing;
+        one with text and no vectors is embedded like JSONL (``kw`` as ``ingest``'s)."""
+        from .milvus.ops import Blocking
+        from .milvus.parquet import open_source
+        from .milvus.parquet_ingest import ingest_parquet
+
+        def op() -> Op[ingest_ops.IngestReport]:
+            source = yield Blocking(lambda: open_source(Path(path)))
+            if source.has_vectors:
+                kw.pop("full_text", None)
+                kw.pop("auto_id", None)
+                return (yield from ingest_parquet(collection, source, **kw))
+            documents = ingest_ops.DocumentFile(Path(path), text_key=text_key, fmt="parquet")
+            return (yield from ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
+
+        return self._op(OpKind.INGEST, op())
 
 
 def _with_mode(result: T, mode: ExecMode) -> T:

@@ -166,6 +166,18 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
             # without a chance to await: close the sockets now, synchronously.
             _close_now(http)
 
+    async def aclose(self) -> None:
+        """Close the running loop's async HTTP client now rather than when the loop ends: a
+        provider made for one timing run (the simulated endpoint) must not leave its open
+        connections and closer task behind in the app for the rest of the session."""
+        loop = asyncio.get_running_loop()
+        mine = [task for task in self._closers if task.get_loop() is loop]
+        for task in mine:
+            task.cancel()
+        if mine:
+            await asyncio.gather(*mine, return_exceptions=True)
+        self._async_clients.pop(loop, None)
+
     def warm_up(self) -> None:
         self._get_client()
 

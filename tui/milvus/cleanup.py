@@ -198,6 +198,10 @@ class RestoreReport:
     #: old primary key -> new one, when the server gave restored entities new keys
     key_map: dict[str, Any] = field(default_factory=dict)
     partitions: tuple[str, ...] = ()
+    #: what the backup undid: "delete" (also backups that do not say), "drop_collection", "truncate"…
+    operation: str = "delete"
+    #: what a restore could not put back as it was (an alias that now names another collection)
+    notes: tuple[str, ...] = ()
 
 
 def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[Any] | None = None,
@@ -812,6 +816,10 @@ def restore_record(report: RestoreReport, server: str) -> dict[str, Any]:
               "method": report.method, "backup": report.backup_path, "elapsed": round(report.elapsed, 3)}
     if report.key_map:
         record["key_map"] = report.key_map
+    if report.operation != "delete":
+        record["operation"] = report.operation
+    if report.notes:
+        record["notes"] = list(report.notes)
     return record
 
 

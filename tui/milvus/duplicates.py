@@ -18,7 +18,7 @@ so the whole run is O(N²) vector comparisons: where they dominate, 10x the rows
 (Milvus Lite 3, which searches in Python: ~150 s at 10k rows, hours at 100k). On Go Milvus at 16
 dims the N/batch round trips dominated up to 100k (27 s -> 281 s). An ANN index (IVF, HNSW) makes
 each query sub-linear, at the price of a pair the index misses. Memory: one batch of vectors plus
-the pairs found. Measured in docs/BENCHMARKS.md, section 10.
+the pairs found. Measured in docs/BENCHMARKS.md, section 14.
 
 The threshold is in the metric's own terms: COSINE and IP are similarities (a pair is kept when
 similarity >= t); L2 is Milvus's L2 distance, the *squared* Euclidean distance (kept when

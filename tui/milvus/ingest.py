@@ -188,10 +188,14 @@ def check_text_file(path: Path) -> None:
 
 
 def read_documents(path: Path, *, text_key: str | None = None, fmt: str | None = None) -> Iterator[Document]:
-    """Documents from a .jsonl, .csv or plain-text file (paragraphs separated by blank lines)."""
+    """Documents from a .jsonl, .csv, .parquet or plain-text file (paragraphs separated by blank
+    lines). A Parquet file read here has a text column and no vectors (see ``parquet_ingest``)."""
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if not path.exists():
         raise NotFound(f"File {path} does not exist.")
+    if fmt in ("parquet", "pq"):
+        yield from _read_parquet_documents(path, text_key)
+        return
     if path.is_file():
         check_text_file(path)
     try:
@@ -238,6 +242,25 @@ def _read_documents(path: Path, text_key: str | None, fmt: str) -> Iterator[Docu
         chunks = [c.strip() for c in text.split("\n\n") if c.strip()]
         for i, chunk in enumerate(chunks):
             yield Document(chunk, {"source": path.name, "chunk": i}, where=f"{path} (paragraph {i + 1})")
+
+
+def _read_parquet_documents(path: Path, text_key: str | None) -> Iterator[Document]:
+    from .parquet import DYNAMIC_COLUMN, PARTITION_COLUMN, _plain, open_source
+
+    source = open_source(path)
+    number = 0
+    for batch in source.batches():
+        for record in batch.to_pylist():
+            number += 1
+            where = f"{path} (row {number})"
+            try:
+                plain = {k: _plain(v) for k, v in record.items() if k != PARTITION_COLUMN and v is not None}
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}: {exc}") from None
+            meta = plain.pop(DYNAMIC_COLUMN, None)
+            if isinstance(meta, str):
+                plain = {**json.loads(meta), **plain}
+            yield _document(plain, text_key, where)
 
 
 def _document(record: dict[str, Any], text_key: str | None, where: str) -> Document:

@@ -11,6 +11,8 @@ from .dialog import Dialog
 
 
 class ChoiceScreen(Dialog[str | None]):
+    # A long question (a restore's, a stop's) wraps instead of being cut at the box's edge.
+    DEFAULT_CSS = "ChoiceScreen #choice-box Label { width: 1fr; }"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, question: str, choices: list[str]) -> None:

@@ -33,9 +33,12 @@ class CleanupFlow(Widget):
     class Changed(Message):
         """Entities of ``collection`` were deleted or put back: recount, refresh the rows."""
 
-        def __init__(self, collection: str, deleted: frozenset[Any] = frozenset(), stopped: bool = False) -> None:
+        def __init__(self, collection: str, deleted: frozenset[Any] = frozenset(), stopped: bool = False,
+                     catalog: bool = False) -> None:
             super().__init__()
             self.collection = collection
+            #: a collection or partition came back (a drop's restore): the catalog is read again.
+            self.catalog = catalog
             #: the keys deleted (to drop from search hits on screen); empty for a restore.
             self.deleted = deleted
             self.stopped = stopped
@@ -111,6 +114,10 @@ class CleanupFlow(Widget):
         # database, collection and partitions, with the same audit record as the CLI's restore.
         self._run(self.session.undo, msg.RestoreDone)
 
+    def restore(self, path: Path) -> None:
+        """Restore any backup (the backups screen): the session reads what it holds."""
+        self._run(lambda: self.session.restore(path), msg.RestoreDone)
+
     @on(msg.RestoreDone)
     def _restored(self, event: msg.RestoreDone) -> None:
         if not self._accept(event):
@@ -121,8 +128,12 @@ class CleanupFlow(Widget):
             text += " This server gave them new primary keys; the old -> new map is in the audit log."
         if report.skipped:
             text += f" {report.skipped:,} were already there."
+        for note in report.notes:
+            text += f" {note}"
         self.notify(text, markup=False)
-        self.post_message(self.Changed(report.collection))
+        # A dropped collection or partition is back: the catalog shows it again.
+        self.post_message(self.Changed(report.collection, catalog=report.operation in ("drop_collection",
+                                                                                     "drop_partition")))
 
     # -- stopping a confirmed write ----------------------------------------------------
 
@@ -130,7 +141,10 @@ class CleanupFlow(Widget):
         """A confirmed write is stopped only on a second confirmation that says what is done."""
         done, total = self.runner.write_progress
         so_far = f"{done:,} of {total:,}" if total else f"{done:,}"
-        if writing is OpKind.DELETE:
+        if writing is OpKind.BACKED_DROP:
+            question = (f"Stop? So far {so_far}. While the backup is written, stopping drops and deletes nothing; "
+                        "a truncate stops after its delete batch under way, and u puts back what it deleted.")
+        elif writing is OpKind.DELETE:
             question = (f"Stop the delete? So far {so_far} entities are deleted (or backed up, while the "
                         f"backup is written); every previewed entity is in the backup. Stopping leaves the rest.")
         elif writing is OpKind.EDIT:

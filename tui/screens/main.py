@@ -39,6 +39,7 @@ from ..widgets.results import ResultsPane
 from ..widgets.status import KeyFooter, StatusBar
 from .choice import ChoiceScreen
 from .cleanup import CleanupFlow
+from .drop import DropFlow
 from .edit import EditFlow
 from .help import HelpScreen
 from .hybrid import HybridPlan, HybridScreen, default_plan, hybrid_label
@@ -69,7 +70,11 @@ class MainScreen(Screen[None]):
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
+        Binding("v", "vector_map", "Map"),
         Binding("question_mark", "help", "Help"),
+        # drops that can be undone, and the backups screen (tui/screens/drop.py, backups.py)
+        Binding("X", "drop", "Drop…", show=False),
+        Binding("B", "backups", "Backups", show=False),
         # duplicates and the quality scan (issue 14)
         Binding("K", "duplicates", "Duplicates", show=False),
         Binding("Q", "quality", "Quality scan", show=False),
@@ -86,6 +91,8 @@ class MainScreen(Screen[None]):
         #: Hybrid plans the user made (H), by collection name.
         self.hybrid_plans: dict[str, HybridPlan] = {}
         self.anns_fields: dict[str, str] = {}
+        #: the vector map's field choices (vector field, colour), per collection.
+        self.map_choices: dict[str, dict[str, Any]] = {}
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
@@ -130,6 +137,7 @@ class MainScreen(Screen[None]):
                 yield ProgressBar(id="op-progress", show_eta=False)
         yield KeyFooter()
         yield CleanupFlow(self.runner, str(self.settings.backup_dir))
+        yield DropFlow(self.runner, str(self.settings.backup_dir))
         yield EditFlow(self.runner, str(self.settings.backup_dir))
 
     def on_mount(self) -> None:
@@ -169,7 +177,7 @@ class MainScreen(Screen[None]):
     def _show_running(self) -> None:
         self.query_one(StatusBar).running = ", ".join(self.running.values())
         if not any(k in self.running for k in (OpKind.DELETE, OpKind.RESTORE, OpKind.EXPORT, OpKind.LOAD,
-                                               OpKind.PREVIEW)):
+                                               OpKind.PREVIEW, OpKind.PREVIEW_DROP, OpKind.BACKED_DROP)):
             self.query_one("#op-progress", ProgressBar).display = False
 
     def _fresh(self, event: msg.Outcome | msg.OperationFailed) -> bool:
@@ -659,6 +667,9 @@ class MainScreen(Screen[None]):
             results.drop_keys(set(event.deleted))  # search hits are not re-run: drop what is gone
         elif event.deleted:
             results.marked.clear()
+        if event.catalog:  # a dropped collection or partition is back
+            self.refresh_catalog()
+            return
         self._after_write(event.collection)
 
     def _after_write(self, collection: str) -> None:
@@ -689,6 +700,30 @@ class MainScreen(Screen[None]):
 
     def action_undo(self) -> None:
         self.query_one(CleanupFlow).undo()
+
+    # -- drops and backups -------------------------------------------------------------
+
+    def action_drop(self) -> None:
+        if self.info is None:
+            self.notify("Open a collection first.", severity="warning")
+            return
+        self.query_one(DropFlow).ask(self.info)
+
+    def action_backups(self) -> None:
+        from .backups import BackupsScreen
+
+        self.app.push_screen(BackupsScreen(self.runner, self.query_one(CleanupFlow).restore))
+
+    @on(DropFlow.Dropped)
+    def _dropped(self, event: DropFlow.Dropped) -> None:
+        if event.operation == "drop_collection":
+            if self.info is not None and self.info.name == event.collection:
+                self.info = None
+                self.query_one(ResultsPane).reset()
+                self.query_one(ResultsPane).clear(f"'{event.collection}' was dropped. u undoes it; B lists every backup.")
+            self.refresh_catalog()
+            return
+        self._after_write(event.collection)
 
     # -- duplicates and the quality scan (issue 14): the screens do the work -------------------
 
@@ -802,6 +837,33 @@ class MainScreen(Screen[None]):
         else:
             self.app.push_screen(screen)
             screen.refresh_log()
+
+    def action_vector_map(self) -> None:
+        """The vector map: a search's hits as they are; a page: a sample of its filter (s switches)."""
+        info = self.info
+        if info is None or not info.loaded or not self.connected:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        from .vector_map import MapScreen
+
+        shown = self.query_one(ResultsPane).result
+        shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
+        o = self.query_one(QueryBar).options()
+
+        def closed(point: Any) -> None:
+            if point is not None and point.action == "edit":
+                self.query_one(EditFlow).entity(info, point.key)
+            elif point is not None:  # m on an entity opened from the map: like it, by its stored vector
+                query = SearchQuery("key", [point.key], anns_field=point.field, k=o.k, expr=self.current_filter)
+                self.query_one(ResultsPane).set_loading(f"finding entities like {point.key!r}…")
+                self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                    info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                    partition_names=[o.partition] if o.partition else None))
+
+        self.app.push_screen(MapScreen(
+            self.runner, info, result=shown, expr=self.current_filter, partition=o.partition,
+            sample=shown is None or shown.kind in ("page", "filter"),
+            choices=self.map_choices.setdefault(info.name, {})), closed)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

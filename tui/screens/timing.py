@@ -5,6 +5,11 @@ there, sync ones run in a thread, and the "sync on the event loop" demonstration
 this very loop on purpose; the engine's heartbeat (a task on the app loop) reports how
 long the UI stalled in each mode. Queries run by hand in the explorer appear in the log
 below, with their mode and latency.
+
+"Simulated remote embedding API" / "simulated remote Milvus" put the seed tutorial's network
+back, offline (``tui/timing/simulated.py``): real loopback servers that wait before answering.
+They are off by default, and every result of a simulated run says so (chart, history, title,
+exports).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, P
 from textual.worker import Worker
 
 from ..timing import OPERATIONS, BenchConfig, RunResult, to_csv, to_json, to_markdown
+from ..timing.simulated import EMBEDDING_CHOICES, MILVUS_CHOICES
 
 MODE_ORDER = ("async", "sync", "batched", "blocking")
 MODE_LABELS = {
@@ -35,6 +41,14 @@ MODE_LABELS = {
     "blocking": "sync on loop (demo)",
 }
 MODE_STYLES = {"async": "cyan", "sync": "magenta", "batched": "green", "blocking": "red"}
+#: One line per mode: what it demonstrates (shown under the controls).
+MODE_HELP = (
+    ("async", "N operations in flight at once (≤ limit): overlaps their waits, up to N / ceil(N / limit) faster."),
+    ("sync (thread)", "one after another, off the UI loop: pays every wait in full; the 1.0x baseline."),
+    ("batched", "one call with all N items: one wait and one request instead of N, so it wins wherever it exists."),
+    ("sync on loop", "the same sync calls on the UI's own event loop: the freeze the other modes avoid."),
+    ("delete", "one Milvus round trip, no embedding: a contrast only with a remote (or simulated) Milvus."),
+)
 
 
 class BenchProgress(Message):
@@ -55,6 +69,14 @@ class BenchFinished(Message):
         self.scratch, self.dropped, self.error, self.cancelled = scratch, dropped, error, cancelled
 
 
+def mode_help() -> Text:
+    text = Text()
+    for i, (name, line) in enumerate(MODE_HELP):
+        text.append(f"{name:<14}", style="bold")
+        text.append(line + ("\n" if i < len(MODE_HELP) - 1 else ""))
+    return text
+
+
 def bar_chart(results: list[RunResult], width: int = 50) -> Text:
     """Wall time and worst loop stall per mode, as horizontal bars on one scale each."""
     text = Text()
@@ -62,6 +84,8 @@ def bar_chart(results: list[RunResult], width: int = 50) -> Text:
     if not shown:
         return Text("Run a benchmark to see the modes side by side.", style="dim")
     first = shown[0]
+    if first.simulated:  # above everything: these figures are not a real network's
+        text.append(f" {first.simulated} \n", style="bold black on yellow")
     text.append(f"{OPERATIONS[first.op][0]}, N = {first.n}\n", style="bold")
     longest = max(r.wall_s for r in shown) or 1.0
     worst = max(r.lag_max_ms for r in shown) or 1.0
@@ -79,6 +103,13 @@ def bar_chart(results: list[RunResult], width: int = 50) -> Text:
         text.append("█" * max(1, round(width * r.lag_max_ms / worst)), style=style)
         text.append(f" {r.lag_max_ms:.0f} ms\n")
     return text
+
+
+def conditions(r: RunResult) -> Text:
+    """The history's last column: "real", or what was simulated (highlighted)."""
+    if not r.simulated:
+        return Text("real")
+    return Text(r.simulated.replace("SIMULATED on loopback: ", "SIMULATED: "), style="bold yellow")
 
 
 class TimingScreen(Screen[None]):
@@ -162,6 +193,13 @@ class TimingScreen(Screen[None]):
         #bench-concurrency {
             width: 28;
         }
+        #bench-simulated, #bench-simulated-milvus {
+            width: 24;
+        }
+        #bench-help {
+            height: auto;
+            color: $text-muted;
+        }
     }
     """
     BINDINGS = [
@@ -197,6 +235,15 @@ class TimingScreen(Screen[None]):
                              value=34,
                              allow_blank=False, id="bench-concurrency")
             with Horizontal(classes="timing-row"):
+                # The seed's network, offline (tui/timing/simulated.py): a real loopback endpoint
+                # that waits before answering. Off by default: real runs stay real.
+                yield Label("simulated remote embedding API", classes="timing-label")
+                yield Select([("off", 0)] + [(f"{ms} ms per request", ms) for ms in EMBEDDING_CHOICES if ms],
+                             value=0, allow_blank=False, id="bench-simulated")
+                yield Label("simulated remote Milvus", classes="timing-label")
+                yield Select([("off", 0)] + [(f"{ms} ms round trip", ms) for ms in MILVUS_CHOICES if ms],
+                             value=0, allow_blank=False, id="bench-simulated-milvus")
+            with Horizontal(classes="timing-row"):
                 yield Checkbox("async", True, id="mode-async")
                 yield Checkbox("sync (thread)", True, id="mode-sync")
                 yield Checkbox("batched", True, id="mode-batched")
@@ -208,6 +255,7 @@ class TimingScreen(Screen[None]):
                     with Horizontal(classes="progress-row", id=f"row-{mode}"):
                         yield Label(MODE_LABELS[mode], classes="progress-label")
                         yield ProgressBar(id=f"progress-{mode}", show_eta=False)
+            yield Static(mode_help(), id="bench-help")
             yield Static(bar_chart([]), id="bench-chart")
             yield Label("Run history (this session) — ctrl+e exports JSON, CSV and Markdown", classes="section")
             yield DataTable(id="bench-history", zebra_stripes=True, cursor_type="row")
@@ -222,7 +270,7 @@ class TimingScreen(Screen[None]):
             self.app.install_screen(self, name=f"timing-{id(self)}")
         history = self.query_one("#bench-history", DataTable)
         history.add_columns("operation", "N", "mode", "wall s", "ops/s", "p50 ms", "p95 ms", "p99 ms",
-                            "speedup", "errors", "UI lag p99 / max ms")
+                            "speedup", "errors", "UI lag p99 / max ms", "conditions")
         log = self.query_one("#bench-log", DataTable)
         log.add_columns("time", "operation", "mode", "latency ms", "outcome")
         self.refresh_log()
@@ -253,7 +301,9 @@ class TimingScreen(Screen[None]):
         modes = tuple(m for m in MODE_ORDER if self.query_one(f"#mode-{m}", Checkbox).value)
         if not modes:
             raise ValueError("Choose at least one mode.")
-        return BenchConfig(ops=(op,), ns=(n,), modes=modes, concurrency=concurrency, corpus=max(200, min(n, 2000)))
+        return BenchConfig(ops=(op,), ns=(n,), modes=modes, concurrency=concurrency, corpus=max(200, min(n, 2000)),
+                           simulated_embedding_ms=int(self.query_one("#bench-simulated", Select).value),  # type: ignore[arg-type]
+                           simulated_milvus_ms=int(self.query_one("#bench-simulated-milvus", Select).value))  # type: ignore[arg-type]
 
     # -- running -----------------------------------------------------------------------
 
@@ -269,6 +319,11 @@ class TimingScreen(Screen[None]):
         try:
             config = self.config()
             config.validate()
+            if config.simulated_milvus_ms:
+                from ..timing.simulated import SimulatedRemote
+
+                # Refused here, in the user's words, rather than as a failed run.
+                SimulatedRemote(0, config.simulated_milvus_ms, milvus_uri=main.session.bench_connection().get("uri"))
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -281,8 +336,9 @@ class TimingScreen(Screen[None]):
         self.cancel_event = threading.Event()
         self.query_one("#bench-run", Button).disabled = True
         self.query_one("#bench-cancel", Button).disabled = False
+        simulated = f" ({config.simulated})" if config.simulated else ""
         self.query_one("#timing-title", Label).update(
-            Text(f"Running {OPERATIONS[config.ops[0]][0]} × {config.ns[0]} …", style="bold yellow"))
+            Text(f"Running {OPERATIONS[config.ops[0]][0]} × {config.ns[0]}{simulated} …", style="bold yellow"))
         self._worker = self.run_bench(config)
 
     @work(exclusive=True, group="bench", exit_on_error=False)
@@ -342,13 +398,15 @@ class TimingScreen(Screen[None]):
         for r in self.current:
             if r.note == "no batched form":
                 table.add_row(OPERATIONS[r.op][0], str(r.n), r.mode, "—", "—", "—", "—", "—", "—", "—",
-                              "no batched form")
+                              "no batched form", conditions(r))
                 continue
-            mode = MODE_LABELS[r.mode] + (f" ≤{r.concurrency}" if r.concurrency else "")
+            mode = Text(MODE_LABELS[r.mode] + (f" ≤{r.concurrency}" if r.concurrency else ""))
+            if r.simulated:  # visible without scrolling to the conditions column
+                mode.append(" SIM", style="bold yellow")
             table.add_row(OPERATIONS[r.op][0], str(r.n), mode, f"{r.wall_s:.3f}", f"{r.ops_per_s:,.1f}",
                           f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}",
                           f"{r.speedup:.1f}x" if r.speedup else "—", str(r.errors),
-                          f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}")
+                          f"{r.lag_p99_ms:.1f} / {r.lag_max_ms:.1f}", conditions(r))
         title = self.query_one("#timing-title", Label)
         dropped = f"scratch collection {event.scratch} dropped" if event.dropped else \
             f"scratch collection {event.scratch} could NOT be dropped"
@@ -358,7 +416,9 @@ class TimingScreen(Screen[None]):
             title.update(Text(f"Failed: {event.error}", style="bold red"))
             self.notify(event.error, severity="error", title="bench failed")
         else:
-            title.update(Text(f"Done; {dropped}.", style="bold green"))
+            simulated = next((r.simulated for r in self.current if r.simulated), "")
+            title.update(Text(f"Done — {simulated}; {dropped}." if simulated else f"Done; {dropped}.",
+                              style="bold green"))
 
     @on(Button.Pressed, "#bench-cancel")
     def action_cancel(self) -> None:

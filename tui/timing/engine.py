@@ -17,6 +17,11 @@ mode after another, on the same scratch collection:
 - ``blocking``: the plain methods called *on the event loop* — a demonstration of what
   not to do; the loop monitor reports the freeze it causes.
 
+With ``BenchConfig.simulated_embedding_ms`` / ``simulated_milvus_ms`` the run gets the seed's
+network back, offline: embeddings from a loopback OpenAI-compatible endpoint that answers after
+that delay, and a delay line in front of the Milvus server (``simulated.py``); they start with
+the run, stop when it ends, and every result carries their label (``RunResult.simulated``).
+
 Every run records wall time, ops/s, per-operation latency percentiles, errors, and the
 event loop's lag measured by a heartbeat task on the same loop. Each run starts after a full
 garbage collection (untimed), so a collection that earlier allocations made due does not
@@ -152,6 +157,8 @@ class RunResult:
     lag_max_ms: float
     speedup: float | None = None  # sync (thread) wall time / this run's wall time
     note: str = ""
+    #: "" for a real run; else what was simulated (``simulated.describe``), shown with the result
+    simulated: str = ""
 
     @property
     def ideal(self) -> float | None:
@@ -179,6 +186,11 @@ class BenchConfig:
     concurrency: int | None = None  # None = unbounded, as in the seeds
     corpus: int = 500  # documents loaded into the scratch collection for read operations
     k: int = 4
+    #: The seed's network on loopback (``tui/timing/simulated.py``); 0 = off. Embeddings then
+    #: come from a local OpenAI-compatible endpoint that answers after this many ms.
+    simulated_embedding_ms: int = 0
+    #: A delay line in front of the Milvus server: ms per round trip; 0 = off.
+    simulated_milvus_ms: int = 0
 
     def validate(self) -> None:
         for op in self.ops:
@@ -192,6 +204,17 @@ class BenchConfig:
                 raise ValueError(f"N must be between 1 and 100000 (got {n}).")
         if self.concurrency is not None and self.concurrency < 1:
             raise ValueError("The concurrency limit must be at least 1 (or unbounded).")
+        from .simulated import parse_ms
+
+        parse_ms(self.simulated_embedding_ms)
+        parse_ms(self.simulated_milvus_ms)
+
+    @property
+    def simulated(self) -> str:
+        """The label of this configuration's simulated conditions ("" when none)."""
+        from .simulated import describe
+
+        return describe(self.simulated_embedding_ms, self.simulated_milvus_ms)
 
 
 ProgressFn = Callable[[str, str, int, int], None]  # op, mode, done, total
@@ -206,6 +229,12 @@ class BenchRun:
     scratch: str = ""
     dropped: bool = False
     started: float = field(default_factory=time.time)
+    simulated: str = ""  # the simulated conditions' label, "" for a real run
+    embeddings: str = ""  # the embedding provider the run used (``describe()``)
+    #: The simulated endpoints' child processes and ports (empty for a real run), so callers
+    #: and tests can check that nothing outlives the run.
+    remote_pids: list[int] = field(default_factory=list)
+    remote_ports: dict[str, int] = field(default_factory=dict)
 
 
 class _Cancel:
@@ -586,9 +615,56 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
                      progress: ProgressFn | None, on_result: Callable[[RunResult], None] | None,
                      cancel_event: threading.Event | None,
                      on_scratch: Callable[[str], None] | None, ledger: ScratchLedger | None) -> BenchRun:
+    run = BenchRun(config, simulated=config.simulated)
+    if not run.simulated:
+        run.embeddings = _describe(embeddings)
+        return await _run_measured(run, connection_args, embeddings, progress=progress, on_result=on_result,
+                                   cancel_event=cancel_event, on_scratch=on_scratch, ledger=ledger)
+    from .simulated import SimulatedRemote
+
+    remote = SimulatedRemote(config.simulated_embedding_ms, config.simulated_milvus_ms,
+                             milvus_uri=connection_args.get("uri"))
+    simulated_embeddings = None
+    try:
+        await asyncio.to_thread(remote.start)  # ~1 s: the child imports and loads the model
+        run.remote_pids = remote.pids
+        run.remote_ports = {k: v for k, v in (("embedding", remote.embedding_port),
+                                              ("milvus", remote.milvus_port)) if v}
+        if config.simulated_embedding_ms:
+            simulated_embeddings = remote.embeddings()
+            embeddings = simulated_embeddings
+            # Built now, untimed, on this loop: an OpenAI client creates its TLS context as it
+            # is built (20-40 ms here), which would otherwise land inside the first async run.
+            # (The sync client is built by the fill, untimed as well.) The app's own provider
+            # is usually warm already: the explorer's searches used it on this loop.
+            await simulated_embeddings.aembed_query("warm up")
+        run.embeddings = _describe(embeddings)
+        return await _run_measured(run, remote.milvus_connection(connection_args), embeddings,
+                                   progress=progress, on_result=on_result, cancel_event=cancel_event,
+                                   on_scratch=on_scratch, ledger=ledger)
+    finally:
+        # The scratch collection is dropped by now (through the delay line, if any). Close the
+        # loop's HTTP client before its server goes, then the server: nothing outlives the run.
+        try:
+            if simulated_embeddings is not None:
+                await asyncio.shield(simulated_embeddings.aclose())
+        finally:
+            # Shielded: a second cancel stops the wait, not the stop (its thread runs on).
+            await asyncio.shield(asyncio.to_thread(remote.stop))
+
+
+def _describe(embeddings: Any) -> str:
+    describe = getattr(embeddings, "describe", None)
+    return str(describe()) if callable(describe) else type(embeddings).__name__
+
+
+async def _run_measured(run: BenchRun, connection_args: dict[str, Any], embeddings: Any, *,
+                        progress: ProgressFn | None, on_result: Callable[[RunResult], None] | None,
+                        cancel_event: threading.Event | None,
+                        on_scratch: Callable[[str], None] | None, ledger: ScratchLedger | None) -> BenchRun:
+    config = run.config
     cancel = _Cancel(cancel_event)
     report = progress or (lambda *a: None)
-    run = BenchRun(config)
     # langchain_milvus takes a second to import: never on the loop.
     await asyncio.to_thread(importlib.import_module, "langchain_milvus")
     scratch = _Scratch(connection_args, embeddings)  # on the loop its async client will use
@@ -615,6 +691,7 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
                     await _prepare(scratch, op, n, mode, ctx, config)
                     gc.collect()  # untimed, before every mode alike: see the module docstring
                     result = await _measure(op, n, mode, config, scratch, ctx, report, cancel)
+                    result.simulated = run.simulated
                     if op in WRITE_OPS:
                         # Untimed: Milvus Lite searches unflushed rows slowly, which would
                         # penalise whichever run happens to come next.
