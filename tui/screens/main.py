@@ -59,7 +59,7 @@ class MainScreen(Screen[None]):
         Binding("d", "delete_marked", "Delete"),
         Binding("D", "delete_filter", "Delete filter", show=False),
         Binding("E", "edit_filter", "Edit filter", show=False),
-        Binding("u", "undo", "Undo delete"),
+        Binding("u", "undo", "Undo"),
         Binding("e", "export", "Export"),
         Binding("l", "load", "Load"),
         Binding("R", "release", "Release", show=False),
