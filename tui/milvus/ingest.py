@@ -475,6 +475,9 @@ class _Target:
         for name, value in meta.items():
             f = by_name.get(name)
             if f is not None:
+                if f.is_vector and name == self.vector_field:
+                    given_vector(doc, name, where)  # checked now; the ingest sends it instead of embedding
+                    continue
                 if f.is_vector or f.is_primary:
                     skipped.add(name)
                     continue
@@ -489,6 +492,20 @@ class _Target:
                     and not f.has_default):
                 raise InvalidInput(f"{where}: field '{f.name}' is missing, and the field is not nullable.")
         return row
+
+
+def given_vector(doc: Document, field: str, where: str) -> list[float] | None:
+    """The dense vector a record carries under the vector field's name (None: embed its text)."""
+    value = doc.metadata.get(field)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
+        raise InvalidInput(f"{where}: '{field}' holds the vector, so it must be a list of numbers.")
+    floats = [float(x) for x in value]
+    if not all(math.isfinite(x) for x in floats):
+        raise InvalidInput(f"{where}: '{field}' holds NaN or infinity, which Milvus does not store reliably.")
+    return floats
 
 
 def _validate(docs: Iterable[Document], target: _Target) -> tuple[int, set[str]]:
@@ -677,7 +694,14 @@ def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | 
         batch = [d for _, d in zip(range(batch_size), iterator)]
         if not batch:
             break
-        vectors = yield Embed([d.text for d in batch])
+        # A record that carries its vector (our own export, or planted data) is stored as given.
+        given = [given_vector(d, target.vector_field, _where(d, skip + inserted + i)) for i, d in enumerate(batch)]
+        needed = [d.text for d, v in zip(batch, given) if v is None]
+        embedded = iter((yield Embed(needed)) if needed else [])
+        vectors = [v if v is not None else next(embedded) for v in given]
+        if len({len(v) for v in vectors}) > 1:
+            raise InvalidInput(f"{_where(batch[0], skip + inserted)}: the vectors in this batch have different "
+                               f"dimensions ({', '.join(str(n) for n in sorted({len(v) for v in vectors}))}).")
         if info is None:
             dim = len(vectors[0])
             yield from create_collection(collection, dim, EmbeddingTag(tag.provider, tag.model, dim),  # type: ignore[union-attr]
