@@ -98,7 +98,7 @@ def duplicates(ctx: click.Context, collection: str, threshold: float | None, ann
             out.update(deleted=fixed.deleted, restored=fixed.restored, backup=fixed.backup_path, count_after=after)
         click.echo(json_text(out, default=str))
         return
-    click.echo(f"{len(report.groups)} groups ({report.comparison}) among {report.scanned:,} entities "
+    click.echo(f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'} ({report.comparison}) among {report.scanned:,} entities "
                f"of '{collection}' in {report.elapsed:.1f} s.")
     for n, group in enumerate(report.groups[:50], 1):
         if group.kind == dups.PRIMARY_KEY:

@@ -143,7 +143,7 @@ class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
         self._apply_policy()
         report = self.report
         warn = (" " + " ".join(report.warnings)) if report.warnings else ""
-        self._status(f"{len(report.groups)} groups ({report.comparison}) among {report.scanned:,} entities, "
+        self._status(f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'} ({report.comparison}) among {report.scanned:,} entities, "
                      f"{report.duplicates:,} beyond one per group, in {report.elapsed:.1f} s.{warn}")
         self._fill()
         if report.groups:
