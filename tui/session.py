@@ -71,17 +71,17 @@ class OpKind(StrEnum):
     RELEASE = "release"
     DROP = "drop"
     COUNT = "count"
-    # -- drops that can be undone, and the backups screen (tui/milvus/drops.py, backups.py)
+    # Cleanup beyond delete: drops that can be undone and their backups (tui/milvus/drops.py,
+    # backups.py), edits (edit.py), duplicates and the quality scan (duplicates.py, quality.py).
     PREVIEW_DROP = "preview_drop"
     BACKED_DROP = "backed_drop"
     BACKUPS = "backups"
-    # Edits (issue 14): set a field on every entity a filter matches, or on one entity.
     EDIT_PREVIEW = "edit_preview"
     EDIT = "edit"
-    MAP = "map"  # the vector map: read a sample's vectors and project them
-    # duplicates and the quality scan (issue 14)
     DUPLICATES = "duplicates"
     QUALITY = "quality"
+    #: The vector map: read a sample's vectors and project them (tui/milvus/vectormap.py).
+    MAP = "map"
 
     @property
     def label(self) -> str:
