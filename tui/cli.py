@@ -421,7 +421,7 @@ def collections(ctx: click.Context, as_json: bool) -> None:
     settings = _settings(ctx)
     with _service(settings) as svc:
         infos = svc.run(svc.describe_all())
-        details = {i.name: svc.run(svc.details(i)) for i in infos}
+        details = {i.name: _details(svc, i) for i in infos}
         databases = svc.run(svc.list_databases())
         loads = _remembered_loads(svc)
         if loads is not None and any(i.loaded for i in infos):  # as the app does on a catalog refresh
@@ -452,6 +452,17 @@ def collections(ctx: click.Context, as_json: bool) -> None:
         name = info.name + "".join(f"\nalias {a}" for a in more.aliases)
         table.add_row(name, rows, info.load_state, fields, indexes, parts)
     Console().print(table)
+
+
+def _details(svc: Any, info: Any) -> Any:
+    """Aliases and partition counts; a collection whose details the server refuses is still listed."""
+    from .errors import MilvusTuiError
+    from .milvus.catalog import CollectionDetails
+
+    try:
+        return svc.run(svc.details(info))
+    except MilvusTuiError:
+        return CollectionDetails(info.name)
 
 
 _common_query = [
