@@ -55,7 +55,7 @@ from ..errors import (
     RestoreIncomplete, RestoreStopped, ServerUnavailable,
 )
 from .ops import Blocking, Call, Op, Progress, Timer
-from .queries import MAX_WINDOW, get_entities, read_consistency, read_point, scan_keys, validate_filter
+from .queries import get_entities, read_consistency, read_point, scan_keys, validate_filter
 from .values import decode_row, pack_line, unpack_row, vector_packing
 
 BACKUP_FORMAT = "milvus-tui-backup/3"
@@ -231,10 +231,12 @@ def capture_keys(info: CollectionInfo, *, expr: str | None, keys: list[Any] | No
     cursor = None
     while True:
         batch = yield from scan_keys(info, cursor, expr=where, consistency_level="Strong")
+        if not batch:
+            # An empty page ends it, not a short one: on Go Milvus 2.3.5 a page's limit counts
+            # every copy of a duplicated primary key before they are merged (measured).
+            return captured, where
         captured.extend(batch)
         yield Progress(len(captured), None, "finding matching entities")
-        if len(batch) < MAX_WINDOW:
-            return captured, where
         cursor = batch[-1]
 
 
