@@ -287,8 +287,8 @@ async def test_export_whole_collection_streams_all_rows(service: Session, docs_c
 
 async def test_export_rejects_unknown_formats(service: Session, docs_collection: str, tmp_path: Path) -> None:
     info = service.run(service.describe(docs_collection))
-    with pytest.raises(InvalidInput, match="Cannot export to 'parquet'"):
-        service.run(service.export(info, tmp_path / "x.parquet"))
-    assert not (tmp_path / "x.parquet").exists()
+    with pytest.raises(InvalidInput, match="Cannot export to 'xlsx'; use one of: jsonl, csv, parquet"):
+        service.run(service.export(info, tmp_path / "x.xlsx"))
+    assert not (tmp_path / "x.xlsx").exists()
     report = await service.arun(service.export(info, tmp_path / "x.data", fmt="json", expr="id <= 3"))
     assert report.rows == 3 and len((tmp_path / "x.data").read_text().splitlines()) == 3

@@ -39,6 +39,8 @@ async def test_details_name_aliases_partition_counts_and_index_progress(lite_zoo
         assert details.partition_rows == per_partition(uri, parts.name, parts.pk)
         assert set(details.partition_rows) == {"_default", "p_a", "p_b"} and details.aliases == ()
         assert all(i.progress().startswith("built ") and i.indexed_rows == i.total_rows for i in info.indexes)
+        tenants = made["zoo_partition_key"]  # its partitions are the server's buckets: not counted
+        assert session.run(session.details(session.run(session.describe(tenants.name)))).partition_rows == {}
         aliased = made["zoo_aliased"]
         details = await session.arun(session.details(session.run(session.describe(aliased.name))))
         assert details.aliases == ("zoo_alias",) or details.aliases == (aliased.alias,)

@@ -88,6 +88,7 @@ class MilvusTuiApp(App[int]):
             ("Backups and audit log", "List, restore, open or delete backups (B)", main.action_backups),
             ("Toggle sync/async", "Switch how Milvus calls run", main.action_toggle_mode),
             ("Timing panel", "Run operations sync, async and batched and compare", main.action_timing),
+            ("Vector map", "Project the results or a sample of the filter onto a 2-D map", main.action_vector_map),
             ("Reconnect", "Reconnect (restart the embedded server if needed)", main.action_reconnect),
             ("Help", "Key bindings and filter syntax", main.action_help),
         ]

@@ -421,7 +421,7 @@ def collections(ctx: click.Context, as_json: bool) -> None:
     settings = _settings(ctx)
     with _service(settings) as svc:
         infos = svc.run(svc.describe_all())
-        details = {i.name: svc.run(svc.details(i)) for i in infos}
+        details = {i.name: _details(svc, i) for i in infos}
         databases = svc.run(svc.list_databases())
         loads = _remembered_loads(svc)
         if loads is not None and any(i.loaded for i in infos):  # as the app does on a catalog refresh
@@ -452,6 +452,17 @@ def collections(ctx: click.Context, as_json: bool) -> None:
         name = info.name + "".join(f"\nalias {a}" for a in more.aliases)
         table.add_row(name, rows, info.load_state, fields, indexes, parts)
     Console().print(table)
+
+
+def _details(svc: Any, info: Any) -> Any:
+    """Aliases and partition counts; a collection whose details the server refuses is still listed."""
+    from .errors import MilvusTuiError
+    from .milvus.catalog import CollectionDetails
+
+    try:
+        return svc.run(svc.details(info))
+    except MilvusTuiError:
+        return CollectionDetails(info.name)
 
 
 _common_query = [
@@ -718,7 +729,8 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, partial: b
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--collection", "-c", "target", required=True, help="Collection (created when missing).")
 @click.option("--text-key", help="The JSON key or CSV column holding the text.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt"]), help="Default: from the extension.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt", "parquet"]),
+              help="Default: from the extension.")
 @click.option("--batch-size", default=256, show_default=True)
 @click.option("--full-text", is_flag=True, help="A new collection also gets a BM25 function on its text "
               "(full-text and hybrid search; Milvus 2.5+ or Milvus Lite).")
@@ -728,7 +740,11 @@ def restore(ctx: click.Context, backup: Path, collection: str | None, partial: b
 @click.pass_context
 def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fmt: str | None,
            batch_size: int, full_text: bool, skip: int, as_json: bool) -> None:
-    """Add documents from a JSONL, CSV or plain-text file (embedded in batches).
+    """Add documents from a JSONL, CSV, Parquet or plain-text file (embedded in batches).
+
+    A Parquet file with vectors (written by `milvus-tui export`, or another tool's with a
+    list-of-floats column) goes in as it is, nothing embedded: a missing collection is made
+    from the file's schema, with the same keys, fields, vectors and partitions.
 
     The whole file is checked before anything is inserted. Documents with an "id" (or "pk",
     "_id") key: when every document has one, unique and all whole numbers or all strings, a
@@ -744,13 +760,18 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
 
     from .milvus.ingest import IngestStopped
 
-    with _service(_settings(ctx), embeddings=True) as svc:
+    parquet, vectors = _parquet_input(file, fmt)
+    with _service(_settings(ctx), embeddings=not vectors) as svc:
         try:
             # ctrl+c and SIGTERM stop between batches, so the number committed is exact.
             with _deferred_interrupts() as stopping:
-                report = svc.run(svc.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
-                                            batch_size=batch_size, skip=skip, full_text=full_text),
-                                 Context(on_progress=progress, is_cancelled=stopping))
+                if parquet:
+                    operation = svc.ingest_parquet(target, file, text_key=text_key, batch_size=batch_size,
+                                                   skip=skip, full_text=full_text)
+                else:
+                    operation = svc.ingest(target, DocumentFile(file, text_key=text_key, fmt=fmt),
+                                           batch_size=batch_size, skip=skip, full_text=full_text)
+                report = svc.run(operation, Context(on_progress=progress, is_cancelled=stopping))
         except IngestStopped as exc:
             if not as_json and not _pending:
                 click.echo("", err=True)  # end the progress line ("Stopping …" has ended it otherwise)
@@ -767,7 +788,8 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
                                "skipped_documents": report.skipped_documents,
                                "keys": keys.as_dict() if keys else None}, ensure_ascii=False))
     else:
-        click.echo(f"\nInserted {report.inserted} documents into '{_printable(report.collection)}'"
+        unit = "entities" if vectors else "documents"
+        click.echo(f"\nInserted {report.inserted} {unit} into '{_printable(report.collection)}'"
                    + (" (new collection)." if report.created else "."))
         if keys and keys.sentence():
             click.echo(_printable(keys.sentence()))
@@ -775,18 +797,35 @@ def ingest(ctx: click.Context, file: Path, target: str, text_key: str | None, fm
             click.echo(f"Not in the schema, so skipped: {_printable(', '.join(report.skipped_keys))}")
 
 
+def _parquet_input(file: Path, fmt: str | None) -> tuple[bool, bool]:
+    """(the file is Parquet, it carries vectors): such a file needs no embedding model."""
+    if (fmt or file.suffix.lstrip(".").lower()) not in ("parquet", "pq"):
+        return False, False
+    from .errors import MilvusTuiError
+    from .milvus.parquet import open_source
+
+    try:
+        return True, open_source(file).has_vectors
+    except MilvusTuiError as exc:
+        _fail(_cli_message(exc), exc.exit_code)
+        raise  # not reached: _fail exits
+
+
 @main.command()
 @click.argument("collection")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--filter", "filter_expr", default="", help="Only entities matching this expression.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the extension.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), help="Default: from the extension.")
 @click.option("--output-fields", "-o", help="Comma-separated fields (default: all).")
 @click.option("--load", "load_first", is_flag=True, help="Load the collection first if it is released.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def export(ctx: click.Context, collection: str, out: Path, filter_expr: str, fmt: str | None,
            output_fields: str | None, load_first: bool, as_json: bool) -> None:
-    """Stream a whole collection or filter result to JSONL or CSV."""
+    """Stream a whole collection or filter result to JSONL, CSV or Parquet.
+
+    Parquet keeps the schema and each entity's partition, so `milvus-tui ingest FILE -c NEW`
+    brings the collection back as it was."""
     with _service(_settings(ctx)) as svc:
         info = _describe_loaded(svc, collection, load_first, quiet=as_json)
         report = svc.run(svc.export(info, out, expr=filter_expr, fmt=fmt, output_fields=_fields(output_fields)))
@@ -939,3 +978,4 @@ def _print_bench(run: Any) -> None:
 from .commands import drops as _drops  # noqa: E402,F401
 from .commands import serve as _serve_command  # noqa: E402,F401  (milvus-tui serve)
 from .commands import edit as _edit_commands  # noqa: E402,F401  (milvus-tui edit)
+from .commands import quality as _quality  # noqa: E402,F401  (milvus-tui duplicates, scan)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .milvus.drops import DropPreview, DropReport
     from .milvus.edit import EditPreview, EditReport
     from .milvus.queries import Boundaries, Pager
+    from .milvus.vectormap import VectorMap
     from .session import CatalogSnapshot
 
 
@@ -102,6 +103,18 @@ class ExportDone(Outcome):
     result: ExportReport
 
 
+class MapReady(Outcome):
+    """The vector map's points, projected."""
+
+    result: VectorMap
+
+
+class MapColoured(Outcome):
+    """Another colour field's values for the map's points, in their order."""
+
+    result: list[Any]
+
+
 # -- drops and the backups screen (tui/screens/drop.py, tui/screens/backups.py) ----------
 
 
@@ -137,7 +150,8 @@ class EditDone(Outcome):
 
 
 class EntityFetched(Outcome):
-    """One entity read whole by its primary key (the entity edit form starts from it)."""
+    """One entity read whole by its primary key (the entity edit form starts from it; the vector
+    map opens it in the detail view)."""
 
     result: list[dict[str, Any]]
 
@@ -176,3 +190,18 @@ class ProgressUpdate(Message):
     def __init__(self, info: ProgressInfo) -> None:
         super().__init__()
         self.info = info
+
+
+# -- duplicates and the quality scan (issue 14) ---------------------------------------------
+
+
+class DuplicatesFound(Outcome):
+    result: Any  # tui.milvus.duplicates.DuplicateReport
+
+
+class KeysFixed(Outcome):
+    result: Any  # tui.milvus.duplicates.KeysFixed
+
+
+class QualityScanned(Outcome):
+    result: Any  # tui.milvus.quality.QualityReport

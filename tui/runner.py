@@ -39,8 +39,11 @@ class Group:
     #: The opened collection's aliases and partition counts: never replaces a catalog read.
     DETAILS = "details"
     BACKUPS = "backups"  # reading and deleting backup files (the backups screen)
+    MAP = "map"  # the vector map's reads and projection
+    #: the duplicate finder and the quality scan (issue 14): long reads of their own.
+    FIND = "find"
 
-    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, BACKUPS)
+    ALL = (QUERY, CATALOG, CLEANUP, EXPORT, LOAD, DETAILS, BACKUPS, MAP, FIND)
 
 
 def user_message(exc: BaseException) -> str:

@@ -37,9 +37,12 @@ from .milvus import export as export_ops
 from .milvus import ingest as ingest_ops
 from .milvus import queries as query_ops
 from .milvus import search as search_ops
+from .milvus import vectormap as map_ops
+from .milvus import duplicates as dup_ops
+from .milvus import quality as quality_ops
 from .milvus.catalog import CollectionDetails, CollectionInfo, EmbeddingTag
 from .milvus.connection import MilvusConnection
-from .errors import DeleteInterrupted, EditIncomplete, InvalidInput, RestoreIncomplete
+from .errors import DeleteInterrupted, EditIncomplete, InvalidInput, NotSupported, RestoreIncomplete
 from .milvus.ops import Blocking, Call, Context, Op, Progress, Timer
 from .milvus.queries import Pager, QueryResult
 
@@ -68,13 +71,17 @@ class OpKind(StrEnum):
     RELEASE = "release"
     DROP = "drop"
     COUNT = "count"
-    # -- drops that can be undone, and the backups screen (tui/milvus/drops.py, backups.py)
+    # Cleanup beyond delete: drops that can be undone and their backups (tui/milvus/drops.py,
+    # backups.py), edits (edit.py), duplicates and the quality scan (duplicates.py, quality.py).
     PREVIEW_DROP = "preview_drop"
     BACKED_DROP = "backed_drop"
     BACKUPS = "backups"
-    # Edits (issue 14): set a field on every entity a filter matches, or on one entity.
     EDIT_PREVIEW = "edit_preview"
     EDIT = "edit"
+    DUPLICATES = "duplicates"
+    QUALITY = "quality"
+    #: The vector map: read a sample's vectors and project them (tui/milvus/vectormap.py).
+    MAP = "map"
 
     @property
     def label(self) -> str:
@@ -100,7 +107,8 @@ _LABELS = {
     OpKind.PREVIEW_DROP: "preparing drop", OpKind.BACKED_DROP: "dropping", OpKind.BACKUPS: "reading backups",
     OpKind.EDIT_PREVIEW: "preparing edit", OpKind.EDIT: "editing",
 }
-
+_LABELS[OpKind.MAP] = "mapping vectors"
+_LABELS.update({OpKind.DUPLICATES: "finding duplicates", OpKind.QUALITY: "scanning"})
 
 class ExecMode(StrEnum):
     """How an operation is driven: the async client on the event loop, or the sync one in a thread."""
@@ -452,6 +460,30 @@ class Session:
 
         return self._op(OpKind.GET, op())
 
+    # -- the vector map ------------------------------------------------------------------
+
+    def vector_map(self, collection: Collection, rows: list[dict[str, Any]] | None = None, *,
+                   expr: str = "", limit: int = map_ops.DEFAULT_SAMPLE,
+                   **kw: Any) -> Operation[map_ops.VectorMap]:
+        """Project entities onto a plane: ``rows`` in hand (a page, a search's hits), or a sample
+        of up to ``limit`` entities matching ``expr`` (ids, one vector field, the colour and title
+        fields only). The projection runs off the event loop (PCA, or UMAP when installed)."""
+        def op() -> Op[map_ops.VectorMap]:
+            info = yield from self._info(collection)
+            if rows is not None:
+                return (yield from map_ops.map_rows(info, rows, **kw))
+            return (yield from map_ops.map_sample(info, expr, limit=limit, **kw))
+
+        return self._op(OpKind.MAP, op())
+
+    def map_colours(self, collection: Collection, keys: list[Any], colour_field: str | None) -> Operation[list[Any]]:
+        """The values of another colour field for a map's points (no new projection)."""
+        def op() -> Op[list[Any]]:
+            info = yield from self._info(collection)
+            return (yield from map_ops.colour_values(info, keys, colour_field))
+
+        return self._op(OpKind.MAP, op(), "reading colours")
+
     # -- cleanup -------------------------------------------------------------------------
 
     def preview_delete(self, collection: Collection, *, expr: str | None = None,
@@ -686,11 +718,68 @@ class Session:
 
         return self._op(OpKind.EDIT, op(), "editing")
 
+    # -- duplicates and the quality scan (issue 14) ---------------------------------------
+
+    def find_duplicates(self, collection: Collection, *, threshold: float | None = None,
+                        anns_field: str | None = None, exact_field: str | None = None,
+                        primary_keys: bool = False, expr: str = "", fields: list[str] | None = None,
+                        **kw: Any) -> Operation[dup_ops.DuplicateReport]:
+        """Near-duplicates (``threshold`` in the metric's terms), exact duplicates of a field
+        (``exact_field``; a vector field: the same vector), or duplicate primary keys."""
+        def op() -> Op[dup_ops.DuplicateReport]:
+            info = yield from self._info(collection)
+            if primary_keys:
+                return (yield from dup_ops.duplicate_keys(info, expr=expr))
+            if exact_field:
+                return (yield from dup_ops.exact_duplicates(info, exact_field, expr=expr, fields=fields, **kw))
+            if threshold is None:
+                raise InvalidInput("Give a threshold for near-duplicates, or a field for exact duplicates.")
+            return (yield from dup_ops.near_duplicates(info, threshold, anns_field=anns_field, expr=expr,
+                                                       fields=fields, **kw))
+
+        return self._op(OpKind.DUPLICATES, op())
+
+    def keep_one_copy(self, collection: Collection, keys: list[Any]) -> Operation[dup_ops.KeysFixed]:
+        """Duplicate primary keys down to one copy each: back up and delete every copy (the
+        normal delete chain), then restore that backup, which holds one copy per key."""
+        if self.backup_dir is None:
+            raise InvalidInput("This session has no backup directory; keeping one copy needs a backup.")
+
+        def op() -> Op[dup_ops.KeysFixed]:
+            info = yield from self._info(collection)
+            if info.primary.auto_id:
+                raise NotSupported(
+                    f"'{info.name}' has auto_id keys: putting one copy back could give it a new key on this "
+                    f"server, so nothing was changed.")
+            preview = yield from cleanup_ops.preview_delete(info, keys=list(keys), db_name=self.conn.db_name)
+            if preview.undo.method != cleanup_ops.UPSERT:
+                raise NotSupported("This server cannot put the kept copy back with its key; nothing was changed.")
+            deleted = yield from self.delete(info, preview).op
+            restored = yield from self.restore(Path(deleted.backup_path or "")).op if deleted.backup_path else None
+            if restored is None:
+                raise InvalidInput("No backup was written, so no copy could be kept.")
+            self.last_delete = None  # the restore already put the kept copies back
+            return dup_ops.KeysFixed(info.name, preview.count, deleted.deleted, restored.restored,
+                                     deleted.backup_path or "")
+
+        return self._op(OpKind.DELETE, op(), "keeping one copy")
+
+    def scan_quality(self, collection: Collection, **kw: Any) -> Operation[quality_ops.QualityReport]:
+        """The data-quality scan: zero/NaN/non-unit vectors, empty text, nulls, dynamic keys,
+        JSON types, over-long values, and (``duplicates=True``) exact duplicates."""
+        def op() -> Op[quality_ops.QualityReport]:
+            info = yield from self._info(collection)
+            return (yield from quality_ops.scan(info, **kw))
+
+        return self._op(OpKind.QUALITY, op())
+
     # -- moving data in and out ----------------------------------------------------------
 
     def export(self, collection: Collection, path: Path, **kw: Any) -> Operation[export_ops.ExportReport]:
         def op() -> Op[export_ops.ExportReport]:
             info = yield from self._info(collection)
+            if not info.db_name:  # a Parquet file names its database
+                info = replace(info, db_name=self.conn.db_name)
             return (yield from export_ops.export(info, Path(path), **kw))
 
         return self._op(OpKind.EXPORT, op())
@@ -703,7 +792,15 @@ class Session:
 
         def op() -> Op[export_ops.ExportReport]:
             timer = Timer()
-            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info)))
+            schema = None
+            if export_ops.format_for(Path(path), fmt) == "parquet":  # the file carries the schema
+                from .milvus.parquet import schema_record
+
+                raw = yield Call("describe_collection", {"collection_name": info.name}, collection=info.name)
+                schema = schema_record(dict(raw), info)
+            named = info if info.db_name else replace(info, db_name=self.conn.db_name)
+            count = yield Blocking(lambda: export_ops.write_rows(Path(path), rows, columns, fmt, vector_types(info),
+                                                                 schema=schema, info=named))
             return export_ops.ExportReport(info.name, str(path), count, timer.elapsed)
 
         return self._op(OpKind.EXPORT, op())
@@ -712,6 +809,26 @@ class Session:
                **kw: Any) -> Operation[ingest_ops.IngestReport]:
         """Embed and insert documents (a new collection is created to fit them)."""
         return self._op(OpKind.INGEST, ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
+
+    def ingest_parquet(self, collection: str, path: Path, *, text_key: str | None = None,
+                       **kw: Any) -> Operation[ingest_ops.IngestReport]:
+        """Ingest a Parquet file: one with vectors (our export, or another tool's with a list of
+        floats) goes in as it is, creating the collection from the file's schema when missing;
+        one with text and no vectors is embedded like JSONL (``kw`` as ``ingest``'s)."""
+        from .milvus.ops import Blocking
+        from .milvus.parquet import open_source
+        from .milvus.parquet_ingest import ingest_parquet
+
+        def op() -> Op[ingest_ops.IngestReport]:
+            source = yield Blocking(lambda: open_source(Path(path)))
+            if source.has_vectors:
+                kw.pop("full_text", None)
+                kw.pop("auto_id", None)
+                return (yield from ingest_parquet(collection, source, **kw))
+            documents = ingest_ops.DocumentFile(Path(path), text_key=text_key, fmt="parquet")
+            return (yield from ingest_ops.ingest(collection, documents, self.embedding_tag(), **kw))
+
+        return self._op(OpKind.INGEST, op())
 
 
 def _with_mode(result: T, mode: ExecMode) -> T:

@@ -75,7 +75,8 @@ def drop(ctx: click.Context, collection: str, partition: str | None, truncate: b
         if typed == name:
             if preview.refusal():
                 _fail(preview.refusal() or "", 1)
-            report = _run(svc, info, preview, as_json)
+            # Described again: the preview may have loaded it (the embedded default, or --load).
+            report = _run(svc, svc.run(svc.describe(name)), preview, as_json)
     if as_json:
         click.echo(json.dumps(_preview_json(preview) | ({"applied": True, **_report_json(report)} if report
                                                         else {"applied": False}), default=str, ensure_ascii=False))

@@ -476,7 +476,9 @@ def details(info: CollectionInfo, *, version: str | None = None) -> Op[Collectio
     if version is None:
         version = str((yield Call("get_server_version", sync_only=True)) or "")
     lite = is_lite_version(version)
-    if len(info.partitions) <= MAX_PARTITION_CHECKS and (info.loaded or not lite):
+    # A partition-key collection's partitions are the server's buckets, not the user's; Go Milvus
+    # refuses partition_names there ("not support manually specifying the partition names").
+    if info.partition_key is None and len(info.partitions) <= MAX_PARTITION_CHECKS and (info.loaded or not lite):
         everything = f"{info.primary.name} not in []" if lite else ""
         for partition in info.partitions:
             if info.loaded:

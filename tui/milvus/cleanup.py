@@ -55,7 +55,7 @@ from ..errors import (
     RestoreIncomplete, RestoreStopped, ServerUnavailable,
 )
 from .ops import Blocking, Call, Op, Progress, Timer
-from .queries import get_entities, read_consistency, read_point, scan_keys, validate_filter
+from .queries import MAX_WINDOW, get_entities, read_consistency, read_point, scan_keys, validate_filter
 from .values import decode_row, pack_line, unpack_row, vector_packing
 
 BACKUP_FORMAT = "milvus-tui-backup/3"
@@ -204,14 +204,12 @@ class RestoreReport:
     notes: tuple[str, ...] = ()
 
 
-def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[Any] | None = None,
-                   sample_size: int = 10, db_name: str = "") -> Op[DeletePreview]:
-    """Count, sample and capture the keys a delete would remove, at Strong consistency, and
-    decide how it can be undone. ``db_name`` is the connection's database (servers leave it out
-    of ``describe_collection``), recorded so the undo finds the collection again."""
-    require_loaded(info)
+def capture_keys(info: CollectionInfo, *, expr: str | None, keys: list[Any] | None, verb: str,
+                 ) -> Op[tuple[list[Any], str]]:
+    """The primary keys a write will touch, captured now at Strong consistency, and the validated
+    filter: ``keys`` (those that exist, in order, once each), or every entity matching ``expr``.
+    An empty filter is refused: writing to every entity must be said (``verb``: "empty", "edit all of")."""
     pk = info.primary.name
-    undo = plan_undo(info, (yield from server_version()))
     if keys is not None:
         if not keys:
             raise InvalidInput("No entities are selected.")
@@ -222,23 +220,33 @@ def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[
             found = yield from get_entities(info, batch, [pk])
             present = {r[pk] for r in found}
             captured.extend(k for k in batch if k in present)
-        where = ""
-    else:
-        where = validate_filter(info, expr or "")
-        if not where:
-            raise InvalidFilter(
-                f"An empty filter would match every entity. To empty '{info.name}', say so: "
-                f"for example `{pk} >= 0` or `{pk} != \"\"`."
-            )
-        captured = []
-        cursor = None
-        while True:
-            batch = yield from scan_keys(info, cursor, expr=where, consistency_level="Strong")
-            captured.extend(batch)
-            yield Progress(len(captured), None, "finding matching entities")
-            if len(batch) < 16384:
-                break
-            cursor = batch[-1]
+        return captured, ""
+    where = validate_filter(info, expr or "")
+    if not where:
+        raise InvalidFilter(
+            f"An empty filter would match every entity. To {verb} '{info.name}', say so: "
+            f"for example `{pk} >= 0` or `{pk} != \"\"`."
+        )
+    captured = []
+    cursor = None
+    while True:
+        batch = yield from scan_keys(info, cursor, expr=where, consistency_level="Strong")
+        captured.extend(batch)
+        yield Progress(len(captured), None, "finding matching entities")
+        if len(batch) < MAX_WINDOW:
+            return captured, where
+        cursor = batch[-1]
+
+
+def preview_delete(info: CollectionInfo, *, expr: str | None = None, keys: list[Any] | None = None,
+                   sample_size: int = 10, db_name: str = "") -> Op[DeletePreview]:
+    """Count, sample and capture the keys a delete would remove, at Strong consistency, and
+    decide how it can be undone. ``db_name`` is the connection's database (servers leave it out
+    of ``describe_collection``), recorded so the undo finds the collection again."""
+    require_loaded(info)
+    pk = info.primary.name
+    undo = plan_undo(info, (yield from server_version()))
+    captured, where = yield from capture_keys(info, expr=expr, keys=keys, verb="empty")
     sample = (yield from get_entities(info, captured[:sample_size])) if captured else []
     return DeletePreview(info.name, db_name or info.db_name or "default", pk, where, tuple(captured), sample,
                          undo=undo)
@@ -434,6 +442,13 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
         except BaseException:
             _final_audit(audit_path, record, "failed before deleting", 0, 0)
             raise
+        if backed_up < total:
+            # Never delete what the backup does not hold: entities deleted or changed since the
+            # preview, or a server that answered a read short (Go 2.3.5 with duplicate keys).
+            _final_audit(audit_path, record, "refused: backup short", backed_up, 0)
+            raise OperationFailed(
+                f"The backup holds {backed_up:,} of the {total:,} previewed entities, so nothing was deleted "
+                f"from '{info.name}'. Preview the delete again.")
     deleted = 0
     in_flight = 0  # keys of a delete call sent but not answered: the server may have applied it
     status = "failed"

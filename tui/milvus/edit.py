@@ -41,14 +41,14 @@ from typing import Any
 from . import expr as exprs
 from .catalog import CollectionInfo, FieldInfo, is_lite_version, milvus_release, require_loaded
 from ..errors import (
-    EditIncomplete, EditInterrupted, InvalidFilter, InvalidInput, MilvusTuiError, NotSupported, UnknownField,
+    EditIncomplete, EditInterrupted, InvalidInput, MilvusTuiError, NotSupported, UnknownField,
 )
 from .cleanup import (
-    BACKUP_FORMAT, DEFAULT_BATCH, PARTITION_KEY, TRAILER_KEY, UPSERT, _batches, _file_safe, _now,
-    append_audit, plan_undo, server_version, upsert_merges, write_backup,
+    BACKUP_FORMAT, DEFAULT_BATCH, PARTITION_KEY, TRAILER_KEY, UPSERT, _file_safe, _now,
+    append_audit, capture_keys, plan_undo, server_version, upsert_merges, write_backup,
 )
 from .ops import Blocking, Call, Op, Progress, Timer
-from .queries import get_entities, scan_keys, validate_filter
+from .queries import get_entities
 from .values import unpack_row
 
 #: What a backup's header says an edit backup is (a backup without ``operation`` is a delete's).
@@ -61,8 +61,6 @@ INT_RANGES = {"INT8": (-2**7, 2**7 - 1), "INT16": (-2**15, 2**15 - 1), "INT32": 
 FLOAT32_MAX = 3.4028234663852886e38
 _INT_TEXT = re.compile(r"[+-]?\d+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: Milvus caps a query's limit (and so one key scan) at this.
-_SCAN = 16384
 
 
 @dataclass(frozen=True)
@@ -408,32 +406,7 @@ def preview_edit(info: CollectionInfo, changes: tuple[FieldChange, ...], *, expr
     check_keys_kept(info, version)
     _check_undoable(info, version)
     pk = info.primary.name
-    if keys is not None:
-        if not keys:
-            raise InvalidInput("No entities are selected.")
-        for key in keys:
-            exprs.literal(key)
-        captured: list[Any] = []
-        for batch in _batches(list(dict.fromkeys(keys)), DEFAULT_BATCH):
-            found = yield from get_entities(info, batch, [pk])
-            present = {r[pk] for r in found}
-            captured.extend(k for k in batch if k in present)
-        where = ""
-    else:
-        where = validate_filter(info, expr or "")
-        if not where:
-            raise InvalidFilter(
-                f"An empty filter would match every entity. To edit all of '{info.name}', say so: "
-                f"for example `{pk} >= 0` or `{pk} != \"\"`.")
-        captured = []
-        cursor = None
-        while True:
-            batch = yield from scan_keys(info, cursor, expr=where, consistency_level="Strong")
-            captured.extend(batch)
-            yield Progress(len(captured), None, "finding matching entities")
-            if len(batch) < _SCAN:
-                break
-            cursor = batch[-1]
+    captured, where = yield from capture_keys(info, expr=expr, keys=keys, verb="edit all of")
     rows = (yield from get_entities(info, captured[:sample_size])) if captured else []
     shown = [pk, *(c.field for c in changes)]
     sample = [({k: r[k] for k in shown if k in r}, {k: v for k, v in apply_changes(r, changes).items() if k in shown})

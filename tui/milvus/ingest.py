@@ -188,10 +188,14 @@ def check_text_file(path: Path) -> None:
 
 
 def read_documents(path: Path, *, text_key: str | None = None, fmt: str | None = None) -> Iterator[Document]:
-    """Documents from a .jsonl, .csv or plain-text file (paragraphs separated by blank lines)."""
+    """Documents from a .jsonl, .csv, .parquet or plain-text file (paragraphs separated by blank
+    lines). A Parquet file read here has a text column and no vectors (see ``parquet_ingest``)."""
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if not path.exists():
         raise NotFound(f"File {path} does not exist.")
+    if fmt in ("parquet", "pq"):
+        yield from _read_parquet_documents(path, text_key)
+        return
     if path.is_file():
         check_text_file(path)
     try:
@@ -238,6 +242,25 @@ def _read_documents(path: Path, text_key: str | None, fmt: str) -> Iterator[Docu
         chunks = [c.strip() for c in text.split("\n\n") if c.strip()]
         for i, chunk in enumerate(chunks):
             yield Document(chunk, {"source": path.name, "chunk": i}, where=f"{path} (paragraph {i + 1})")
+
+
+def _read_parquet_documents(path: Path, text_key: str | None) -> Iterator[Document]:
+    from .parquet import DYNAMIC_COLUMN, PARTITION_COLUMN, _plain, open_source
+
+    source = open_source(path)
+    number = 0
+    for batch in source.batches():
+        for record in batch.to_pylist():
+            number += 1
+            where = f"{path} (row {number})"
+            try:
+                plain = {k: _plain(v) for k, v in record.items() if k != PARTITION_COLUMN and v is not None}
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}: {exc}") from None
+            meta = plain.pop(DYNAMIC_COLUMN, None)
+            if isinstance(meta, str):
+                plain = {**json.loads(meta), **plain}
+            yield _document(plain, text_key, where)
 
 
 def _document(record: dict[str, Any], text_key: str | None, where: str) -> Document:
@@ -452,6 +475,9 @@ class _Target:
         for name, value in meta.items():
             f = by_name.get(name)
             if f is not None:
+                if f.is_vector and name == self.vector_field:
+                    given_vector(doc, name, where)  # checked now; the ingest sends it instead of embedding
+                    continue
                 if f.is_vector or f.is_primary:
                     skipped.add(name)
                     continue
@@ -466,6 +492,20 @@ class _Target:
                     and not f.has_default):
                 raise InvalidInput(f"{where}: field '{f.name}' is missing, and the field is not nullable.")
         return row
+
+
+def given_vector(doc: Document, field: str, where: str) -> list[float] | None:
+    """The dense vector a record carries under the vector field's name (None: embed its text)."""
+    value = doc.metadata.get(field)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
+        raise InvalidInput(f"{where}: '{field}' holds the vector, so it must be a list of numbers.")
+    floats = [float(x) for x in value]
+    if not all(math.isfinite(x) for x in floats):
+        raise InvalidInput(f"{where}: '{field}' holds NaN or infinity, which Milvus does not store reliably.")
+    return floats
 
 
 def _validate(docs: Iterable[Document], target: _Target) -> tuple[int, set[str]]:
@@ -654,7 +694,14 @@ def _ingest(collection: str, documents: Iterable[Document], tag: EmbeddingTag | 
         batch = [d for _, d in zip(range(batch_size), iterator)]
         if not batch:
             break
-        vectors = yield Embed([d.text for d in batch])
+        # A record that carries its vector (our own export, or planted data) is stored as given.
+        given = [given_vector(d, target.vector_field, _where(d, skip + inserted + i)) for i, d in enumerate(batch)]
+        needed = [d.text for d, v in zip(batch, given) if v is None]
+        embedded = iter((yield Embed(needed)) if needed else [])
+        vectors = [v if v is not None else next(embedded) for v in given]
+        if len({len(v) for v in vectors}) > 1:
+            raise InvalidInput(f"{_where(batch[0], skip + inserted)}: the vectors in this batch have different "
+                               f"dimensions ({', '.join(str(n) for n in sorted({len(v) for v in vectors}))}).")
         if info is None:
             dim = len(vectors[0])
             yield from create_collection(collection, dim, EmbeddingTag(tag.provider, tag.model, dim),  # type: ignore[union-attr]

@@ -45,6 +45,11 @@ class QueryResult:
     pages: int | None = None
     total: int | None = None
     warnings: tuple[str, ...] = ()
+    #: a search's vector field and query vector, and (by key, more like this) its source
+    #: entities' keys: the vector map marks the query with them.
+    anns_field: str | None = None
+    query_vector: Any = None
+    query_keys: tuple[Any, ...] = ()
 
     def with_mode(self, mode: str) -> QueryResult:
         return replace(self, mode=mode)
@@ -147,8 +152,12 @@ def filter_query(info: CollectionInfo, expr: str, *, limit: int = 100, output_fi
 
 def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int = 50,
                output_fields: list[str] | None = None, partition_names: list[str] | None = None,
-               consistency_level: str | None = None) -> Op[list[dict[str, Any]]]:
-    """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start)."""
+               consistency_level: str | None = None, strict_float32: bool = False,
+               guarantee_timestamp: int | None = None) -> Op[list[dict[str, Any]]]:
+    """The next ``limit`` rows in primary-key order after ``cursor`` (None = from the start).
+
+    ``strict_float32``: float vectors as float32 arrays; ``guarantee_timestamp``: read as of that
+    server timestamp (both as in ``get_entities``)."""
     pk = info.primary.name
     fields = output_fields or ["*"]
     after, params = exprs.compare_template(pk, ">", cursor, "tui_cursor") if cursor is not None else ("", {})
@@ -162,6 +171,10 @@ def rows_after(info: CollectionInfo, cursor: Any, *, expr: str = "", limit: int 
         kwargs["partition_names"] = partition_names
     if (level := check_consistency(consistency_level)):
         kwargs["consistency_level"] = level
+    if strict_float32 and any(f.dtype == "FLOAT_VECTOR" for f in info.fields):
+        kwargs["strict_float32"] = True
+    if guarantee_timestamp:
+        kwargs.update(read_consistency(consistency_level, guarantee_timestamp))
     rows = yield Call("query", kwargs, collection=info.name, expr=expr or None)
     rows = sorted((dict(r) for r in rows), key=lambda r: _sort_key(r[pk]))
     return rows[:limit]
@@ -404,7 +417,7 @@ def search(info: CollectionInfo, vector: list[float], *, k: int = 10, expr: str 
     if mmr is not None and rows:
         rows, scores = _mmr(vector, rows, scores, vfield.name, k, mmr[1])
     return QueryResult(info.name, kind, rows, columns_for(info, rows, fields), timer.elapsed, expr=expr,
-                       scores=scores, metric=metric)
+                       scores=scores, metric=metric, anns_field=vfield.name, query_vector=vector)
 
 
 def _mmr(query: list[float], rows: list[dict[str, Any]], scores: list[float], vfield: str, k: int,
@@ -487,10 +500,14 @@ def get_entities(info: CollectionInfo, keys: list[Any], output_fields: list[str]
     if not keys:
         return []
     pk = info.primary.name
+    # The limit is the window's, not len(keys): measured on Go Milvus 2.3.5, a query's limit counts
+    # every copy of a duplicated primary key before the copies are merged, so `id in [3, 7, 12]`
+    # with limit 3 returned only 3 and 7 when 7 had three copies (and a backup missed entities).
+    # The filter still bounds the answer to one row per key.
     template, params = exprs.in_template(pk, keys)
     kwargs: dict[str, Any] = dict(
         collection_name=info.name, filter=template, filter_params=params, output_fields=output_fields or ["*"],
-        limit=len(keys),
+        limit=max(len(keys), MAX_WINDOW),
     )
     kwargs.update(read_consistency(consistency_level, guarantee_timestamp))
     if strict_float32 and any(f.dtype == "FLOAT_VECTOR" for f in info.fields):
@@ -518,4 +535,4 @@ def more_like_this(info: CollectionInfo, key: Any, *, k: int = 10, expr: str = "
                                anns_field=vfield.name, output_fields=output_fields,
                                consistency_level=consistency_level, partition_names=partition_names,
                                kind="more_like_this", timer=timer)
-    return replace(result, expr=expr)
+    return replace(result, expr=expr, query_keys=(key,))

@@ -386,7 +386,8 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
         kind = "more_like_this" if query.source == "key" else "search"
         columns = [c for c in columns_for(info, rows, fields) if c not in info.function_outputs]
         return QueryResult(info.name, kind, rows, columns, timer.elapsed, expr=expr, scores=scores,
-                           metric=_metric(info, f))
+                           metric=_metric(info, f), anns_field=f.name,
+                           query_vector=vectors[0] if vectors else None, query_keys=tuple(exclude))
     if lite and shape.radius is not None:
         # Milvus Lite 3.2.2 (measured) takes each segment's top ``limit`` and only then keeps
         # those inside the window: k=100 on a window holding 6,146 of 20,000 entities found 0.
@@ -399,7 +400,8 @@ def vector_search(info: CollectionInfo, query: SearchQuery, *, shape: SearchShap
     kind = "more_like_this" if query.source == "key" else "search"
     columns = [c for c in columns_for(info, rows, fields) if c not in info.function_outputs]
     return QueryResult(info.name, kind, rows, columns, timer.elapsed, expr=expr, scores=scores,
-                       metric=_metric(info, f))
+                       metric=_metric(info, f), anns_field=f.name, query_vector=vectors[0] if vectors else None,
+                       query_keys=tuple(exclude))
 
 
 #: The most hits one search pages out to: a bound on the memory the rows take.

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from ..milvus import DeletePreview
 from ..milvus.values import encode_row
 from ..printable import json_text, printable
-from .dialog import Dialog
+from .dialog import ConfirmByName
 
 TYPED_CONFIRM_ABOVE = 100
 
 
-class ConfirmDeleteScreen(Dialog[bool]):
+class ConfirmDeleteScreen(ConfirmByName):
+    prefix = "delete"
     DEFAULT_CSS = """
     ConfirmDeleteScreen {
         #delete-box {
@@ -48,12 +47,14 @@ class ConfirmDeleteScreen(Dialog[bool]):
         }
     }
     """
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
-
     def __init__(self, preview: DeletePreview, backup_dir: str) -> None:
         super().__init__()
         self.preview = preview
         self.backup_dir = backup_dir
+
+    @property
+    def collection(self) -> str:
+        return self.preview.collection
 
     @property
     def needs_typing(self) -> bool:
@@ -89,26 +90,3 @@ class ConfirmDeleteScreen(Dialog[bool]):
         data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
         text = json_text(data)  # no raw control character reaches the terminal
         return text if len(text) < 110 else text[:109] + "…"
-
-    def on_mount(self) -> None:
-        if self.needs_typing:
-            self.query_one("#delete-typed", Input).focus()
-        else:
-            self.query_one("#delete-cancel", Button).focus()
-
-    @on(Input.Changed, "#delete-typed")
-    def _typed(self, event: Input.Changed) -> None:
-        self.query_one("#delete-confirm", Button).disabled = event.value != self.preview.collection
-
-    @on(Input.Submitted, "#delete-typed")
-    def _typed_submit(self, event: Input.Submitted) -> None:
-        if event.value == self.preview.collection:
-            self.dismiss(True)
-
-    @on(Button.Pressed, "#delete-confirm")
-    def _confirm(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#delete-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(False)

@@ -13,7 +13,6 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
@@ -27,11 +26,13 @@ from ..printable import json_text
 from ..runner import Group, OpRunner
 from ..session import OpKind
 from .choice import ChoiceScreen
-from .dialog import Dialog
+from .dialog import ConfirmByName
 
 
-class ConfirmDropScreen(Dialog[bool]):
+class ConfirmDropScreen(ConfirmByName):
     """What the drop removes, the backup's size and where it goes; the name typed to confirm."""
+
+    prefix = "drop"
 
     DEFAULT_CSS = """
     ConfirmDropScreen {
@@ -57,12 +58,17 @@ class ConfirmDropScreen(Dialog[bool]):
         }
     }
     """
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
-
     def __init__(self, preview: drops.DropPreview, backup_dir: str) -> None:
         super().__init__()
         self.preview = preview
         self.backup_dir = backup_dir
+
+    @property
+    def collection(self) -> str:
+        return self.preview.collection
+
+    def refusal(self) -> str:
+        return self.preview.refusal()
 
     def compose(self) -> ComposeResult:
         p = self.preview
@@ -89,30 +95,6 @@ class ConfirmDropScreen(Dialog[bool]):
         data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
         text = json_text(data)
         return text if len(text) < 84 else text[:83] + "…"
-
-    def on_mount(self) -> None:
-        if self.preview.refusal():
-            self.query_one("#drop-cancel", Button).focus()
-        else:
-            self.query_one("#drop-typed", Input).focus()
-
-    @on(Input.Changed, "#drop-typed")
-    def _typed(self, event: Input.Changed) -> None:
-        self.query_one("#drop-confirm", Button).disabled = event.value != self.preview.collection
-
-    @on(Input.Submitted, "#drop-typed")
-    def _submitted(self, event: Input.Submitted) -> None:
-        if event.value == self.preview.collection:
-            self.dismiss(True)
-
-    @on(Button.Pressed, "#drop-confirm")
-    def _confirm(self) -> None:
-        if not self.preview.refusal():
-            self.dismiss(True)
-
-    @on(Button.Pressed, "#drop-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(False)
 
 
 class DropFlow(Widget):

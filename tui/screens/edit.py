@@ -31,7 +31,7 @@ from ..printable import json_text, printable
 from ..runner import Group, OpRunner, user_message
 from .cleanup import CleanupFlow
 from .delete import TYPED_CONFIRM_ABOVE
-from .dialog import Dialog
+from .dialog import ConfirmByName, Dialog
 
 
 def _value_text(value: Any) -> str:
@@ -213,8 +213,11 @@ def diff_lines(preview: EditPreview, limit: int = 8) -> list[str]:
     return lines
 
 
-class ConfirmEditScreen(Dialog[bool]):
+class ConfirmEditScreen(ConfirmByName):
     """The edit confirmation: the count, the change, a before/after sample, the backup."""
+
+    prefix = "edit"
+    focus_first = "confirm"
 
     DEFAULT_CSS = """
     ConfirmEditScreen {
@@ -225,12 +228,14 @@ class ConfirmEditScreen(Dialog[bool]):
         #edit-box Label { width: 1fr; }
     }
     """
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
-
     def __init__(self, preview: EditPreview, backup_dir: str) -> None:
         super().__init__()
         self.preview = preview
         self.backup_dir = backup_dir
+
+    @property
+    def collection(self) -> str:
+        return self.preview.collection
 
     @property
     def needs_typing(self) -> bool:
@@ -254,29 +259,6 @@ class ConfirmEditScreen(Dialog[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="edit-cancel")
                 yield Button(f"Edit {p.count:,}", variant="warning", id="edit-confirm", disabled=self.needs_typing)
-
-    def on_mount(self) -> None:
-        if self.needs_typing:
-            self.query_one("#edit-typed", Input).focus()
-        else:
-            self.query_one("#edit-confirm", Button).focus()
-
-    @on(Input.Changed, "#edit-typed")
-    def _typed(self, event: Input.Changed) -> None:
-        self.query_one("#edit-confirm", Button).disabled = event.value != self.preview.collection
-
-    @on(Input.Submitted, "#edit-typed")
-    def _typed_submit(self, event: Input.Submitted) -> None:
-        if event.value == self.preview.collection:
-            self.dismiss(True)
-
-    @on(Button.Pressed, "#edit-confirm")
-    def _confirm(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#edit-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(False)
 
 
 class EditFlow(Widget):

@@ -38,6 +38,7 @@ class ExportScreen(Dialog[ExportRequest | None]):
             with RadioSet(id="export-format"):
                 yield RadioButton("JSONL", value=True, id="fmt-jsonl")
                 yield RadioButton("CSV", id="fmt-csv")
+                yield RadioButton("Parquet", id="fmt-parquet")
             yield Label("File:")
             yield Input(self.default_path, id="export-path")
             with Horizontal(id="export-buttons", classes="dialog-buttons"):
@@ -50,12 +51,12 @@ class ExportScreen(Dialog[ExportRequest | None]):
     @on(RadioSet.Changed, "#export-format")
     def _format(self, event: RadioSet.Changed) -> None:
         path_input = self.query_one("#export-path", Input)
-        fmt = "csv" if event.pressed.id == "fmt-csv" else "jsonl"
+        fmt = (event.pressed.id or "fmt-jsonl").removeprefix("fmt-")
         path = Path(path_input.value)
         path_input.value = str(path.with_suffix("." + fmt))
 
     def _request(self) -> ExportRequest:
-        fmt = "csv" if self.query_one("#fmt-csv", RadioButton).value else "jsonl"
+        fmt = next((f for f in ("csv", "parquet") if self.query_one(f"#fmt-{f}", RadioButton).value), "jsonl")
         whole = self.query_one("#scope-whole", RadioButton).value
         return ExportRequest(Path(self.query_one("#export-path", Input).value).expanduser(), fmt, whole)
 

@@ -59,7 +59,7 @@ class MainScreen(Screen[None]):
         Binding("d", "delete_marked", "Delete"),
         Binding("D", "delete_filter", "Delete filter", show=False),
         Binding("E", "edit_filter", "Edit filter", show=False),
-        Binding("u", "undo", "Undo delete"),
+        Binding("u", "undo", "Undo"),
         Binding("e", "export", "Export"),
         Binding("l", "load", "Load"),
         Binding("R", "release", "Release", show=False),
@@ -70,10 +70,14 @@ class MainScreen(Screen[None]):
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect", show=False),
         Binding("t", "timing", "Timing"),
+        Binding("v", "vector_map", "Map"),
         Binding("question_mark", "help", "Help"),
         # drops that can be undone, and the backups screen (tui/screens/drop.py, backups.py)
         Binding("X", "drop", "Drop…", show=False),
         Binding("B", "backups", "Backups", show=False),
+        # duplicates and the quality scan (issue 14)
+        Binding("K", "duplicates", "Duplicates", show=False),
+        Binding("Q", "quality", "Quality scan", show=False),
     ]
 
     def __init__(self, settings: Settings, connection: MilvusConnection | None = None) -> None:
@@ -87,6 +91,8 @@ class MainScreen(Screen[None]):
         #: Hybrid plans the user made (H), by collection name.
         self.hybrid_plans: dict[str, HybridPlan] = {}
         self.anns_fields: dict[str, str] = {}
+        #: the vector map's field choices (vector field, colour), per collection.
+        self.map_choices: dict[str, dict[str, Any]] = {}
         self.connected = False
         self._focus_results = False
         self._first_results_shown = False
@@ -719,6 +725,27 @@ class MainScreen(Screen[None]):
             return
         self._after_write(event.collection)
 
+    # -- duplicates and the quality scan (issue 14): the screens do the work -------------------
+
+    def action_duplicates(self) -> None:
+        from .duplicates import DuplicatesScreen
+
+        self._open_finder(DuplicatesScreen)
+
+    def action_quality(self) -> None:
+        from .quality import QualityScreen
+
+        self._open_finder(QualityScreen)
+
+    def _open_finder(self, screen: Any) -> None:
+        from .duplicates import finder_done
+
+        info = self.info
+        if info is None or not info.loaded:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        self.app.push_screen(screen(self.runner, info, self.current_filter), lambda answer: finder_done(self, info, answer))
+
     def action_export(self) -> None:
         info = self.info
         if info is None or not info.loaded:
@@ -810,6 +837,33 @@ class MainScreen(Screen[None]):
         else:
             self.app.push_screen(screen)
             screen.refresh_log()
+
+    def action_vector_map(self) -> None:
+        """The vector map: a search's hits as they are; a page: a sample of its filter (s switches)."""
+        info = self.info
+        if info is None or not info.loaded or not self.connected:
+            self.notify("Select a loaded collection first.", severity="warning")
+            return
+        from .vector_map import MapScreen
+
+        shown = self.query_one(ResultsPane).result
+        shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
+        o = self.query_one(QueryBar).options()
+
+        def closed(point: Any) -> None:
+            if point is not None and point.action == "edit":
+                self.query_one(EditFlow).entity(info, point.key)
+            elif point is not None:  # m on an entity opened from the map: like it, by its stored vector
+                query = SearchQuery("key", [point.key], anns_field=point.field, k=o.k, expr=self.current_filter)
+                self.query_one(ResultsPane).set_loading(f"finding entities like {point.key!r}…")
+                self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                    info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                    partition_names=[o.partition] if o.partition else None))
+
+        self.app.push_screen(MapScreen(
+            self.runner, info, result=shown, expr=self.current_filter, partition=o.partition,
+            sample=shown is None or shown.kind in ("page", "filter"),
+            choices=self.map_choices.setdefault(info.name, {})), closed)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
