@@ -46,8 +46,7 @@ MODE_LABELS = {
 MODE_STYLES = {"async": "cyan", "sync": "magenta", "batched": "green", "blocking": "red"}
 #: One line per mode: what it demonstrates (shown under the controls).
 MODE_HELP = (
-    ("async", "N operations in flight at once (≤ limit) on one event loop of its own, beside the UI's: overlaps "
-              "their waits, up to N / ceil(N / limit) faster."),
+    ("async", "≤ limit in flight on one event loop of its own, beside the UI's: waits overlap (N/ceil(N/limit)x)."),
     ("sync (thread)", "one after another, off the UI loop: pays every wait in full; the 1.0x baseline."),
     ("batched", "one call with all N items: one wait and one request instead of N, so it wins wherever it exists."),
     ("sync on loop", "the same sync calls on the UI's own event loop: the freeze the other modes avoid."),
