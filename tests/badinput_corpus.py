@@ -249,7 +249,7 @@ CORPUS: list[Case] = [
     # -- file paths and files ------------------------------------------------------------------
     Case("export-to-a-directory", "export_path", "@", InvalidInput),
     Case("export-to-missing-dir", "export_path", "/nonexistent/dir/out.jsonl", NotFound),
-    Case("export-unknown-format", "export_path", "@out.parquet", InvalidInput),
+    Case("export-unknown-format", "export_path", "@out.xlsx", InvalidInput),
     Case("export-nul-in-path", "export_path", "@out\x00.jsonl", InvalidInput),
     Case("export-empty-path", "export_path", "", InvalidInput),
     Case("restore-missing-file", "restore_path", "/nonexistent/backup.jsonl", NotFound),

@@ -437,7 +437,7 @@ def collections(ctx: click.Context, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"Collections in database '{settings.db_name}'")
-    for col in ("collection", "rows", "load state", "fields", "indexes", "partitions"):
+    for col in ("collection", "rows", "load state", "fields", "indexes"):
         table.add_column(col, overflow="fold")
     for info in infos:
         rows = "?" if info.row_count is None else f"{info.row_count:,}" + ("" if info.count_exact else " (approx.)")
@@ -447,10 +447,11 @@ def collections(ctx: click.Context, as_json: bool) -> None:
         indexes = "\n".join(f"{i.field}: {i.index_type} {i.metric_type or ''} {i.progress()}".rstrip()
                             for i in info.indexes)
         more = details[info.name]
-        parts = "\n".join(f"{p}: {more.partition_rows[p]:,}{'' if more.counts_exact else '~'}"
-                          if p in more.partition_rows else p for p in info.partitions)
         name = info.name + "".join(f"\nalias {a}" for a in more.aliases)
-        table.add_row(name, rows, info.load_state, fields, indexes, parts)
+        if len(info.partitions) > 1:  # one partition holds what the rows column says
+            name += "".join(f"\n{p}: {more.partition_rows[p]:,}{'' if more.counts_exact else '~'}"
+                            if p in more.partition_rows else f"\n{p}" for p in info.partitions)
+        table.add_row(name, rows, info.load_state, fields, indexes)
     Console().print(table)
 
 
