@@ -141,6 +141,39 @@ def report(out: dict[str, dict[str, list[Any]]], args: argparse.Namespace) -> No
                   f"errors {errors}")
 
 
+def cache_has_collection() -> None:
+    """Diagnostic only (``--cache-has-collection``), never the app's code: langchain-milvus
+    0.4.0's ``add_texts`` / ``aadd_texts`` call ``has_collection`` before every insert, with no
+    flag to skip it. Remember each positive answer per client, so every later add makes one
+    Milvus call instead of two, in sync and async alike: what that second call costs."""
+    from pymilvus import AsyncMilvusClient, MilvusClient
+
+    def cached_sync(original: Any) -> Any:
+        def has(self: Any, name: str, *a: Any, **k: Any) -> bool:
+            seen = self.__dict__.setdefault("_bench_has", set())
+            if name in seen:
+                return True
+            found = original(self, name, *a, **k)
+            if found:
+                seen.add(name)
+            return found
+        return has
+
+    def cached_async(original: Any) -> Any:
+        async def has(self: Any, name: str, *a: Any, **k: Any) -> bool:
+            seen = self.__dict__.setdefault("_bench_has", set())
+            if name in seen:
+                return True
+            found = await original(self, name, *a, **k)
+            if found:
+                seen.add(name)
+            return found
+        return has
+
+    MilvusClient.has_collection = cached_sync(MilvusClient.has_collection)  # type: ignore[method-assign]
+    AsyncMilvusClient.has_collection = cached_async(AsyncMilvusClient.has_collection)  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -149,7 +182,12 @@ def main() -> None:
     parser.add_argument("--ops", default="add,search,delete")
     parser.add_argument("--concurrency", type=int, default=None, choices=(0, 8, 16, 34, 128),
                         help="change the panel's async limit (default: leave the panel's default, 34)")
+    parser.add_argument("--cache-has-collection", action="store_true",
+                        help="diagnostic: skip langchain-milvus's has_collection before each add "
+                             "after the first (see cache_has_collection)")
     args = parser.parse_args()
+    if args.cache_has_collection:
+        cache_has_collection()
     args.ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     header("Issue 15: the timing panel's simulated remote endpoints")
     out = asyncio.run(run(args))
