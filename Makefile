@@ -31,7 +31,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	MILVUS_TUI_REALSERVER=1 $(BIN)/python -m pytest -q
+	MILVUS_TUI_REALSERVER=1 $(BIN)/python -m pytest -q --durations=25
 
 # Only the integration suite against a real Go Milvus (standalone 2.3.5 from PyPI, started and
 # stopped by the tests; ~10 s to install, ~3 min to run). `make test` runs it too.
