@@ -227,8 +227,14 @@ class LiteServer:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def stop(self, timeout: float = 1.5) -> None:
-        """Stop the server: SIGINT lets it close the database cleanly; then force it."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server: SIGINT lets it close the database cleanly; then force it.
+
+        The wait is long because a forced stop can cut Milvus Lite 3.2.2 in the middle of writing
+        an index file (it writes them in place, with no temporary file): the next load of that
+        collection then fails ("This file contains pickled (object) data", seen in a full run
+        when `delete` followed `ingest` of 20,000 entities; stopped after 1.5 s, SIGKILL came mid-write).
+        An idle server closes in well under a second."""
         process, self.process = self.process, None
         self.ready = False
         if process is None:
@@ -241,7 +247,8 @@ class LiteServer:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                # Lite keeps a write-ahead log, so a forced stop loses nothing acknowledged.
+                # Lite keeps a write-ahead log, so a forced stop loses nothing acknowledged (but
+                # see above: an index file being written is left broken).
                 process.kill()
                 process.wait(5)
         if process.stdin is not None:
