@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ["the moon orbits the earth", "bake bread with yeast", "stocks and bonds", "a goal in football"]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Shell:
     """A user's shell: a working directory, an environment, one command at a time."""
 
@@ -65,8 +69,12 @@ class Shell:
         if sigint_ignored:
             # What a shell script's `cmd &` does: the job starts with SIGINT ignored (exec keeps it).
             argv = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]
+        # Otherwise what a terminal's foreground command gets: SIGINT at its default, whatever the
+        # test run inherited (a suite started as a background job has SIGINT ignored, and a
+        # child would keep it ignored: ctrl+c journeys then test the launcher, not the tool).
+        reset = None if sigint_ignored else _default_sigint
         return Background(subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True))
+                                           stderr=subprocess.PIPE, text=True, preexec_fn=reset))
 
     def count(self, collection: str) -> tuple[int | None, bool]:
         listing = self.json("collections")
