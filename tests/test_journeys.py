@@ -334,7 +334,11 @@ def remote(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data),
                                "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              # As the user's own terminal starts it: a suite run as a background
+                              # job has SIGINT ignored, and the SIGINT below then did nothing
+                              # (10 s wait, then a kill).
+                              preexec_fn=_default_sigint)
     try:
         assert server.stdout is not None
         line = server.stdout.readline()  # "MilvusLite gRPC server listening on …" once it answers
