@@ -15,6 +15,14 @@ from .dialog import ConfirmByName
 TYPED_CONFIRM_ABOVE = 100
 
 
+def sample_line(row: dict, width: int = 110) -> str:
+    """One previewed entity on one line of at most ``width`` characters: long vectors left out,
+    no raw control character (it reaches the terminal as an escape)."""
+    data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
+    text = json_text(data)
+    return text if len(text) < width else text[:width - 1] + "…"
+
+
 class ConfirmDeleteScreen(ConfirmByName):
     prefix = "delete"
     DEFAULT_CSS = """
@@ -70,7 +78,7 @@ class ConfirmDeleteScreen(ConfirmByName):
                         classes="dim")
             # Fewer sample lines when the undo warning needs the room (the buttons must stay on screen).
             shown = 8 if p.undo.keeps_keys else 4
-            sample = "\n".join(self._sample_line(r) for r in p.sample[:shown]) or "(none)"
+            sample = "\n".join(sample_line(r) for r in p.sample[:shown]) or "(none)"
             yield Static(Text(sample), id="delete-sample")  # data, never markup
             exact = " u undoes it, keys included." if p.undo.keeps_keys else ""
             yield Label(f"Backup (all fields, vectors, partitions) goes to {self.backup_dir}/ before anything "
@@ -85,8 +93,3 @@ class ConfirmDeleteScreen(ConfirmByName):
                 yield Button("Cancel", id="delete-cancel")
                 yield Button(f"Delete {p.count:,}", variant="error", id="delete-confirm",
                              disabled=self.needs_typing)
-
-    def _sample_line(self, row: dict) -> str:
-        data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
-        text = json_text(data)  # no raw control character reaches the terminal
-        return text if len(text) < 110 else text[:109] + "…"

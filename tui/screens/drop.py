@@ -21,11 +21,10 @@ from textual.widgets import Button, Input, Label, Static
 from .. import messages as msg
 from ..milvus import CollectionInfo
 from ..milvus import drops
-from ..milvus.values import encode_row
-from ..printable import json_text
 from ..runner import Group, OpRunner
 from ..session import OpKind
 from .choice import ChoiceScreen
+from .delete import sample_line
 from .dialog import ConfirmByName
 
 
@@ -78,7 +77,7 @@ class ConfirmDropScreen(ConfirmByName):
             where = f" (database '{p.db_name}')" if p.db_name != "default" else ""
             yield Label(Text(f"{p.what.capitalize()}{where}: {p.count:,} entities?"), id="drop-title")
             yield Label(Text(p.details()), id="drop-summary")
-            sample = "\n".join(self._line(r) for r in p.sample[:4])
+            sample = "\n".join(sample_line(r, 84) for r in p.sample[:4])
             if sample:
                 yield Static(Text(sample), id="drop-sample")  # data, never markup
             yield Label(Text(f"Backup directory: {self.backup_dir}/"), id="drop-backup")
@@ -90,11 +89,6 @@ class ConfirmDropScreen(ConfirmByName):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="drop-cancel")
                 yield Button(drops.WORDS[p.operation].capitalize(), variant="error", id="drop-confirm", disabled=True)
-
-    def _line(self, row: dict[str, Any]) -> str:
-        data = {k: v for k, v in encode_row(row).items() if not (isinstance(v, list) and len(v) > 16)}
-        text = json_text(data)
-        return text if len(text) < 84 else text[:83] + "…"
 
 
 class DropFlow(Widget):
