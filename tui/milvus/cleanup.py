@@ -348,6 +348,21 @@ def partitions_of(info: CollectionInfo, keys: list[Any], *, guarantee_timestamp:
     return where
 
 
+def backup_header(info: CollectionInfo, *, db_name: str, pk_field: str, expr: str, count: int, server: str,
+                  server_version: str, undo: str, **operation: Any) -> dict[str, Any]:
+    """The header of a format-3 backup of ``count`` entities of ``info``; ``operation`` (an
+    edit's ``operation``, ``edit`` and ``changes``) comes right after the format."""
+    return {
+        "format": BACKUP_FORMAT, **operation, "collection": info.name, "db_name": db_name,
+        "primary_key": pk_field, "auto_id": info.primary.auto_id, "filter": expr,
+        "count": count, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server": server,
+        "server_version": server_version, "undo": undo,
+        "partitions": list(info.partitions),
+        "partition_key": info.partition_key.name if info.partition_key else None,
+        "function_outputs": info.function_outputs,
+    }
+
+
 def write_backup(info: CollectionInfo, keys: tuple[Any, ...] | list[Any], path: Path, header: dict[str, Any], *,
                  batch_size: int = DEFAULT_BATCH) -> Op[int]:
     """Write the entities with these keys to a new backup file at ``path`` (format 3: ``header``
@@ -423,15 +438,9 @@ def execute_delete(info: CollectionInfo, preview: DeletePreview, *, backup_dir: 
     if backup_dir is not None and total:
         backup = backup_path_for(backup_dir, preview)
         record["backup"] = str(backup)
-        header = {
-            "format": BACKUP_FORMAT, "collection": info.name, "db_name": db_name,
-            "primary_key": preview.pk_field, "auto_id": info.primary.auto_id, "filter": preview.expr,
-            "count": total, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server": server,
-            "server_version": preview.undo.server_version, "undo": preview.undo.method,
-            "partitions": list(info.partitions),
-            "partition_key": info.partition_key.name if info.partition_key else None,
-            "function_outputs": info.function_outputs,
-        }
+        header = backup_header(info, db_name=db_name, pk_field=preview.pk_field, expr=preview.expr, count=total,
+                               server=server, server_version=preview.undo.server_version,
+                               undo=preview.undo.method)
         try:
             backed_up = yield from write_backup(info, keys, backup, header, batch_size=batch_size)
         except (GeneratorExit, KeyboardInterrupt):

@@ -44,8 +44,8 @@ from ..errors import (
     EditIncomplete, EditInterrupted, InvalidInput, MilvusTuiError, NotSupported, UnknownField,
 )
 from .cleanup import (
-    BACKUP_FORMAT, DEFAULT_BATCH, PARTITION_KEY, TRAILER_KEY, UPSERT, _file_safe, _now,
-    append_audit, capture_keys, plan_undo, server_version, upsert_merges, write_backup,
+    DEFAULT_BATCH, PARTITION_KEY, TRAILER_KEY, UPSERT, _file_safe, _now,
+    append_audit, backup_header, capture_keys, plan_undo, server_version, upsert_merges, write_backup,
 )
 from .ops import Blocking, Call, Op, Progress, Timer
 from .queries import get_entities
@@ -449,16 +449,10 @@ def execute_edit(info: CollectionInfo, preview: EditPreview, *, backup_dir: Path
         yield Blocking(lambda: append_audit(audit_path, {"time": _now(), **record, "status": "started"}))
     backup = backup_path_for(backup_dir, preview)
     record["backup"] = str(backup)
-    header = {
-        "format": BACKUP_FORMAT, "operation": OPERATION, "edit": description,
-        "changes": [c.as_dict() for c in preview.changes],
-        "collection": info.name, "db_name": db_name, "primary_key": preview.pk_field,
-        "auto_id": info.primary.auto_id, "filter": preview.expr, "count": total,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "server": server,
-        "server_version": preview.server_version, "undo": UPSERT, "partitions": list(info.partitions),
-        "partition_key": info.partition_key.name if info.partition_key else None,
-        "function_outputs": info.function_outputs,
-    }
+    header = backup_header(info, db_name=db_name, pk_field=preview.pk_field, expr=preview.expr, count=total,
+                           server=server, server_version=preview.server_version, undo=UPSERT,
+                           operation=OPERATION, edit=description,
+                           changes=[c.as_dict() for c in preview.changes])
     try:
         backed_up = yield from write_backup(info, keys, backup, header, batch_size=batch_size)
     except (GeneratorExit, KeyboardInterrupt):
