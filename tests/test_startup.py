@@ -141,6 +141,16 @@ def held_connection(data_copy: Path) -> Iterator[tuple[MilvusConnection, int]]:
     assert conn.lite.process is not None
     pid = conn.lite.process.pid
     os.kill(pid, signal.SIGSTOP)
+    stop = conn.lite.stop
+
+    def resume_then_stop(timeout: float = 10.0) -> None:
+        # A test that ends with the child still paused (the app closing stops it): a paused child
+        # cannot take the stop's SIGINT, so the stop waited its whole 10 s and then killed it.
+        if conn.lite is not None and conn.lite.running:
+            os.kill(pid, signal.SIGCONT)
+        stop(timeout)
+
+    conn.lite.stop = resume_then_stop  # type: ignore[method-assign]
     try:
         yield conn, pid
     finally:
