@@ -1,17 +1,19 @@
 """Edits on the Go Milvus 2.3.5 server: a bulk edit and its undo, compared entity by entity (keys,
 every field, vectors, partition, dynamic keys), and the auto_id case: 2.3.5 refuses an upsert
 that carries an auto_id key (measured here with pymilvus), so an edit there is refused before
-anything is written, and the collection is unchanged."""
+anything is written, and the collection is unchanged.
+
+The edits run on the session's Go zoo (conftest's ``go_zoo``, shared with the drop, zoo and
+undo-matrix tests): each test reads its collection as it finds it and its undo puts it back
+exactly, which the test asserts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests import zoo
 from tests.test_edit import expected_after
 from tests.zoo import client_for, diff, snapshot
 from tui.errors import NotSupported
@@ -20,7 +22,6 @@ from tui.session import Session
 
 pytestmark = pytest.mark.realserver
 
-SPECS = ["zoo_auto_id", "zoo_dynamic", "zoo_json_array", "zoo_partitions", "zoo_varchar_pk"]
 EDITS = {
     "zoo_dynamic": (["color=[purple]", 'added={"k": [1, "x"]}'], ["n"], "filter"),
     "zoo_json_array": (['meta={"new": [1, "two", null]}', 'tags=["a", "[b]"]', "nums=[1, -2]", "flag=true",
@@ -30,15 +31,6 @@ EDITS = {
 }
 
 
-@pytest.fixture(scope="module")
-def edit_zoo(real_uri: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    from tests.zoo import create_zoo, drop_zoo
-
-    made = create_zoo(real_uri, server="go", specs=[s for s in zoo.ZOO if s.name in SPECS], prefix="ed_")
-    yield real_uri, made
-    drop_zoo(real_uri, made)
-
-
 def _service(uri: str, db_name: str, tmp_path: Path) -> Session:
     conn = MilvusConnection(uri, db_name=db_name)
     conn.open()
@@ -46,8 +38,8 @@ def _service(uri: str, db_name: str, tmp_path: Path) -> Session:
 
 
 @pytest.mark.parametrize("spec", list(EDITS))
-def test_go_edit_then_undo_is_exact(edit_zoo: tuple[str, dict[str, Any]], spec: str, tmp_path: Path) -> None:
-    uri, made = edit_zoo
+def test_go_edit_then_undo_is_exact(go_zoo: tuple[str, dict[str, Any]], spec: str, tmp_path: Path) -> None:
+    uri, made = go_zoo
     c = made[spec]
     sets, unsets, how = EDITS[spec]
     client = client_for(uri, c.db_name)
@@ -75,8 +67,8 @@ def test_go_edit_then_undo_is_exact(edit_zoo: tuple[str, dict[str, Any]], spec: 
         client.close()
 
 
-def test_go_auto_id_edit_is_refused_before_any_write(edit_zoo: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
-    uri, made = edit_zoo
+def test_go_auto_id_edit_is_refused_before_any_write(go_zoo: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    uri, made = go_zoo
     c = made["zoo_auto_id"]
     client = client_for(uri, c.db_name)
     before = snapshot(client, c.name)
