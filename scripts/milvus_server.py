@@ -99,8 +99,14 @@ class RealMilvus:
     """One Milvus standalone server in ``data_dir``, listening on ``port`` (free if None)."""
 
     def __init__(self, data_dir: str | os.PathLike[str], *, port: int | None = None,
-                 startup_timeout: float = 120.0, classic_ports: bool = False, stop_grace: float = 30.0) -> None:
+                 startup_timeout: float = 120.0, classic_ports: bool = False, stop_grace: float = 30.0,
+                 assignment_expiration_ms: int | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
+        #: dataCoord.segment.assignmentExpiration (Milvus's default, 2000 ms, when None): a sealed
+        #: segment is flushed only once its last row allocation has expired, so a flush waits ~3 s
+        #: at 2000 and ~1 s at 500. Milvus asks that the value never shrink across restarts of one
+        #: data directory; a fresh directory (the tests') may take any value.
+        self.assignment_expiration_ms = assignment_expiration_ms
         #: Seconds Milvus gets to stop by itself (SIGTERM) before it is killed.
         self.stop_grace = stop_grace
         self.port = port
@@ -162,6 +168,9 @@ class RealMilvus:
             raise MilvusServerError(f"Cannot configure Milvus: {exc}") from None
         if self.etcd_ports is not None:
             self._write_etcd_config(*self.etcd_ports)
+        if self.assignment_expiration_ms is not None:
+            self._edit_config("assignmentExpiration: 2000",
+                              f"assignmentExpiration: {int(self.assignment_expiration_ms)}")
         milvus._initialize_data_files(str(self.data_dir))  # unpacks ~250 MB once per data dir
         self.binary = self.data_dir / "bin" / "milvus"
         return [str(self.binary), "run", "standalone"]
