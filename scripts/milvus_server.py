@@ -100,13 +100,16 @@ class RealMilvus:
 
     def __init__(self, data_dir: str | os.PathLike[str], *, port: int | None = None,
                  startup_timeout: float = 120.0, classic_ports: bool = False, stop_grace: float = 30.0,
-                 assignment_expiration_ms: int | None = None) -> None:
+                 assignment_expiration_ms: int | None = None, time_tick_ms: int | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         #: dataCoord.segment.assignmentExpiration (Milvus's default, 2000 ms, when None): a sealed
         #: segment is flushed only once its last row allocation has expired, so a flush waits ~3 s
         #: at 2000 and ~1 s at 500. Milvus asks that the value never shrink across restarts of one
         #: data directory; a fresh directory (the tests') may take any value.
         self.assignment_expiration_ms = assignment_expiration_ms
+        #: proxy.timeTickInterval (default 200 ms when None): a Strong read waits for the next
+        #: time tick, ~0.2 s a read at 200 and ~0.07 s at 50 (idle CPU 2.3% -> 4.8% of one core).
+        self.time_tick_ms = time_tick_ms
         #: Seconds Milvus gets to stop by itself (SIGTERM) before it is killed.
         self.stop_grace = stop_grace
         self.port = port
@@ -171,6 +174,8 @@ class RealMilvus:
         if self.assignment_expiration_ms is not None:
             self._edit_config("assignmentExpiration: 2000",
                               f"assignmentExpiration: {int(self.assignment_expiration_ms)}")
+        if self.time_tick_ms is not None:
+            self._edit_config("timeTickInterval: 200 #", f"timeTickInterval: {int(self.time_tick_ms)} #")
         milvus._initialize_data_files(str(self.data_dir))  # unpacks ~250 MB once per data dir
         self.binary = self.data_dir / "bin" / "milvus"
         return [str(self.binary), "run", "standalone"]

@@ -91,8 +91,9 @@ def real_milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # The data is thrown away: do not wait the ~10-15 s a loaded server takes to stop by itself.
     # A fresh data directory, so segment allocations may expire sooner than Milvus's 2000 ms: every
     # flush (restores, edits, ingests and the bench flush) then takes ~1 s instead of ~3 s.
+    # A faster time tick: the suite's many Strong reads wait ~0.07 s for it instead of ~0.2 s.
     server = helper.RealMilvus(tmp_path_factory.mktemp("realmilvus"), port=port, startup_timeout=timeout,
-                               stop_grace=2, assignment_expiration_ms=500)
+                               stop_grace=2, assignment_expiration_ms=500, time_tick_ms=50)
     started = time.monotonic()
     try:
         server.start()
