@@ -99,7 +99,8 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, list[Any]]]:
                         by = {r.mode: r for r in results}
                         print(f"  repeat {repeat + 1} {name} {op}: sync {by['sync'].wall_s:.2f} s, async "
                               f"{by['async'].wall_s:.3f} s ({by['async'].speedup:.1f}x, lag p99 "
-                              f"{by['async'].lag_p99_ms:.1f} ms), batched {by['batched'].wall_s:.3f} s; {load_now()}",
+                              f"{by['async'].lag_p99_ms:.1f} ms), batched {by['batched'].wall_s:.3f} s; UI lag p99 / max "
+                              f"while sync ran {by['sync'].lag_p99_ms:.1f} / {by['sync'].lag_max_ms:.1f} ms; {load_now()}",
                               file=sys.stderr, flush=True)
             await app.action_quit()
     return out

@@ -65,7 +65,8 @@ async def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition
 async def test_run_in_child_reports_results_progress_and_this_loops_lag(milvus_uri: str, client: MilvusClient,
                                                                        tmp_path: Path) -> None:
     before = scratch_names(client)
-    with EmbeddingServer(dim=256, latency=0.0, api_key=KEY) as srv:
+    # 20 ms per request: the blocking mode's 8 calls take long enough to see on a 10 ms beat.
+    with EmbeddingServer(dim=256, latency=0.02, api_key=KEY) as srv:
         child = BenchChild()
         pid = child.pid
         # The secrets are on the pipe only: not on its command line, not in its environment.
@@ -89,12 +90,13 @@ async def test_run_in_child_reports_results_progress_and_this_loops_lag(milvus_u
     assert [(r.mode, r.ok) for r in results] == [(r.mode, r.ok) for r in run.results]
     assert run.results[1].speedup == pytest.approx(1.0)
     assert all(r.speedup and r.speedup > 0 for r in run.results)
-    assert sorted(d for op, mode, d, t in progress if mode == "sync") == list(range(1, 9))
+    sync_done = [d for op, mode, d, t in progress if mode == "sync"]
+    assert sync_done == sorted(set(sync_done)) and sync_done[-1] == 8, sync_done
     assert {mode for _, mode, _, _ in progress} == {"async", "sync", "batched", "blocking"}
     assert scratch == [run.scratch] and run.dropped and run.scratch.startswith(SCRATCH_PREFIX)
     # The blocking demonstration blocked *this* loop for the length of its calls.
     blocking = run.results[3]
-    assert blocking.lag_max_ms >= 0.5 * blocking.wall_s * 1000, blocking
+    assert blocking.wall_s > 0.15 and blocking.lag_max_ms >= blocking.wall_s * 1000 - 12, blocking
     assert scratch_names(client) == before
     assert not alive(pid)
     assert ScratchLedger(tmp_path / "ledger.json").orphans() == []

@@ -284,16 +284,37 @@ class BenchChild:
             elif event in ("done", "error", "eof") and not finished.done():
                 finished.set_result(message)
 
+        latest: dict[str, Any] = {}  # the newest progress not yet handed over, by mode
+        lock = threading.Lock()
+
+        def hand_progress() -> None:  # on the UI's loop
+            with lock:
+                waiting = list(latest.values())
+                latest.clear()
+            for message in waiting:
+                handle(message)
+
         def read() -> None:  # a thread: the UI's loop never waits on the pipe (except to block)
             for raw in process.stdout:  # type: ignore[union-attr]
                 try:
                     message = json.loads(raw)
                 except ValueError:
                     continue
-                if message.get("event") == "unblocked":
+                event = message.get("event")
+                if event == "unblocked":
                     unblocked.set()  # here: the UI's loop is the one waiting for it
+                if event == "progress":
+                    # A wave's answers arrive together: one redraw for all of them, not one each.
+                    with lock:
+                        first = not latest
+                        latest[message["mode"]] = message
+                    if not first:
+                        continue
                 with contextlib.suppress(RuntimeError):  # the loop has closed
-                    loop.call_soon_threadsafe(handle, message)
+                    if event == "progress":
+                        loop.call_soon_threadsafe(hand_progress)
+                    else:
+                        loop.call_soon_threadsafe(handle, message)
             unblocked.set()
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(handle, {"event": "eof"})
