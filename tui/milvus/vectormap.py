@@ -93,6 +93,27 @@ class VectorMap:
         return self.size - self.background
 
 
+@dataclass(frozen=True)
+class LabelledKeys:
+    """Entities to map by primary key, each with a label that is its colour (duplicate groups,
+    quality findings): what a finder hands the map screen."""
+
+    keys: tuple[Any, ...]
+    labels: tuple[str, ...]
+    #: what the labels are ("duplicate group", "finding"): the colour's name on the map.
+    label_name: str
+    #: what the points are, in words.
+    source: str
+    #: keys drawn with the mark, and what the mark and its absence mean ("kept", "would be deleted").
+    marked: frozenset[Any] = frozenset()
+    mark_names: tuple[str, str] = ("", "")
+    #: a grey sample of up to this many other entities of the filter, for context.
+    background: int = 0
+    vector_field: str | None = None
+    #: the key the cursor starts on.
+    start: Any = None
+
+
 def mappable_fields(info: CollectionInfo) -> list[FieldInfo]:
     """The vector fields a map can project (stored dense, float16/bfloat16, int8, binary)."""
     return [f for f in info.vector_fields if f.dtype in MAPPABLE and not f.is_function_output
@@ -437,6 +458,6 @@ def colour_values(info: CollectionInfo, keys: list[Any], colour_field: str | Non
     return [found.get(k, {}).get(colour_field) for k in keys]
 
 
-__all__ = ["DEFAULT_SAMPLE", "MAPPABLE", "MAX_SAMPLE", "VectorMap", "cap_labelled", "colour_fields", "colour_values",
+__all__ = ["DEFAULT_SAMPLE", "MAPPABLE", "MAX_SAMPLE", "LabelledKeys", "VectorMap", "cap_labelled", "colour_fields", "colour_values",
            "decode_vector", "default_colour_field", "default_title_field", "left_out_warnings", "map_keys",
            "map_rows", "map_sample", "mappable_fields", "pick_map_field", "sample_keys"]
