@@ -12,12 +12,20 @@ import numpy as np
 import pytest
 from pymilvus import MilvusClient
 
-from tui.milvus import duplicates as dups
+from textual.widgets import DataTable, Input
+
 from tui.milvus import quality
 from tui.milvus.projection import project
 from tui.milvus.vectormap import cap_labelled
+from tui.screens.duplicates import DuplicatesScreen
+from tui.screens.entity import EntityScreen
+from tui.screens.main import MainScreen
+from tui.screens.quality import QualityScreen, finding_label
+from tui.screens.vector_map import BACKGROUND, PALETTE, MapScreen
 from tui.session import Session
+from tui.widgets.vector_map import KEEP_MARK, VectorMapCanvas
 
+from .apphelpers import SIZE, make_app, wait_first_page, wait_until
 from .conftest import unique_name
 from .test_duplicates import KEYS, NAN_AT, NEAR_GROUPS, ZERO_AT, _create, _rows
 
@@ -97,4 +105,158 @@ def test_the_ordinary_sample_of_a_collection_with_a_nan_vector_still_maps(servic
     assert m.size == len(KEYS) - 2
 
 
-_ = dups  # the app tests below use it
+# -- the screens, by Pilot ---------------------------------------------------------------------
+
+
+def _drawn(canvas: VectorMapCanvas) -> list[tuple[str, str]]:
+    """(text, colour) of every drawn segment."""
+    out = []
+    for y in range(canvas.content_size.height):
+        for seg in canvas.render_line(y):
+            if seg.text.strip() and seg.style is not None and seg.style.color is not None:
+                out.append((seg.text, seg.style.color.name.lower()))
+    return out
+
+
+def _safe(text: str) -> bool:
+    return not any(c in text for c in ("\x1b", "\x07", "\x00", "\x85", "\x9b"))
+
+
+async def _open_entity(pilot: Any, app: Any, screen: MapScreen) -> EntityScreen:
+    await pilot.press("enter")
+    return await wait_until(pilot, lambda: isinstance(app.screen, EntityScreen) and app.screen,
+                            what="the entity view")
+
+
+@pytest.mark.usefixtures("home")
+async def test_duplicate_groups_on_the_map_and_back(milvus_uri: str, planted: str) -> None:
+    app = make_app(milvus_uri, planted)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_first_page(pilot, app)
+        await pilot.press("K")
+        finder = await wait_until(pilot, lambda: isinstance(app.screen, DuplicatesScreen) and app.screen,
+                                  what="the duplicate finder")
+        finder.query_one(DataTable).focus()
+        await pilot.press("v")  # nothing found yet: said, no map
+        assert "find duplicates first" in str(finder.query_one("#dup-status").render())
+        finder.query_one("#dup-how", Input).focus()
+        finder.query_one("#dup-how", Input).value = "0.999"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: finder.report is not None, what="the groups")
+        report = finder.report
+        assert sorted(g.keys for g in report.groups) == sorted(
+            tuple(sorted((KEYS[i] for i in g), key=str)) for g in NEAR_GROUPS)
+        table = finder.query_one(DataTable)
+        table.focus()
+        table.move_cursor(row=len(report.groups[0].keys) + 1)  # the second member of the second group
+        await pilot.pause()
+        start = report.groups[1].keys[1]
+        kept_before = {i: set(k) for i, k in finder.kept.items()}
+        await pilot.press("v")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, MapScreen) and app.screen.map is not None
+                                  and app.screen, what="the map of the groups")
+        m = screen.map
+        # Every member of every group, in group order, coloured by its group; the kept ones marked.
+        assert m.keys == [k for g in report.groups for k in g.keys] and m.background == 0
+        labels = [f"group {gi + 1} ({g.size})" for gi, g in enumerate(report.groups) for _ in g.keys]
+        assert m.colours == labels and m.colour_field == "duplicate group"
+        assert m.marks == [k in finder.kept[gi] for gi, g in enumerate(report.groups) for k in g.keys]
+        assert m.field == "vec" and not m.left_out
+        assert screen.legend == [(f"group {gi + 1} ({g.size})", PALETTE[gi], len(g.keys))
+                                 for gi, g in enumerate(report.groups)]
+        # Drawn in the groups' colours; a near-duplicate group shares a cell, which shows the ◆ kept mark.
+        drawn = _drawn(screen.canvas)
+        assert {c for _, c in drawn} == {PALETTE[gi] for gi in range(len(report.groups))}
+        assert sum(text.count(KEEP_MARK) for text, _ in drawn) == len(report.groups)
+        legend = str(screen.query_one("#map-legend").render())
+        assert "kept (first)" in legend and "would be deleted" in legend
+        # The cursor starts on the member selected in the finder; its line names it safely.
+        assert m.keys[screen.canvas.cursor] == start
+        point = str(screen.query_one("#map-point").render())
+        assert repr(start) in point and "would be deleted" in point and _safe(point)
+        # n to the next member (an awkward key among them), enter opens exactly that entity.
+        await pilot.press("n")
+        chosen = m.keys[screen.canvas.cursor]
+        assert screen.canvas.cursor == m.keys.index(start) + 1
+        entity = await _open_entity(pilot, app, screen)
+        assert entity.row["pk"] == chosen
+        assert entity.row["text"] == next(r["text"] for r in _rows() if r["pk"] == chosen)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="back on the map")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is finder, what="back on the finder")
+        # As it was: the same groups, the same kept members, the same row.
+        assert finder.report is report and finder.kept == kept_before
+        assert table.row_count == sum(len(g.keys) for g in report.groups) and table.cursor_row == len(
+            report.groups[0].keys) + 1
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the explorer")
+        assert not app.main.running
+
+
+@pytest.mark.usefixtures("home")
+async def test_quality_findings_on_the_map_over_the_collection(milvus_uri: str, planted: str) -> None:
+    app = make_app(milvus_uri, planted)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_first_page(pilot, app)
+        await pilot.press("Q")
+        scan = await wait_until(pilot, lambda: isinstance(app.screen, QualityScreen) and app.screen,
+                                what="the quality screen")
+        await wait_until(pilot, lambda: scan.report is not None, what="the scan")
+        findings = scan.report.findings
+        table = scan.query_one(DataTable)
+        # The NaN finding: nothing of it can be drawn. Said so, by key, over the grey collection.
+        table.move_cursor(row=next(i for i, f in enumerate(findings) if f.check == quality.NON_FINITE))
+        await pilot.press("v")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, MapScreen) and app.screen.map is not None
+                                  and app.screen, what="the NaN finding's map")
+        m = screen.map
+        assert m.labelled == 0 and m.left_out == ((KEYS[NAN_AT], "NaN or infinity"),)
+        # The rest of the collection behind it: every entity but the NaN and the zero-vector ones.
+        assert sorted(m.keys, key=str) == sorted((k for k in KEYS if k not in (KEYS[NAN_AT], KEYS[ZERO_AT])),
+                                                 key=str)
+        status = str(screen.query_one("#map-status").render())
+        assert "1 entity with a vec vector holding NaN or infinity is not drawn" in status
+        legend = str(screen.query_one("#map-legend").render())
+        assert "NaN/inf vector · vec 0 of 1 drawn" in legend
+        assert {c for _, c in _drawn(screen.canvas)} == {BACKGROUND}
+        await pilot.press("enter")  # no finding's point to open: nothing happens
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is scan, what="back on the scan")
+        # Every finding: a colour each, an entity in several findings coloured by the first.
+        await pilot.press("V")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, MapScreen) and app.screen.map is not None
+                                  and app.screen, what="every finding's map")
+        m = screen.map
+        first: dict[Any, str] = {}
+        for f in findings:
+            for k in f.keys:
+                first.setdefault(k, finding_label(f))
+        unplaceable = {KEYS[NAN_AT]: "NaN or infinity", KEYS[ZERO_AT]: "zero"}
+        assert dict(zip(m.keys[:m.labelled], m.colours[:m.labelled])) == {
+            k: label for k, label in first.items() if k not in unplaceable}
+        assert m.labelled == len(first) - 2 and dict(m.left_out) == unplaceable
+        assert m.keys[m.labelled:] == [] or not set(m.keys[m.labelled:]) & set(first)
+        status = str(screen.query_one("#map-status").render())
+        assert "NaN or infinity is not drawn" in status and "zero vec vector" in status
+        legend_colours = {label: colour for label, colour, _ in screen.legend}
+        assert set(legend_colours) == set(first.values()) - {finding_label(f) for f in findings
+                                                               if f.check in (quality.NON_FINITE, quality.ZERO)}
+        drawn = {c for _, c in _drawn(screen.canvas)}
+        assert drawn <= set(legend_colours.values()) | {BACKGROUND} and drawn - {BACKGROUND}
+        # Hostile texts under the cursor show safely; enter opens that very entity.
+        for _ in range(m.labelled):
+            point = str(screen.query_one("#map-point").render())
+            assert _safe(point)
+            await pilot.press("n")
+        chosen = m.keys[screen.canvas.cursor]
+        assert chosen in first
+        entity = await _open_entity(pilot, app, screen)
+        assert entity.row["pk"] == chosen
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="back on the map")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is scan and scan.report is not None, what="back on the scan")
+        assert scan.report.findings == findings

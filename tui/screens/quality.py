@@ -154,9 +154,11 @@ class QualityScreen(FinderScreen):
         keys, labels = map_ops.cap_labelled(keys, labels, map_ops.DEFAULT_SAMPLE)
         mappable = {f.name for f in map_ops.mappable_fields(self.info)}
         vector = next((f.field for f in findings if f.field in mappable), None)
-        counted = sum(f.count for f in findings)
+        # An entity in several findings is one point (coloured by its first finding).
+        counted = len(set().union(*(f.keys for f in findings))) + sum(f.count - len(f.keys) for f in findings)
         what = finding_label(findings[0]) if len(findings) == 1 else f"{len(findings)} findings"
-        source = (f"{len(keys):,} of {counted:,} entities ({what})" if len(keys) < counted
+        unique = len(set(keys))
+        source = (f"{unique:,} of {counted:,} entities ({what})" if unique < counted
                   else f"{counted:,} entities ({what})")
         self.open_map(map_ops.LabelledKeys(tuple(keys), tuple(labels), "finding", source, background=BACKGROUND,
                                            vector_field=vector))

@@ -318,22 +318,23 @@ class MapScreen(Screen["PointAction | None"]):
         text.append(f"colour: {m.colour_field if m and m.colour_field else 'none'}\n", style="bold")
         labelled = self.labelled
         if m is not None and m.colour_field:
-            asked: dict[str, int] = {}
+            # Per label: its entities, and those of them already coloured by an earlier label.
+            asked: Counter[str] = Counter()
+            listed: Counter[str] = Counter()
             if self._by_label(m) and labelled is not None:
-                for label in dict(zip(reversed(labelled.keys), reversed(labelled.labels))).values():
-                    asked[str(label)] = asked.get(str(label), 0) + 1
+                asked.update(str(v) for v in dict(zip(reversed(labelled.keys), reversed(labelled.labels))).values())
+                listed.update(str(v) for v in labelled.labels)
             width = 40 if labelled is not None else 18
-            drawn = {label for label, _, _ in self.legend}
-            for label, colour, count in self.legend:
-                text.append("■ ", style=colour)
+            counts = {label: (colour, count) for label, colour, count in self.legend}
+            for label in [*counts, *(label for label in listed if label not in counts)]:
+                colour, count = counts.get(label, ("", 0))
+                text.append("■ " if colour else "□ ", style=colour or "dim")
                 text.append_text(printable_text(label[:width]))
                 whole = asked.get(label, count)
-                text.append(f" {count:,}" + (f" of {whole:,} drawn" if whole != count else "") + "\n", style="dim")
-            for label, whole in asked.items():  # labels none of whose entities could be drawn
-                if label not in drawn:
-                    text.append("□ ", style="dim")
-                    text.append_text(printable_text(label[:width]))
-                    text.append(f" 0 of {whole:,} drawn\n", style="dim")
+                note = f" {count:,}" + (f" of {whole:,} drawn" if whole != count else "")
+                if listed.get(label, 0) > whole:
+                    note += f" (+{listed[label] - whole:,} coloured as an earlier finding)"
+                text.append(note + "\n", style="dim")
         if m is not None and m.background:
             text.append("■ ", style=BACKGROUND)
             text.append(f"{m.background:,} other entities, for context (the cursor skips them)\n", style="dim")
@@ -359,7 +360,7 @@ class MapScreen(Screen["PointAction | None"]):
             self.query_one("#map-point", Label).update("")
             return
         i = event.index
-        text = Text.assemble((f"{i + 1}/{m.size} ", "dim"), (f"{m.pk} = ", "bold"), printable_text(repr(m.keys[i])))
+        text = Text.assemble((f"{i + 1}/{m.labelled} ", "dim"), (f"{m.pk} = ", "bold"), printable_text(repr(m.keys[i])))
         if m.colour_field:
             text.append(f" · {m.colour_field} = ", style="bold")
             text.append_text(printable_text(NULL if m.colours[i] is None else str(m.colours[i])))
