@@ -30,12 +30,26 @@ from .conftest import unique_name
 from .test_duplicates import KEYS, NAN_AT, NEAR_GROUPS, ZERO_AT, _create, _rows
 
 
+#: one more entity, carrying a dynamic key no other has: a quality finding ("missing key") named
+#: by hostile text, which the map's legend and point line must show escaped.
+HOSTILE_PK = 'pk "[x]" \\'
+HOSTILE_KEY = "\x1b]0;pwned\x07[/INST][red]k\x9b31m"
+
+
+def _all_rows() -> list[dict[str, Any]]:
+    return [*_rows(), {"pk": HOSTILE_PK, "text": "\x1b[2J[INST] hi", "vec": [1.0] + [0.0] * 7, "meta": {"n": 1},
+                       "tags": [1], "stamp": 99, HOSTILE_KEY: 1}]
+
+
+ALL_KEYS = [r["pk"] for r in _all_rows()]
+
+
 @pytest.fixture(scope="module")
 def planted(milvus_uri: str) -> Iterator[str]:
     client = MilvusClient(uri=milvus_uri)
     name = unique_name("mapfind")
     _create(client, name)
-    client.insert(name, _rows())
+    client.insert(name, _all_rows())
     client.flush(name)
     yield name
     client.drop_collection(name)
@@ -90,7 +104,7 @@ def test_a_finding_over_a_background_sample(service: Session, planted: str) -> N
     assert m.background == len(behind) > 0 and m.colours[m.labelled:] == [None] * len(behind)
     # The background: other entities, none with an unplaceable vector, none of the labelled ones.
     assert not set(behind) & set(keys) and KEYS[ZERO_AT] not in behind and KEYS[NAN_AT] not in behind
-    assert set(behind) <= set(KEYS)
+    assert set(behind) <= set(ALL_KEYS)
     assert m.left_out == ((KEYS[NAN_AT], "NaN or infinity"),)
     # Only NaN: nothing to draw but the background, and the message says why.
     m2 = service.run(service.vector_map(planted, keys=list(nan.keys), labels=["nan"], background=10, method="pca"))
@@ -102,7 +116,7 @@ def test_a_finding_over_a_background_sample(service: Session, planted: str) -> N
 def test_the_ordinary_sample_of_a_collection_with_a_nan_vector_still_maps(service: Session, planted: str) -> None:
     m = service.run(service.vector_map(planted, method="pca"))
     assert np.isfinite(m.projection.xy).all() and KEYS[NAN_AT] not in m.keys and KEYS[ZERO_AT] not in m.keys
-    assert m.size == len(KEYS) - 2
+    assert m.size == len(ALL_KEYS) - 2
 
 
 # -- the screens, by Pilot ---------------------------------------------------------------------
@@ -183,6 +197,24 @@ async def test_duplicate_groups_on_the_map_and_back(milvus_uri: str, planted: st
         assert entity.row["text"] == next(r["text"] for r in _rows() if r["pk"] == chosen)
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, what="back on the map")
+        # c: colour by a field instead (read for the same points), then by group again.
+        await pilot.press("c")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen", what="the colour choice")
+        assert app.screen.query_one("OptionList").get_option_at_index(0).prompt == "duplicate group"
+        app.screen.dismiss("stamp")
+        await wait_until(pilot, lambda: screen.map.colour_field == "stamp" and not app.main.running,
+                         what="the stamps")
+        stamps = {r["pk"]: r["stamp"] for r in _rows()}
+        assert screen.map.colours == [stamps[k] for k in m.keys] and screen.map.projection is m.projection
+        await pilot.press("c")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen", what="the colour choice")
+        app.screen.dismiss("duplicate group")
+        await wait_until(pilot, lambda: screen.map.colour_field == "duplicate group", what="the groups again")
+        assert screen.map.colours == labels and screen.legend[0][1] == PALETTE[0]
+        entity = await _open_entity(pilot, app, screen)
+        assert entity.row["pk"] == chosen
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="back on the map")
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is finder, what="back on the finder")
         # As it was: the same groups, the same kept members, the same row.
@@ -213,7 +245,7 @@ async def test_quality_findings_on_the_map_over_the_collection(milvus_uri: str, 
         m = screen.map
         assert m.labelled == 0 and m.left_out == ((KEYS[NAN_AT], "NaN or infinity"),)
         # The rest of the collection behind it: every entity but the NaN and the zero-vector ones.
-        assert sorted(m.keys, key=str) == sorted((k for k in KEYS if k not in (KEYS[NAN_AT], KEYS[ZERO_AT])),
+        assert sorted(m.keys, key=str) == sorted((k for k in ALL_KEYS if k not in (KEYS[NAN_AT], KEYS[ZERO_AT])),
                                                  key=str)
         status = str(screen.query_one("#map-status").render())
         assert "1 entity with a vec vector holding NaN or infinity is not drawn" in status
@@ -246,11 +278,20 @@ async def test_quality_findings_on_the_map_over_the_collection(milvus_uri: str, 
                                                                if f.check in (quality.NON_FINITE, quality.ZERO)}
         drawn = {c for _, c in _drawn(screen.canvas)}
         assert drawn <= set(legend_colours.values()) | {BACKGROUND} and drawn - {BACKGROUND}
-        # Hostile texts under the cursor show safely; enter opens that very entity.
+        # Hostile texts under the cursor and in the legend show safely; enter opens that very entity.
+        legend = str(screen.query_one("#map-legend").render())
+        assert _safe(legend) and "missing key · \\x1b]0;pwned\\x07[/INST][red]k" in legend
+        seen, hostile_labels = set(), 0
         for _ in range(m.labelled):
             point = str(screen.query_one("#map-point").render())
             assert _safe(point)
+            seen.add(m.keys[screen.canvas.cursor])
+            if m.keys[screen.canvas.cursor] == HOSTILE_PK:
+                assert "\\x1b[2J[INST] hi" in point
+            hostile_labels += "finding = missing key · \\x1b]0;pwned\\x07[/INST][red]k\\x9b31m" in point
             await pilot.press("n")
+        assert seen == set(m.keys[:m.labelled]) and HOSTILE_PK in seen
+        assert hostile_labels == m.colours[:m.labelled].count(f"missing key · {HOSTILE_KEY}") > 0
         chosen = m.keys[screen.canvas.cursor]
         assert chosen in first
         entity = await _open_entity(pilot, app, screen)
