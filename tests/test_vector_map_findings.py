@@ -16,7 +16,8 @@ from textual.widgets import DataTable, Input
 
 from tui.milvus import quality
 from tui.milvus.projection import project
-from tui.milvus.vectormap import cap_labelled
+from tui.milvus.projection import rasterize
+from tui.milvus.vectormap import cap_labelled, whole_groups
 from tui.screens.duplicates import DuplicatesScreen
 from tui.screens.entity import EntityScreen
 from tui.screens.main import MainScreen
@@ -25,7 +26,7 @@ from tui.screens.vector_map import BACKGROUND, PALETTE, MapScreen
 from tui.session import Session
 from tui.widgets.vector_map import KEEP_MARK, VectorMapCanvas
 
-from .apphelpers import SIZE, make_app, wait_first_page, wait_until
+from .apphelpers import SIZE, make_app, wait_first_page, wait_result, wait_until
 from .conftest import unique_name
 from .test_duplicates import KEYS, NAN_AT, NEAR_GROUPS, ZERO_AT, _create, _rows
 
@@ -67,6 +68,21 @@ def test_cap_keeps_every_label_and_samples_the_big_ones() -> None:
     assert len(k) <= 30 and lab.count("small") == 7 and lab.count("tiny") == 3 and lab.count("big") == 20
     assert k == sorted(k) and all(labels[key] == label for key, label in zip(k, lab))
     assert cap_labelled(keys, labels, 100) == (keys, labels)
+
+
+def test_whole_groups_fit_the_budget_with_the_users_group_always_in() -> None:
+    assert whole_groups([3, 2, 4, 2], 7) == [0, 1, 3]  # the 4 does not fit after 3 + 2; the last 2 does
+    assert whole_groups([3, 2, 4, 2], 7, first=2) == [0, 2]  # the user's group first: 4, then 3
+    assert whole_groups([9000, 2], 2000) == [0]  # one group bigger than the budget still shows
+
+
+def test_a_background_group_yields_each_cell_to_a_labelled_point() -> None:
+    xy = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [10.0, 10.0], [10.0, 10.0]])
+    # Cell of the origin: two grey (group 2) points and one of group 1; the far cell: grey only.
+    r = rasterize(xy, [2, 2, 1, 2, 2], 4, 2, background=2)
+    near, far = tuple(r.cells[0]), tuple(r.cells[3])
+    assert r.group[near] == 1 and r.group[far] == 2
+    assert rasterize(xy, [2, 2, 1, 2, 2], 4, 2).group[near] == 2  # without it: the majority
 
 
 def test_map_of_labelled_keys_reads_those_entities_and_leaves_out_the_unplaceable(service: Session,
@@ -221,9 +237,17 @@ async def test_duplicate_groups_on_the_map_and_back(milvus_uri: str, planted: st
         assert finder.report is report and finder.kept == kept_before
         assert table.row_count == sum(len(g.keys) for g in report.groups) and table.cursor_row == len(
             report.groups[0].keys) + 1
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the explorer")
-        assert not app.main.running
+        # m on an entity opened from the finder's map: the explorer finds entities like it.
+        await pilot.press("v")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, MapScreen) and app.screen.map is not None
+                                  and app.screen, what="the map again")
+        chosen = screen.map.keys[screen.canvas.cursor]
+        await _open_entity(pilot, app, screen)
+        await pilot.press("m")
+        like = await wait_result(pilot, app, lambda r: r.kind == "more_like_this", what="entities like it")
+        assert isinstance(app.screen, MainScreen) and like.query_keys == (chosen,) and like.rows
+        assert chosen not in [r["pk"] for r in like.rows]
+        await wait_until(pilot, lambda: not app.main.running, what="the explorer idle")
 
 
 @pytest.mark.usefixtures("home")

@@ -404,6 +404,22 @@ def cap_labelled(keys: list[Any], labels: list[Any], limit: int) -> tuple[list[A
     return [keys[i] for i in chosen], [labels[i] for i in chosen]
 
 
+def whole_groups(sizes: list[int], limit: int, first: int | None = None) -> list[int]:
+    """Which groups (indexes into ``sizes``) fit ``limit`` entities whole, in order, group
+    ``first`` always among them (the one the user is on), and at least one group."""
+    order = list(range(len(sizes)))
+    if first is not None and 0 <= first < len(sizes):
+        order.remove(first)
+        order.insert(0, first)
+    chosen, total = [], 0
+    for i in order:
+        if chosen and total + sizes[i] > limit:
+            continue
+        chosen.append(i)
+        total += sizes[i]
+    return sorted(chosen)
+
+
 def map_keys(info: CollectionInfo, keys: list[Any], labels: list[Any], *, label_name: str = "label",
              marked: Any = (), background: int = 0, expr: str = "", partition_names: list[str] | None = None,
              vector_field: str | None = None, title_field: str | None = None, source: str = "",
@@ -460,4 +476,4 @@ def colour_values(info: CollectionInfo, keys: list[Any], colour_field: str | Non
 
 __all__ = ["DEFAULT_SAMPLE", "MAPPABLE", "MAX_SAMPLE", "LabelledKeys", "VectorMap", "cap_labelled", "colour_fields", "colour_values",
            "decode_vector", "default_colour_field", "default_title_field", "left_out_warnings", "map_keys",
-           "map_rows", "map_sample", "mappable_fields", "pick_map_field", "sample_keys"]
+           "map_rows", "map_sample", "mappable_fields", "pick_map_field", "sample_keys", "whole_groups"]

@@ -286,18 +286,8 @@ class DuplicatesScreen(FinderScreen):
                          "b browses them.")
             return
         where = self._selected()
-        order = list(range(len(report.groups)))
-        if where is not None:  # the selected group first in the budget, drawn in its own number's colour
-            order.remove(where[0])
-            order.insert(0, where[0])
-        chosen, total = [], 0
-        for gi in order:
-            size = len(report.groups[gi].keys)
-            if chosen and total + size > map_ops.DEFAULT_SAMPLE:
-                continue
-            chosen.append(gi)
-            total += size
-        chosen.sort()
+        chosen = map_ops.whole_groups([len(g.keys) for g in report.groups], map_ops.DEFAULT_SAMPLE,
+                                      where[0] if where is not None else None)
         keys: list[Any] = []
         labels: list[str] = []
         for gi in chosen:
