@@ -200,6 +200,8 @@ async def test_duplicate_groups_on_the_map_and_back(milvus_uri: str, planted: st
         assert sum(text.count(KEEP_MARK) for text, _ in drawn) == len(report.groups)
         legend = str(screen.query_one("#map-legend").render())
         assert "kept (first)" in legend and "would be deleted" in legend
+        footer = {b.key for _, b, _, _ in screen.active_bindings.values()}
+        assert "s" not in footer and "c" in footer  # no sample to switch to here
         # The cursor starts on the member selected in the finder; its line names it safely.
         assert m.keys[screen.canvas.cursor] == start
         point = str(screen.query_one("#map-point").render())

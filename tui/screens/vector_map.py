@@ -451,10 +451,11 @@ class MapScreen(Screen["PointAction | None"]):
             return
         self._ask_field("Map which vector field?", names)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A finder's map has no sample to switch to: s is off, and out of the footer.
+        return not (action == "toggle_source" and self.labelled is not None)
+
     def action_toggle_source(self) -> None:
-        if self.labelled is not None:
-            self._status(f"This map shows {self.labelled.source}; there is no sample to switch to.")
-            return
         if self.result is None:
             self._status("There are no results to map on their own: this is a sample of the filter.")
             return
