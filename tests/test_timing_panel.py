@@ -121,7 +121,7 @@ async def test_run_three_modes_and_see_results(milvus_uri: str, docs_collection:
         # heartbeat there cannot tick while the 10 calls run), and that thread is gone now.
         blocking = results[3]
         assert blocking.lag_max_ms >= 0.5 * blocking.wall_s * 1000, blocking
-        assert not [t for t in threading.enumerate() if t.name == "milvus-tui-bench-loop"]
+        assert not [t for t in threading.enumerate() if t.name == "bench-child-reader"]
         finished = messages(seen, BenchFinished)
         assert len(finished) == 1 and finished[0].dropped and not finished[0].cancelled
         assert finished[0].scratch.startswith(SCRATCH_PREFIX)
@@ -185,7 +185,7 @@ async def test_cancel_a_slow_run(milvus_uri: str, docs_collection: str) -> None:
             assert not any(isinstance(m, BenchResult) for m in seen)  # the run never completed
             assert screen.query_one("#bench-history", DataTable).row_count == 0
             assert scratch_names(milvus_uri) == before
-            assert not [t for t in threading.enumerate() if t.name == "milvus-tui-bench-loop"]
+            assert not [t for t in threading.enumerate() if t.name == "bench-child-reader"]
             await pilot.pause(0.5)
             settled = len(srv.requests)
             await pilot.pause(1.0)
