@@ -179,7 +179,7 @@ def cache_has_collection() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--milvus-ms", type=int, default=25, choices=(10, 25, 50, 100))
+    parser.add_argument("--milvus-ms", type=int, default=25, choices=(10, 25, 50, 100, 250))
     parser.add_argument("--skip-milvus", action="store_true", help="only condition A")
     parser.add_argument("--ops", default="add,search,delete")
     parser.add_argument("--concurrency", type=int, default=None, choices=(0, 8, 16, 34, 128),

@@ -889,7 +889,7 @@ def _csv_list(value: str, cast: Any = str) -> tuple[Any, ...]:
               help="Simulated remote embedding API: embeddings come from a loopback OpenAI-compatible "
                    "endpoint serving the local model after this many ms per request (the seed's network, offline).")
 @click.option("--simulated-milvus-latency", default="off", show_default=True,
-              type=click.Choice(["off", "10", "25", "50", "100"]),
+              type=click.Choice(["off", "10", "25", "50", "100", "250"]),
               help="Simulated remote Milvus: a loopback delay line in front of the server, ms per round trip "
                    "(plain http:// servers, such as the embedded Lite child).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")

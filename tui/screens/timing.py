@@ -51,7 +51,7 @@ MODE_HELP = (
     ("sync (thread)", "one after another, off the UI loop: pays every wait in full; the 1.0x baseline."),
     ("batched", "one call with all N items: one wait and one request instead of N, so it wins wherever it exists."),
     ("sync on loop", "the same sync calls on the UI's own event loop: the freeze the other modes avoid."),
-    ("delete", "one Milvus round trip, no embedding: a contrast only with a remote (or simulated) Milvus."),
+    ("delete", "one Milvus call, no embedding: a contrast where Milvus is slow to answer (a real server's delete waits ~0.2 s; or simulate one)."),
 )
 
 
