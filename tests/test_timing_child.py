@@ -186,3 +186,16 @@ async def test_a_server_error_comes_back_in_the_users_words() -> None:
     assert KEY not in text
     assert "127.0.0.1:9" in text or "connect" in text.lower(), text
     assert not alive(child.pid)
+
+
+async def test_a_tui_folder_in_the_working_directory_is_not_imported(milvus_uri: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m`` puts the working directory first on the path: a user's own ``tui/`` there
+    must not replace ours in the run's process."""
+    (tmp_path / "tui").mkdir()
+    (tmp_path / "tui" / "__init__.py").write_text('raise SystemExit("the wrong tui package")\n')
+    monkeypatch.chdir(tmp_path)
+    with EmbeddingServer(dim=256, latency=0.0, api_key=KEY) as srv:
+        run = await BenchChild().run(BenchConfig(ops=("search",), ns=(2,), modes=("async",), corpus=5),
+                                     {"uri": milvus_uri}, embeddings(srv))
+    assert run.results[0].ok == 2 and run.dropped

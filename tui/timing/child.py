@@ -220,8 +220,9 @@ class BenchChild:
         # stderr to a file, not a pipe: a pipe nobody reads would block the child once full.
         self.errors = tempfile.TemporaryFile()
         # Its own process group: ctrl+c in the terminal goes to the app, which cancels the run.
+        # -P: the user's working directory may hold a tui/ of its own; never import that one.
         self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "tui.timing.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "tui.timing.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.errors, process_group=0)
         self.pid = self.process.pid
         self._write_lock = threading.Lock()

@@ -88,7 +88,7 @@ class _Child:
         self.errors = tempfile.TemporaryFile()
         # Its own process group: ctrl+c in the terminal goes to the app, which stops it.
         self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "tui.timing.simulated", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "tui.timing.simulated", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.errors, env=env, process_group=0)
         self.pid = self.process.pid
         self.startup_timeout = startup_timeout
