@@ -113,15 +113,18 @@ async def test_run_three_modes_and_see_results(milvus_uri: str, docs_collection:
         progress = messages(seen, BenchProgress)
         assert {m.mode for m in progress} == {"async", "sync", "batched", "blocking"}
         assert all(m.op == "search" and m.total == 10 and 0 < m.done <= 10 for m in progress)
-        assert sorted(m.done for m in progress if m.mode == "sync") == list(range(1, 11))
+        # Progress a wave delivers at once is handed to the UI as one update: always forward.
+        sync_done = [m.done for m in progress if m.mode == "sync"]
+        assert sync_done == sorted(set(sync_done)) and sync_done[-1] == 10, sync_done
         results = [m.result for m in messages(seen, BenchResult)]
         assert [(r.mode, r.n, r.ok, r.errors) for r in results] == [
             ("async", 10, 10, 0), ("sync", 10, 10, 0), ("batched", 10, 10, 0), ("blocking", 10, 10, 0)]
-        # The run has a loop of its own, but the demonstration still blocks the UI's loop (the
-        # heartbeat there cannot tick while the 10 calls run), and that thread is gone now.
+        # The run has a process of its own, but the demonstration still blocks the UI's loop
+        # (the heartbeat there cannot tick while the 10 calls run: it misses all but at most
+        # one 10 ms beat of it), and the reader thread is gone now.
         blocking = results[3]
-        assert blocking.lag_max_ms >= 0.5 * blocking.wall_s * 1000, blocking
-        assert not [t for t in threading.enumerate() if t.name == "milvus-tui-bench-loop"]
+        assert blocking.lag_max_ms >= blocking.wall_s * 1000 - 12, blocking
+        assert not [t for t in threading.enumerate() if t.name == "bench-child-reader"]
         finished = messages(seen, BenchFinished)
         assert len(finished) == 1 and finished[0].dropped and not finished[0].cancelled
         assert finished[0].scratch.startswith(SCRATCH_PREFIX)
@@ -185,7 +188,7 @@ async def test_cancel_a_slow_run(milvus_uri: str, docs_collection: str) -> None:
             assert not any(isinstance(m, BenchResult) for m in seen)  # the run never completed
             assert screen.query_one("#bench-history", DataTable).row_count == 0
             assert scratch_names(milvus_uri) == before
-            assert not [t for t in threading.enumerate() if t.name == "milvus-tui-bench-loop"]
+            assert not [t for t in threading.enumerate() if t.name == "bench-child-reader"]
             await pilot.pause(0.5)
             settled = len(srv.requests)
             await pilot.pause(1.0)

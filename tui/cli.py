@@ -878,8 +878,9 @@ def _csv_list(value: str, cast: Any = str) -> tuple[Any, ...]:
 @click.option("--ops", default="add,search,delete", show_default=True,
               help="Comma-separated: add, search, search_by_vector, mmr, filter, get_pks, delete, upsert.")
 @click.option("--n", "ns", default="10,100", show_default=True, help="Comma-separated operation counts.")
-@click.option("--concurrency", default="34", show_default=True,
-              help="Async concurrency limit: a number, or 'unbounded' (as in the seed tutorial).")
+@click.option("--concurrency", default="unbounded", show_default=True,
+              help="Async concurrency limit: a number (34: 100 operations in 3 waves), or 'unbounded' "
+                   "(as in the seed tutorial and the timing panel).")
 @click.option("--modes", default="async,sync,batched", show_default=True,
               help="Comma-separated: async, sync (thread), batched, blocking (sync on the event loop).")
 @click.option("--corpus", default=500, show_default=True, help="Documents loaded for read operations.")
@@ -888,7 +889,7 @@ def _csv_list(value: str, cast: Any = str) -> tuple[Any, ...]:
               help="Simulated remote embedding API: embeddings come from a loopback OpenAI-compatible "
                    "endpoint serving the local model after this many ms per request (the seed's network, offline).")
 @click.option("--simulated-milvus-latency", default="off", show_default=True,
-              type=click.Choice(["off", "10", "25", "50", "100"]),
+              type=click.Choice(["off", "10", "25", "50", "100", "250"]),
               help="Simulated remote Milvus: a loopback delay line in front of the server, ms per round trip "
                    "(plain http:// servers, such as the embedded Lite child).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")

@@ -463,13 +463,19 @@ class Session:
     # -- the vector map ------------------------------------------------------------------
 
     def vector_map(self, collection: Collection, rows: list[dict[str, Any]] | None = None, *,
-                   expr: str = "", limit: int = map_ops.DEFAULT_SAMPLE,
-                   **kw: Any) -> Operation[map_ops.VectorMap]:
+                   expr: str = "", limit: int = map_ops.DEFAULT_SAMPLE, keys: list[Any] | None = None,
+                   labels: list[Any] | None = None, **kw: Any) -> Operation[map_ops.VectorMap]:
         """Project entities onto a plane: ``rows`` in hand (a page, a search's hits), or a sample
         of up to ``limit`` entities matching ``expr`` (ids, one vector field, the colour and title
-        fields only). The projection runs off the event loop (PCA, or UMAP when installed)."""
+        fields only). The projection runs off the event loop (PCA, or UMAP when installed).
+
+        ``keys`` with ``labels`` (one a key): these entities, coloured by their label (duplicate
+        groups, quality findings); ``marked=``, ``label_name=`` and ``background=`` (a grey
+        sample of ``expr`` around them) as ``vectormap.map_keys`` takes them."""
         def op() -> Op[map_ops.VectorMap]:
             info = yield from self._info(collection)
+            if keys is not None:
+                return (yield from map_ops.map_keys(info, keys, list(labels or []), expr=expr, **kw))
             if rows is not None:
                 return (yield from map_ops.map_rows(info, rows, **kw))
             return (yield from map_ops.map_sample(info, expr, limit=limit, **kw))

@@ -64,7 +64,7 @@ def child_environment(settings: Any, uri: str) -> dict[str, str]:
 
 def child_argv(settings: Any) -> list[str]:
     """The app process's command line: the interpreter and names, never a secret."""
-    argv = [sys.executable, "-m", "tui.web_tab"]  # the app, stopping when the server dies
+    argv = [sys.executable, "-P", "-m", "tui.web_tab"]  # the app, stopping when the server dies; -P: never a tui/ of the cwd
     if settings.profile:  # the profile's timeout and check_ctx_length, which have no variable
         argv += ["--profile", settings.profile]
     if settings.collection:

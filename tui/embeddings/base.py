@@ -164,6 +164,11 @@ class ProviderEmbeddings(Embeddings):
     def warm_up(self) -> None:
         """Do the slow one-time setup now (load the model, import the client)."""
 
+    def settings(self) -> EmbeddingSettings:
+        """Settings that build this provider again (in another process: the timing panel's
+        run, ``tui/timing/child.py``). They may hold the API key: never show or log them."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         """One line for the status bar, e.g. ``local · minilm-l6-v2-m2v-256 (256d)``."""
         dim = self.known_dimension()

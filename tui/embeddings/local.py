@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import LOCAL, EmbeddingError, ProviderEmbeddings
+from .base import LOCAL, EmbeddingError, EmbeddingSettings, ProviderEmbeddings
 
 if TYPE_CHECKING:
     from model2vec import StaticModel
@@ -62,6 +62,10 @@ class LocalEmbeddings(ProviderEmbeddings):
         self._dimensions = dimensions
         self._static: StaticModel | None = None
         self._lock = threading.Lock()
+
+    def settings(self) -> EmbeddingSettings:
+        model = None if self.path == MODEL_DIR else str(self.path)
+        return EmbeddingSettings(provider=LOCAL, model=model, dimensions=self._dimensions)
 
     def _load(self) -> StaticModel:
         if self._static is None:

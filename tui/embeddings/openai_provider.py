@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -95,6 +96,8 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
                 )
             api_key = PLACEHOLDER_KEY
         self._api_key = api_key
+        # The key the environment gave is resolved here, so another process gets the same one.
+        self._settings = replace(settings, provider=OPENAI, base_url=self.base_url, api_key=api_key)
         self.check_ctx_length = (
             settings.check_ctx_length
             if settings.check_ctx_length is not None
@@ -112,6 +115,9 @@ class OpenAICompatibleEmbeddings(ProviderEmbeddings):
         # The loop keeps only weak references to tasks: without this one a garbage
         # collection could finish the closer (and so close the client) at any time.
         self._closers: set[asyncio.Task[None]] = set()
+
+    def settings(self) -> EmbeddingSettings:
+        return self._settings
 
     # -- setup -----------------------------------------------------------------------------
 

@@ -188,10 +188,12 @@ class Raster:
         return np.flatnonzero((self.cells[:, 0] == row) & (self.cells[:, 1] == col))
 
 
-def rasterize(xy: Any, groups: Any, width: int, height: int, query_xy: Any = None) -> Raster:
+def rasterize(xy: Any, groups: Any, width: int, height: int, query_xy: Any = None,
+              background: int | None = None) -> Raster:
     """Place ``xy`` (n x 2) on ``width`` x ``height`` cells, y up; ``groups[i]`` is point i's
     colour index (>= 0). Both axes share one scale, centred; the query is placed with the
-    points (and widens the frame if it lies outside them)."""
+    points (and widens the frame if it lies outside them). The ``background`` group (context)
+    colours a cell only when no other group has a point in it."""
     width, height = max(1, int(width)), max(1, int(height))
     pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     grp = np.asarray(groups, dtype=np.int64).reshape(-1)
@@ -226,6 +228,11 @@ def rasterize(xy: Any, groups: Any, width: int, height: int, query_xy: Any = Non
         k = int(grp.max()) + 1 if len(grp) else 1
         counts = np.zeros((height * width, k), dtype=np.int64)
         np.add.at(counts, (flat, grp), 1)
+        if background is not None and 0 <= background < k:
+            fore = counts.copy()
+            fore[:, background] = 0
+            # A cell holding one labelled point among many grey ones shows the labelled one.
+            counts = np.where(fore.sum(axis=1, keepdims=True) > 0, fore, counts)
         filled = counts.sum(axis=1) > 0
         group.reshape(-1)[filled] = counts[filled].argmax(axis=1)
     query_cell = None

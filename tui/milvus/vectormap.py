@@ -7,6 +7,15 @@ map needs (primary key, one vector field, the colour field and a short title fie
 batches between which a stop is honoured, then projects the vectors off the event loop
 (``Blocking``: a thread in async mode, the worker's own thread in sync mode).
 
+A map of chosen entities (``map_keys``: the members of duplicate groups, the entities of quality
+findings) reads them by primary key (a filter template, whatever the keys hold), each with a label
+that becomes its colour, optionally over a grey background sample of the collection (the same
+projection, so the labelled points sit where they belong among the rest).
+
+Vectors that cannot be placed are left out of the projection, by name, never silently: nulls,
+vectors holding NaN or infinity (one would turn the whole PCA into NaN), and on a COSINE field
+zero vectors (COSINE compares directions; a zero vector has none).
+
 Vector types: float vectors as they are; float16 and bfloat16 decoded to floats; int8 as
 numbers; binary vectors as bits (one 0/1 dimension per bit, so PCA works on Hamming-like
 geometry). Sparse vectors are refused with a sentence: their dimensions are a vocabulary
@@ -67,10 +76,42 @@ class VectorMap:
     #: how many the filter matched (a sample), or None.
     total: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: per point, whether it carries the mark (the member a keep policy keeps); None: no marks.
+    marks: list[bool] | None = None
+    #: the last ``background`` points are a sample of the collection for context, not labelled.
+    background: int = 0
+    #: entities asked for but not drawn: (primary key, why: "null", "NaN or infinity", "zero", "gone").
+    left_out: tuple[tuple[Any, str], ...] = ()
 
     @property
     def size(self) -> int:
         return len(self.keys)
+
+    @property
+    def labelled(self) -> int:
+        """The points before the background sample (all of them without one)."""
+        return self.size - self.background
+
+
+@dataclass(frozen=True)
+class LabelledKeys:
+    """Entities to map by primary key, each with a label that is its colour (duplicate groups,
+    quality findings): what a finder hands the map screen."""
+
+    keys: tuple[Any, ...]
+    labels: tuple[str, ...]
+    #: what the labels are ("duplicate group", "finding"): the colour's name on the map.
+    label_name: str
+    #: what the points are, in words.
+    source: str
+    #: keys drawn with the mark, and what the mark and its absence mean ("kept", "would be deleted").
+    marked: frozenset[Any] = frozenset()
+    mark_names: tuple[str, str] = ("", "")
+    #: a grey sample of up to this many other entities of the filter, for context.
+    background: int = 0
+    vector_field: str | None = None
+    #: the key the cursor starts on.
+    start: Any = None
 
 
 def mappable_fields(info: CollectionInfo) -> list[FieldInfo]:
@@ -167,44 +208,87 @@ def _fetch(info: CollectionInfo, keys: list[Any], fields: list[str], what: str) 
     return found
 
 
+#: why a vector is not drawn, as the user reads it.
+NULL_VECTOR, NON_FINITE, ZERO_VECTOR, GONE = "null", "NaN or infinity", "zero", "gone"
+
+
 def _prepare(rows: list[dict[str, Any]], vfield: FieldInfo, query: Any, method: str,
-             normalize: bool) -> tuple[list[int], Projection]:
-    """Decode the vectors (skipping nulls) and project them: the CPU part, run off the event loop."""
+             normalize: bool) -> tuple[list[int], dict[int, str], Projection]:
+    """Decode the vectors, leave out the ones that cannot be placed (index -> why), and project
+    the rest: the CPU part, run off the event loop."""
     import numpy as np
 
-    kept, vectors = [], []
+    kept, vectors, dropped = [], [], {}
     for i, row in enumerate(rows):
         vector = decode_vector(row.get(vfield.name), vfield.dtype)
-        if vector is not None:
+        if vector is None:
+            dropped[i] = NULL_VECTOR
+            continue
+        array = np.asarray(vector, dtype=np.float32)
+        if not np.isfinite(array).all():
+            dropped[i] = NON_FINITE  # one NaN makes the mean, and so every point, NaN
+        elif normalize and not array.any():
+            dropped[i] = ZERO_VECTOR
+        else:
             kept.append(i)
-            vectors.append(vector)
+            vectors.append(array)
     if not kept:
-        return kept, project(np.zeros((0, 2)))
+        return kept, dropped, project(np.zeros((0, 2)))
     query_vector = None if query is None else decode_vector(query, vfield.dtype)
-    matrix = np.asarray(np.stack([np.asarray(v, dtype=np.float32) for v in vectors]))
-    return kept, project(matrix, query_vector, method=method, normalize=normalize)
+    if query_vector is not None and not np.isfinite(np.asarray(query_vector, dtype=np.float32)).all():
+        query_vector = None
+    matrix = np.asarray(np.stack(vectors))
+    return kept, dropped, project(matrix, query_vector, method=method, normalize=normalize)
+
+
+_WHY = {NULL_VECTOR: "no {field} (null)", NON_FINITE: "a {field} vector holding NaN or infinity",
+        ZERO_VECTOR: "a zero {field} vector (COSINE compares directions; it has none)",
+        GONE: "no entity any more (deleted since)"}
+
+
+def left_out_warnings(left_out: list[tuple[Any, str]], field_name: str) -> tuple[str, ...]:
+    """One sentence per reason: "2 entities with a NaN ... are not drawn: 'a', 'b'"."""
+    out = []
+    for why in (NULL_VECTOR, NON_FINITE, ZERO_VECTOR, GONE):
+        keys = [k for k, w in left_out if w == why]
+        if keys:
+            shown = ", ".join(exprs.literal(k) if isinstance(k, (str, int)) else repr(k) for k in keys[:3])
+            more = f" and {len(keys) - 3:,} more" if len(keys) > 3 else ""
+            n = len(keys)
+            out.append(f"{n:,} {'entity' if n == 1 else 'entities'} with {_WHY[why].format(field=field_name)} "
+                       f"{'is' if n == 1 else 'are'} not drawn: {shown}{more}.")
+    return tuple(out)
 
 
 def _finish(info: CollectionInfo, vfield: FieldInfo, rows: list[dict[str, Any]], colour: str | None,
             title: str | None, *, source: str, timer: Timer, method: str, scores: list[float] | None = None,
             query: Any = None, query_label: str | None = None, total: int | None = None,
-            warnings: tuple[str, ...] = ()) -> Op[VectorMap]:
+            warnings: tuple[str, ...] = (), colours: list[Any] | None = None, marks: list[bool] | None = None,
+            background: int = 0, gone: tuple[Any, ...] = ()) -> Op[VectorMap]:
+    """``colours``/``marks``: given per row (labelled keys) instead of read from ``colour``;
+    the last ``background`` rows are the grey context sample."""
     pk = info.primary.name
     metric = info.index_for(vfield.name)
     normalize = bool(metric and metric.metric_type == "COSINE")
     yield Progress(0, None, f"projecting {len(rows):,} points")
-    kept, projection = yield Blocking(lambda: _prepare(rows, vfield, query, method, normalize))
-    if len(kept) < len(rows):
-        warnings = (*warnings, f"{len(rows) - len(kept)} entities have no {vfield.name} (null) and are left out.")
+    kept, dropped, projection = yield Blocking(lambda: _prepare(rows, vfield, query, method, normalize))
+    labelled = len(rows) - background
+    # The background is context: its unplaceable vectors are left out without a word.
+    left_out = [(k, GONE) for k in gone] + [(rows[i][pk], why) for i, why in dropped.items() if i < labelled]
+    warnings = (*warnings, *left_out_warnings(left_out, vfield.name))
     if not kept:
-        raise InvalidInput(f"There are no {vfield.name} vectors to map here.")
+        raise InvalidInput(" ".join(warnings) if warnings else f"There are no {vfield.name} vectors to map here.")
     kept_rows = [rows[i] for i in kept]
+    if colours is None:
+        colours = [row.get(colour) for row in rows] if colour else [None] * len(rows)
     return VectorMap(
         info.name, vfield.name, vfield.dtype, pk, [row[pk] for row in kept_rows], colour,
-        [row.get(colour) for row in kept_rows] if colour else [None] * len(kept), title,
+        [colours[i] for i in kept], title,
         [_title(row, pk, title) for row in kept_rows], projection, source,
-        query_label if query is not None else None,
-        [scores[i] for i in kept] if scores is not None else None, timer.elapsed, warnings, total)
+        query_label if query is not None and projection.query_xy is not None else None,
+        [scores[i] for i in kept] if scores is not None else None, timer.elapsed, warnings, total,
+        marks=[marks[i] for i in kept] if marks is not None else None,
+        background=sum(1 for i in kept if i >= labelled), left_out=tuple(left_out))
 
 
 def _title(row: dict[str, Any], pk: str, title: str | None) -> str:
@@ -251,6 +335,21 @@ def sample_keys(keys: list[Any], limit: int) -> list[Any]:
     return [keys[int(i * step)] for i in range(limit)]
 
 
+def _scan(info: CollectionInfo, expr: str, partition_names: list[str] | None) -> Op[list[Any]]:
+    """The first ``SCAN_MAX`` primary keys matching ``expr``, by key-only scans."""
+    keys: list[Any] = []
+    cursor = None
+    while len(keys) < SCAN_MAX:
+        want = min(MAX_WINDOW, SCAN_MAX - len(keys))
+        batch = yield from scan_keys(info, cursor, expr=expr, limit=want, partition_names=partition_names)
+        keys.extend(batch)
+        yield Progress(len(keys), None, "reading keys")
+        if len(batch) < want:
+            break
+        cursor = batch[-1]
+    return keys
+
+
 def map_sample(info: CollectionInfo, expr: str = "", *, limit: int = DEFAULT_SAMPLE, vector_field: str | None = None,
                colour_field: str | None = None, title_field: str | None = None,
                partition_names: list[str] | None = None, method: str = "auto") -> Op[VectorMap]:
@@ -263,16 +362,7 @@ def map_sample(info: CollectionInfo, expr: str = "", *, limit: int = DEFAULT_SAM
     timer = Timer()
     expr = validate_filter(info, expr)
     vfield = pick_map_field(info, vector_field)
-    keys: list[Any] = []
-    cursor = None
-    while len(keys) < SCAN_MAX:
-        want = min(MAX_WINDOW, SCAN_MAX - len(keys))
-        batch = yield from scan_keys(info, cursor, expr=expr, limit=want, partition_names=partition_names)
-        keys.extend(batch)
-        yield Progress(len(keys), None, "reading keys")
-        if len(batch) < want:
-            break
-        cursor = batch[-1]
+    keys = yield from _scan(info, expr, partition_names)
     if not keys:
         raise InvalidInput("Nothing matches " + (f"the filter {expr}" if expr else f"in '{info.name}'") + " to map.")
     chosen = sample_keys(keys, limit)
@@ -291,6 +381,90 @@ def map_sample(info: CollectionInfo, expr: str = "", *, limit: int = DEFAULT_SAM
                                method=method, total=None if more else len(keys), warnings=warnings))
 
 
+def cap_labelled(keys: list[Any], labels: list[Any], limit: int) -> tuple[list[Any], list[Any]]:
+    """At most ``limit`` of ``keys`` (with their labels), every label kept: labels with fewer
+    entities than a fair share keep them all, the larger ones are sampled evenly down to the
+    rest (so a finding of 8,000 entities does not crowd out one of 3). Order is kept."""
+    if len(keys) <= limit:
+        return list(keys), list(labels)
+    by_label: dict[Any, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    sizes = sorted(len(v) for v in by_label.values())
+    budget, share, left = limit, 0, len(sizes)
+    for n in sizes:  # water-filling: the smallest labels fit whole, the rest share what is left
+        share = budget // left
+        if n > share:
+            break
+        budget -= n
+        left -= 1
+    else:
+        share = budget
+    chosen = sorted(i for members in by_label.values() for i in sample_keys(members, max(1, share)))
+    return [keys[i] for i in chosen], [labels[i] for i in chosen]
+
+
+def whole_groups(sizes: list[int], limit: int, first: int | None = None) -> list[int]:
+    """Which groups (indexes into ``sizes``) fit ``limit`` entities whole, in order, group
+    ``first`` always among them (the one the user is on), and at least one group."""
+    order = list(range(len(sizes)))
+    if first is not None and 0 <= first < len(sizes):
+        order.remove(first)
+        order.insert(0, first)
+    chosen, total = [], 0
+    for i in order:
+        if chosen and total + sizes[i] > limit:
+            continue
+        chosen.append(i)
+        total += sizes[i]
+    return sorted(chosen)
+
+
+def map_keys(info: CollectionInfo, keys: list[Any], labels: list[Any], *, label_name: str = "label",
+             marked: Any = (), background: int = 0, expr: str = "", partition_names: list[str] | None = None,
+             vector_field: str | None = None, title_field: str | None = None, source: str = "",
+             method: str = "auto", colour_field: str | None = None) -> Op[VectorMap]:
+    """Map the entities ``keys`` (read by key: a filter template), point i coloured by
+    ``labels[i]``; the keys in ``marked`` carry the mark. ``background``: also up to that many
+    other entities matching ``expr``, spread over its keys, projected with the labelled ones
+    and drawn as context (their label None). ``colour_field`` is not used (the labels colour)."""
+    require_loaded(info)
+    if len(keys) != len(labels):
+        raise InvalidInput(f"{len(keys)} keys but {len(labels)} labels: one label a key.")
+    if not keys:
+        raise InvalidInput("There are no entities to map.")
+    if len(keys) > MAX_SAMPLE or not isinstance(background, int) or not 0 <= background <= MAX_SAMPLE:
+        raise InvalidInput(f"A map draws up to {MAX_SAMPLE:,} chosen entities and {MAX_SAMPLE:,} around them "
+                           f"(got {len(keys):,} and {background!r}).")
+    timer = Timer()
+    vfield = pick_map_field(info, vector_field)
+    wanted = [name for name in (vfield.name, title_field) if name]
+    unique = list(dict.fromkeys(keys))
+    label_of = dict(zip(reversed(keys), reversed(labels)))  # a key listed twice: its first label
+    found = yield from _fetch(info, unique, wanted, "reading vectors")
+    rows = [found[k] for k in unique if k in found]
+    gone = tuple(k for k in unique if k not in found)
+    marks = set(marked)
+    colours = [label_of[row[info.primary.name]] for row in rows]
+    flags = [row[info.primary.name] in marks for row in rows] if marks else None
+    behind: list[dict[str, Any]] = []
+    if background:
+        expr = validate_filter(info, expr)
+        all_keys = yield from _scan(info, expr, partition_names)
+        others = [k for k in all_keys if k not in found and k not in label_of]
+        chosen = sample_keys(others, background)
+        more = yield from _fetch(info, chosen, wanted, "reading the background")
+        behind = [more[k] for k in chosen if k in more]
+    n = len(rows)
+    source = source or f"{n:,} entities"
+    if behind:
+        source += f" over {len(behind):,} others" + (f" matching {expr}" if expr else "")
+    return (yield from _finish(
+        info, vfield, rows + behind, label_name, title_field, source=source, timer=timer, method=method,
+        colours=colours + [None] * len(behind), marks=None if flags is None else flags + [False] * len(behind),
+        background=len(behind), gone=gone))
+
+
 def colour_values(info: CollectionInfo, keys: list[Any], colour_field: str | None) -> Op[list[Any]]:
     """The values of ``colour_field`` for ``keys``, in order (a new colour, without re-projecting)."""
     if not colour_field:
@@ -300,6 +474,6 @@ def colour_values(info: CollectionInfo, keys: list[Any], colour_field: str | Non
     return [found.get(k, {}).get(colour_field) for k in keys]
 
 
-__all__ = ["DEFAULT_SAMPLE", "MAPPABLE", "MAX_SAMPLE", "VectorMap", "colour_fields", "colour_values",
-           "decode_vector", "default_colour_field", "default_title_field", "map_rows", "map_sample",
-           "mappable_fields", "pick_map_field", "sample_keys"]
+__all__ = ["DEFAULT_SAMPLE", "MAPPABLE", "MAX_SAMPLE", "LabelledKeys", "VectorMap", "cap_labelled", "colour_fields", "colour_values",
+           "decode_vector", "default_colour_field", "default_title_field", "left_out_warnings", "map_keys",
+           "map_rows", "map_sample", "mappable_fields", "pick_map_field", "sample_keys", "whole_groups"]

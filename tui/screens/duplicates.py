@@ -4,7 +4,8 @@ Keyboard-first: type the threshold (or ``=field`` for exact duplicates, ``pk`` f
 primary keys) and press enter; the groups fill the table (group, keep mark, key, distance to the
 group's first member, text). ``k`` focuses the keep policy (first, newest:FIELD, longest:FIELD),
 space keeps or drops the selected member by hand, ``b`` shows the selected group's entities in
-the results table, ``d`` deletes every member not kept: the screen closes and the normal delete
+the results table, ``v`` draws the groups on the vector map (a colour a group, the member kept
+marked ◆; esc comes back here), ``d`` deletes every member not kept: the screen closes and the normal delete
 confirmation follows (preview by keys, backup, delete; ``u`` undoes). Esc stops a search that
 runs, then closes. The finding itself is ``Session.find_duplicates`` (``tui/milvus/duplicates.py``).
 """
@@ -23,10 +24,11 @@ from .. import messages as msg
 from ..errors import InvalidInput
 from ..milvus import duplicates as dups
 from ..milvus.catalog import CollectionInfo
+from ..milvus import vectormap as map_ops
 from ..printable import printable_text
 from ..runner import Group, OpRunner
 from .choice import ChoiceScreen
-from .dialog import Dialog
+from .finder import FinderScreen
 
 
 def default_how(info: CollectionInfo) -> str:
@@ -55,15 +57,17 @@ def parse_how(text: str) -> dict[str, Any]:
         raise InvalidInput(f"'{text}' is neither a threshold (a number), =field, nor pk.") from None
 
 
-class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
-    """Dismissed with ("delete", keys) or ("browse", keys), or None."""
+class DuplicatesScreen(FinderScreen):
+    """Dismissed with ("delete", keys), ("browse", keys), ("point", [PointAction]) or None."""
 
+    status_id = "dup-status"
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("space", "toggle_keep", "Keep/drop", show=False),
         Binding("k", "focus_keep", "Keep policy", show=False),
         Binding("d", "delete_others", "Delete the others", show=False),
         Binding("b", "browse", "Browse group", show=False),
+        Binding("v", "map", "Map the groups", show=False),
     ]
     DEFAULT_CSS = """
     DuplicatesScreen .dialog-box { width: 95%; height: 90%; }
@@ -72,10 +76,7 @@ class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
     """
 
     def __init__(self, runner: OpRunner, info: CollectionInfo, expr: str = "") -> None:
-        super().__init__()
-        self.runner = runner
-        self.info = info
-        self.expr = expr
+        super().__init__(runner, info, expr)
         self.report: dups.DuplicateReport | None = None
         self.policy = dups.KeepPolicy()
         #: group index -> the keys that stay (from the policy, then changed by hand)
@@ -92,8 +93,8 @@ class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
             yield Input("first", id="dup-keep")
             yield Label("", id="dup-status")
             yield DataTable(id="dup-table", cursor_type="row", zebra_stripes=True)
-            yield Label("enter find · space keep/drop · k keep policy · b browse group · d delete the others · "
-                        "esc close", markup=False)
+            yield Label("enter find · space keep/drop · k keep policy · b browse group · v map the groups · "
+                        "d delete the others · esc close", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -101,9 +102,6 @@ class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
         self.query_one("#dup-how", Input).focus()
 
     # -- finding ---------------------------------------------------------------------------
-
-    def _status(self, text: str) -> None:
-        self.query_one("#dup-status", Label).update(printable_text(text))
 
     @on(Input.Submitted, "#dup-how")
     def find(self) -> None:
@@ -119,19 +117,6 @@ class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
         self._status("finding duplicates…")
         self.runner.run(lambda: session.find_duplicates(info, expr=self.expr, fields=fields, **how),
                         msg.DuplicatesFound, group=Group.FIND, node=self)
-
-    @on(msg.ProgressUpdate)
-    def _progress(self, event: msg.ProgressUpdate) -> None:
-        event.stop()
-        p = event.info
-        self._status(f"{p.label}: {p.done:,}" + (f" of {p.total:,}" if p.total else ""))
-
-    @on(msg.OperationFailed)
-    def _failed(self, event: msg.OperationFailed) -> None:
-        event.stop()
-        if self.runner.is_fresh(event):
-            self.runner.record(event)
-        self._status(event.error)
 
     @on(msg.DuplicatesFound)
     def _found(self, event: msg.DuplicatesFound) -> None:
@@ -288,19 +273,41 @@ class DuplicatesScreen(Dialog[tuple[str, list[Any]] | None]):
             return
         self.dismiss(("browse", list(self.report.groups[where[0]].keys)))
 
-    def action_close(self) -> None:
-        running = [w for w in self.app.workers if w.node is self and w.is_running and w.group == Group.FIND]
-        if running:
-            for worker in running:
-                worker.cancel()  # its OperationFailed (cancelled) comes back here and is recorded
-            self._status("Stopped.")
+    def action_map(self) -> None:
+        """Every group on the vector map (whole groups, up to the map's sample size, the selected
+        group always among them), a colour a group, the members kept marked; the cursor starts on
+        the selected member."""
+        report = self.report
+        if report is None or not report.groups:
+            self._status("Nothing to map: find duplicates first (enter).")
             return
-        self.dismiss(None)
+        if report.kind == dups.PRIMARY_KEY:
+            self._status("Copies of one primary key read back as one entity: the map cannot tell them apart. "
+                         "b browses them.")
+            return
+        where = self._selected()
+        chosen = map_ops.whole_groups([len(g.keys) for g in report.groups], map_ops.DEFAULT_SAMPLE,
+                                      where[0] if where is not None else None)
+        keys: list[Any] = []
+        labels: list[str] = []
+        for gi in chosen:
+            group = report.groups[gi]
+            keys.extend(group.keys[:map_ops.MAX_SAMPLE])
+            labels.extend([f"group {gi + 1} ({group.size})"] * min(len(group.keys), map_ops.MAX_SAMPLE))
+        n = len(report.groups)
+        some = f"{len(chosen):,} of {n:,} groups" if len(chosen) < n else f"{n:,} duplicate group{'' if n == 1 else 's'}"
+        vector = report.field if report.kind in (dups.NEAR, dups.EXACT_VECTOR) else None
+        start = report.groups[where[0]].keys[where[1]] if where is not None else None
+        self.open_map(map_ops.LabelledKeys(
+            tuple(keys), tuple(labels), "duplicate group", f"{some} ({report.comparison})",
+            marked=frozenset(k for kept in self.kept.values() for k in kept),
+            mark_names=(f"kept ({self.policy.label})", "would be deleted"), vector_field=vector, start=start))
 
 
 def finder_done(main: Any, info: CollectionInfo, answer: tuple[str, list[Any]] | None) -> None:
     """What the duplicate finder or the quality scan was closed with: show those entities in the
-    results table, or delete them through the normal confirmation (``CleanupFlow``)."""
+    results table, delete them through the normal confirmation (``CleanupFlow``), or what an
+    entity opened from their map asked for (``MainScreen.map_point``)."""
     if not answer:
         return
     from ..milvus import expr as exprs
@@ -309,6 +316,9 @@ def finder_done(main: Any, info: CollectionInfo, answer: tuple[str, list[Any]] |
 
     what, keys = answer
     if not keys:
+        return
+    if what == "point":  # m or e on an entity opened from the finder's map
+        main.map_point(info, keys[0])
         return
     if what == "delete":
         main.query_one(CleanupFlow).preview(info, keys=keys)

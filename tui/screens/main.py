@@ -849,21 +849,23 @@ class MainScreen(Screen[None]):
         shown = self.query_one(ResultsPane).result
         shown = shown if shown is not None and shown.collection == info.name and shown.rows else None
         o = self.query_one(QueryBar).options()
-
-        def closed(point: Any) -> None:
-            if point is not None and point.action == "edit":
-                self.query_one(EditFlow).entity(info, point.key)
-            elif point is not None:  # m on an entity opened from the map: like it, by its stored vector
-                query = SearchQuery("key", [point.key], anns_field=point.field, k=o.k, expr=self.current_filter)
-                self.query_one(ResultsPane).set_loading(f"finding entities like {point.key!r}…")
-                self.query_one(ResultsPane).run(lambda: self.session.vector_search(
-                    info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
-                    partition_names=[o.partition] if o.partition else None))
-
         self.app.push_screen(MapScreen(
             self.runner, info, result=shown, expr=self.current_filter, partition=o.partition,
             sample=shown is None or shown.kind in ("page", "filter"),
-            choices=self.map_choices.setdefault(info.name, {})), closed)
+            choices=self.map_choices.setdefault(info.name, {})), lambda point: self.map_point(info, point))
+
+    def map_point(self, info: CollectionInfo, point: Any) -> None:
+        """What an entity opened from a map (the explorer's or a finder's) asked for: e edits it,
+        m finds entities like it by its stored vector."""
+        o = self.query_one(QueryBar).options()
+        if point is not None and point.action == "edit":
+            self.query_one(EditFlow).entity(info, point.key)
+        elif point is not None:
+            query = SearchQuery("key", [point.key], anns_field=point.field, k=o.k, expr=self.current_filter)
+            self.query_one(ResultsPane).set_loading(f"finding entities like {point.key!r}…")
+            self.query_one(ResultsPane).run(lambda: self.session.vector_search(
+                info, query, output_fields=o.output_fields, consistency_level=o.consistency_level,
+                partition_names=[o.partition] if o.partition else None))
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -1,13 +1,14 @@
 """The timing panel: run the same operations async, sync, batched and blocking, and compare.
 
-The bench runs on an event loop of its own, in a thread of its own (``tui/timing/ioloop.py``):
-async operations are gathered there, with the langchain-milvus store and the embedding clients
-made and used on that loop only; sync ones run in a further thread; the "sync on the event loop"
-demonstration blocks the UI's loop on purpose. The UI's loop only draws and receives the run's
-progress and results as messages; the engine's heartbeat (a task on the UI's loop) reports how
-long the UI stalled in each mode. Why a loop of its own: a wave of 34 answers makes one loop turn
-of 23-33 ms of client CPU, which on the UI's loop was a dropped frame (docs/BENCHMARKS.md §10). Queries run by hand in the explorer appear in the log
-below, with their mode and latency.
+The bench runs in a process of its own (``tui/timing/child.py``), started ahead while the user
+picks the settings: async operations are gathered on its loop, sync ones run in a thread there.
+The UI's loop only draws and receives the run's progress and results as messages; a heartbeat
+on it (started at the child's request around each timed mode) reports how long the UI stalled
+in each mode, and the "sync on the event loop" demonstration makes the UI's loop wait, without
+yielding, for the child's sync calls, on purpose. Why a process: a wave of 34 answers makes one
+loop turn of 23-33 ms of client CPU, a dropped frame on the UI's loop (docs/BENCHMARKS.md §10),
+and a thread of the app still shares the GIL with the UI (§10b). Queries run by hand in the
+explorer appear in the log below, with their mode and latency.
 
 "Simulated remote embedding API" / "simulated remote Milvus" put the seed tutorial's network
 back, offline (``tui/timing/simulated.py``): real loopback servers that wait before answering.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, P
 from textual.worker import Worker
 
 from ..timing import OPERATIONS, BenchConfig, RunResult, to_csv, to_json, to_markdown
+from ..timing.child import BenchChild, BenchFailed
 from ..timing.simulated import EMBEDDING_CHOICES, MILVUS_CHOICES
 
 MODE_ORDER = ("async", "sync", "batched", "blocking")
@@ -46,11 +47,11 @@ MODE_LABELS = {
 MODE_STYLES = {"async": "cyan", "sync": "magenta", "batched": "green", "blocking": "red"}
 #: One line per mode: what it demonstrates (shown under the controls).
 MODE_HELP = (
-    ("async", "≤ limit in flight on one event loop of its own, beside the UI's: waits overlap (N/ceil(N/limit)x)."),
+    ("async", "all N (or ≤ the limit) in flight on one event loop, in a process of its own: waits overlap."),
     ("sync (thread)", "one after another, off the UI loop: pays every wait in full; the 1.0x baseline."),
     ("batched", "one call with all N items: one wait and one request instead of N, so it wins wherever it exists."),
     ("sync on loop", "the same sync calls on the UI's own event loop: the freeze the other modes avoid."),
-    ("delete", "one Milvus round trip, no embedding: a contrast only with a remote (or simulated) Milvus."),
+    ("delete", "one Milvus call, no embedding: a contrast where Milvus is slow to answer (a real server's delete waits ~0.2 s; or simulate one)."),
 )
 
 
@@ -216,9 +217,9 @@ class TimingScreen(Screen[None]):
         super().__init__()
         self.history: list[RunResult] = []
         self.current: list[RunResult] = []
-        self.cancel_event = threading.Event()
         self.running = False
         self._worker: Worker[None] | None = None
+        self._child: BenchChild | None = None  # the next run's process, started ahead
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="timing"):
@@ -232,10 +233,12 @@ class TimingScreen(Screen[None]):
                              allow_blank=False, id="bench-n")
                 yield Input("250", id="bench-n-custom", type="integer")
                 yield Label("async concurrency", classes="timing-label")
-                # 34, not 32: 100 operations then run in 3 waves (ideal 33.3x) instead of 4 (25x);
-                # unbounded stalls the loop for 100-400 ms (docs/BENCHMARKS.md section 4).
+                # Unbounded by default, as the seed: the run is in a process of its own, so its
+                # burst no longer stalls the UI (docs/BENCHMARKS.md §10c). 34, not 32: 100
+                # operations then run in 3 waves (ideal 33.3x) instead of 4 (25x). A real API
+                # may rate-limit a large unbounded N: pick a limit there.
                 yield Select([("unbounded (as the seeds)", 0), ("8", 8), ("16", 16), ("34", 34), ("128", 128)],
-                             value=34,
+                             value=0,
                              allow_blank=False, id="bench-concurrency")
             with Horizontal(classes="timing-row"):
                 # The seed's network, offline (tui/timing/simulated.py): a real loopback endpoint
@@ -257,7 +260,9 @@ class TimingScreen(Screen[None]):
                 for mode in MODE_ORDER:
                     with Horizontal(classes="progress-row", id=f"row-{mode}"):
                         yield Label(MODE_LABELS[mode], classes="progress-label")
-                        yield ProgressBar(id=f"progress-{mode}", show_eta=False)
+                        # A total from the start: an indeterminate bar animates at 15 fps, four
+                        # of them redraw the panel 60 times a second while a run is timed.
+                        yield ProgressBar(total=1, id=f"progress-{mode}", show_eta=False)
             yield Static(mode_help(), id="bench-help")
             yield Static(bar_chart([]), id="bench-chart")
             yield Label("Run history (this session) — ctrl+e exports JSON, CSV and Markdown", classes="section")
@@ -277,6 +282,7 @@ class TimingScreen(Screen[None]):
         log = self.query_one("#bench-log", DataTable)
         log.add_columns("time", "operation", "mode", "latency ms", "outcome")
         self.refresh_log()
+        self.spare_child()
 
     # -- the explorer's log ------------------------------------------------------------
 
@@ -333,10 +339,9 @@ class TimingScreen(Screen[None]):
         self.current = []
         for mode in MODE_ORDER:
             bar = self.query_one(f"#progress-{mode}", ProgressBar)
-            bar.update(total=None, progress=0)
+            bar.update(total=max(1, config.ns[0]), progress=0)
             self.query_one(f"#row-{mode}").display = mode in config.modes
         self.running = True
-        self.cancel_event = threading.Event()
         self.query_one("#bench-run", Button).disabled = True
         self.query_one("#bench-cancel", Button).disabled = False
         simulated = f" ({config.simulated})" if config.simulated else ""
@@ -344,12 +349,16 @@ class TimingScreen(Screen[None]):
             Text(f"Running {OPERATIONS[config.ops[0]][0]} × {config.ns[0]}{simulated} …", style="bold yellow"))
         self._worker = self.run_bench(config)
 
+    def spare_child(self) -> BenchChild:
+        """The process the next run will use, started ahead: it imports langchain-milvus (~1 s)
+        while the user picks the settings."""
+        if self._child is None:
+            self._child = BenchChild()
+        return self._child
+
     @work(exclusive=True, group="bench", exit_on_error=False)
     async def run_bench(self, config: BenchConfig) -> None:
         from ..config import state_dir
-        from ..timing import run_bench
-        from ..timing.engine import ScratchLedger
-        from ..timing.ioloop import run_on_own_loop
 
         main = self.app.main  # type: ignore[attr-defined]
         scratch = ""
@@ -358,25 +367,34 @@ class TimingScreen(Screen[None]):
             nonlocal scratch
             scratch = name
 
+        child, self._child = self.spare_child(), None
         try:
-            # On a loop of its own (see the module docstring); the heartbeat and the blocking
-            # demonstration stay on this, the UI's, loop.
-            run = await run_on_own_loop(
-                run_bench, config, main.session.bench_connection(), main.session.embeddings,
+            # In a process of its own (see the module docstring); the heartbeat and the
+            # blocking demonstration stay on this, the UI's, loop.
+            run = await child.run(
+                config, main.session.bench_connection(), main.session.embeddings,
                 progress=lambda op, mode, done, total: self.post_message(BenchProgress(op, mode, done, total)),
-                on_result=lambda r: self.post_message(BenchResult(r)), cancel_event=self.cancel_event,
-                on_scratch=named, ledger=ScratchLedger(state_dir() / "bench_scratch.json"),
-                ui_loop=asyncio.get_running_loop(), name="milvus-tui-bench-loop",
+                on_result=lambda r: self.post_message(BenchResult(r)),
+                on_scratch=named, ledger=state_dir() / "bench_scratch.json",
             )
             self.post_message(BenchFinished(run.scratch, run.dropped))
         except BaseException as exc:  # noqa: BLE001 - cancel and errors both end the run visibly
             cancelled = type(exc).__name__ == "CancelledError"
             from ..errors import scrub
 
-            self.post_message(BenchFinished(scratch, True, "" if cancelled else scrub(f"{type(exc).__name__}: {exc}"),
-                                            cancelled))
+            kind = exc.kind if isinstance(exc, BenchFailed) else type(exc).__name__
+            self.post_message(BenchFinished(scratch, True, "" if cancelled else scrub(f"{kind}: {exc}"), cancelled))
             if cancelled:
                 raise
+        finally:
+            await child.close()
+            if self.is_attached:
+                self.spare_child()
+
+    def on_unmount(self) -> None:
+        if self._child is not None:
+            self._child.close_now()
+            self._child = None
 
     @on(BenchProgress)
     def _progress(self, event: BenchProgress) -> None:
@@ -429,8 +447,7 @@ class TimingScreen(Screen[None]):
 
     @on(Button.Pressed, "#bench-cancel")
     def action_cancel(self) -> None:
-        self.cancel_event.set()  # stops the thread run at its next operation
-        self.workers.cancel_group(self, "bench")
+        self.workers.cancel_group(self, "bench")  # the run's process then stops and drops its scratch
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Cancel a running bench and wait until its scratch collection is dropped: quitting

@@ -7,6 +7,7 @@ from .engine import (
     BenchConfig,
     BenchRun,
     LoopMonitor,
+    LoopProbe,
     RunResult,
     ideal_speedup,
     percentile,
@@ -15,6 +16,6 @@ from .engine import (
 from .report import to_csv, to_json, to_markdown
 
 __all__ = [
-    "MODES", "OPERATIONS", "BenchConfig", "BenchRun", "LoopMonitor", "RunResult", "ideal_speedup", "percentile",
+    "MODES", "OPERATIONS", "BenchConfig", "BenchRun", "LoopMonitor", "LoopProbe", "RunResult", "ideal_speedup", "percentile",
     "run_bench", "to_csv", "to_json", "to_markdown",
 ]

@@ -112,43 +112,18 @@ class LoopMonitor:
         self.interval = interval
         self.lags: list[float] = []
         self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._beating: concurrent.futures.Future[None] | None = None  # set at the first beat
 
     async def _beat(self) -> None:
         while True:
             self._last = time.perf_counter()
-            if self._beating is not None and not self._beating.done():
-                self._beating.set_result(None)
             await asyncio.sleep(self.interval)
             self.lags.append(max(0.0, time.perf_counter() - self._last - self.interval))
 
-    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Start beating on ``loop`` (another thread's loop, e.g. the UI's while the run has
-        a loop of its own: ``ioloop.py``), or on the running loop when None."""
+    def start(self) -> None:
+        """Start beating on the running loop."""
         self.lags = []
         self._last = time.perf_counter()
-        self._loop = loop if loop is not None and loop is not asyncio.get_running_loop() else None
-        self._beating = concurrent.futures.Future()
-        if self._loop is None:
-            self._task = asyncio.get_running_loop().create_task(self._beat())
-        else:
-            with contextlib.suppress(RuntimeError):  # that loop has closed: nothing to measure
-                self._loop.call_soon_threadsafe(self._start_there)
-
-    async def beating(self, timeout: float = 1.0) -> None:
-        """Wait for the first beat: work queued on the measured loop before it (the blocking
-        demonstration, run there from another loop) would otherwise go unmeasured."""
-        if self._beating is not None:
-            with contextlib.suppress(asyncio.TimeoutError):  # that loop is gone or stuck
-                await asyncio.wait_for(asyncio.wrap_future(self._beating), timeout)
-
-    def _start_there(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._beat())
-
-    def _cancel_there(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
 
     async def stop(self) -> tuple[float, float]:
         """Stop and return (p99, max) lag in milliseconds."""
@@ -157,20 +132,33 @@ class LoopMonitor:
         pending = time.perf_counter() - self._last - self.interval
         if pending > 0:
             self.lags.append(pending)
-        if self._loop is not None:
-            lags_seen = list(self.lags)  # the other thread may still append one tick
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._cancel_there)  # runs after _start_there
-            lags = lags_seen or [0.0]
-            return percentile(lags, 99) * 1000, max(lags) * 1000
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         lags = self.lags or [0.0]
         return percentile(lags, 99) * 1000, max(lags) * 1000
+
+
+class LoopProbe:
+    """Whose loop lag a run reports, and what its "blocking" mode blocks.
+
+    This one: the loop the run is on (the CLI, tests). The timing panel's run lives in a
+    process of its own and reports the UI's loop instead (``child.py``, ``UiProbe``).
+    """
+
+    def __init__(self) -> None:
+        self.monitor = LoopMonitor()
+
+    async def start(self) -> None:
+        self.monitor.start()
+        await asyncio.sleep(0)
+
+    async def stop(self) -> tuple[float, float]:
+        return await self.monitor.stop()
+
+    async def block(self, fn: Callable[[], None]) -> None:
+        fn()  # on purpose: this blocks the event loop
 
 
 @dataclass
@@ -452,21 +440,17 @@ async def _prepare(scratch: _Scratch, op: str, n: int, mode: str, ctx: dict[str,
 
 
 async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Scratch, ctx: dict[str, Any],
-                   progress: ProgressFn, cancel: _Cancel,
-                   ui_loop: asyncio.AbstractEventLoop | None = None) -> RunResult:
+                   progress: ProgressFn, cancel: _Cancel, probe: LoopProbe | None = None) -> RunResult:
     latencies: list[float] = []
     errors = 0
     done = 0
-    monitor = LoopMonitor()
+    probe = probe or LoopProbe()
     count = len(ctx.get("pks", [])) if op == "upsert" else n
 
     def tick() -> None:
         progress(op, mode, done, count)
 
-    monitor.start(ui_loop)  # the UI's loop when the run has a loop of its own
-    await asyncio.sleep(0)
-    if ui_loop is not None:
-        await monitor.beating()
+    await probe.start()
     started = time.perf_counter()
     note = ""
     try:
@@ -516,22 +500,14 @@ async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Sc
 
             if mode == "sync":
                 await asyncio.to_thread(loop_body)
-            elif ui_loop is not None and ui_loop is not asyncio.get_running_loop():
-                # The run has a loop of its own: block the UI's loop, which is what this
-                # mode demonstrates (on purpose).
-                blocked: concurrent.futures.Future[None] = concurrent.futures.Future()
-                ui_loop.call_soon_threadsafe(_complete, blocked, loop_body)
-                await asyncio.wrap_future(blocked)
-                tick()
-                note = "blocked the event loop on purpose"
             else:
-                loop_body()  # on purpose: this blocks the event loop
+                await probe.block(loop_body)
                 tick()
                 note = "blocked the event loop on purpose"
         elif mode == "batched":
             if not OPERATIONS[op][1]:
                 note = "no batched form"
-                await monitor.stop()
+                await probe.stop()
                 return RunResult(op, n, mode, None, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, 0.0, note=note)
             t0 = time.perf_counter()
             try:
@@ -543,7 +519,7 @@ async def _measure(op: str, n: int, mode: str, config: BenchConfig, scratch: _Sc
             tick()
     finally:
         wall = time.perf_counter() - started
-        lag_p99, lag_max = await monitor.stop()
+        lag_p99, lag_max = await probe.stop()
     ok = count - errors if mode != "batched" else (count if latencies else 0)
     return RunResult(
         op=op, n=count, mode=mode, concurrency=config.concurrency if mode == "async" else None,
@@ -559,11 +535,10 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
                     cancel_event: threading.Event | None = None,
                     on_scratch: Callable[[str], None] | None = None,
                     ledger: ScratchLedger | None = None,
-                    ui_loop: asyncio.AbstractEventLoop | None = None) -> BenchRun:
+                    probe: LoopProbe | None = None) -> BenchRun:
     """Run every (op, N, mode) of ``config``; must be called on the loop that will use the store.
 
-    ``ui_loop``: the UI's event loop, when this runs on a loop of its own (``ioloop.py``): the
-    loop lag is then measured there, and the "blocking" mode blocks that loop.
+    ``probe``: whose loop lag to report and what "blocking" blocks (default: this loop).
 
     Raises ``ValueError`` for a bad config and a ``MilvusTuiError`` for what the server or
     the embedding endpoint refused (with their own words).
@@ -574,7 +549,7 @@ async def run_bench(config: BenchConfig, connection_args: dict[str, Any], embedd
 
     try:
         return await _run_bench(config, connection_args, embeddings, progress=progress, on_result=on_result,
-                                cancel_event=cancel_event, on_scratch=on_scratch, ledger=ledger, ui_loop=ui_loop)
+                                cancel_event=cancel_event, on_scratch=on_scratch, ledger=ledger, probe=probe)
     except MilvusTuiError:
         raise
     except Exception as exc:
@@ -663,12 +638,12 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
                      progress: ProgressFn | None, on_result: Callable[[RunResult], None] | None,
                      cancel_event: threading.Event | None,
                      on_scratch: Callable[[str], None] | None, ledger: ScratchLedger | None,
-                     ui_loop: asyncio.AbstractEventLoop | None = None) -> BenchRun:
+                     probe: LoopProbe | None = None) -> BenchRun:
     run = BenchRun(config, simulated=config.simulated)
     if not run.simulated:
         run.embeddings = _describe(embeddings)
         return await _run_measured(run, connection_args, embeddings, progress=progress, on_result=on_result,
-                                   cancel_event=cancel_event, on_scratch=on_scratch, ledger=ledger, ui_loop=ui_loop)
+                                   cancel_event=cancel_event, on_scratch=on_scratch, ledger=ledger, probe=probe)
     from .simulated import SimulatedRemote
 
     remote = SimulatedRemote(config.simulated_embedding_ms, config.simulated_milvus_ms,
@@ -690,7 +665,7 @@ async def _run_bench(config: BenchConfig, connection_args: dict[str, Any], embed
         run.embeddings = _describe(embeddings)
         return await _run_measured(run, remote.milvus_connection(connection_args), embeddings,
                                    progress=progress, on_result=on_result, cancel_event=cancel_event,
-                                   on_scratch=on_scratch, ledger=ledger, ui_loop=ui_loop)
+                                   on_scratch=on_scratch, ledger=ledger, probe=probe)
     finally:
         # The scratch collection is dropped by now (through the delay line, if any). Close the
         # loop's HTTP client before its server goes, then the server: nothing outlives the run.
@@ -711,7 +686,7 @@ async def _run_measured(run: BenchRun, connection_args: dict[str, Any], embeddin
                         progress: ProgressFn | None, on_result: Callable[[RunResult], None] | None,
                         cancel_event: threading.Event | None,
                         on_scratch: Callable[[str], None] | None, ledger: ScratchLedger | None,
-                        ui_loop: asyncio.AbstractEventLoop | None = None) -> BenchRun:
+                        probe: LoopProbe | None = None) -> BenchRun:
     config = run.config
     cancel = _Cancel(cancel_event)
     report = progress or (lambda *a: None)
@@ -740,7 +715,7 @@ async def _run_measured(run: BenchRun, connection_args: dict[str, Any], embeddin
                     cancel.check()
                     await _prepare(scratch, op, n, mode, ctx, config)
                     gc.collect()  # untimed, before every mode alike: see the module docstring
-                    result = await _measure(op, n, mode, config, scratch, ctx, report, cancel, ui_loop)
+                    result = await _measure(op, n, mode, config, scratch, ctx, report, cancel, probe)
                     result.simulated = run.simulated
                     if op in WRITE_OPS:
                         # Untimed: Milvus Lite searches unflushed rows slowly, which would

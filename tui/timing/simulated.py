@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 #: The choices the panel and ``milvus-tui bench`` offer (0 = off), in ms.
 EMBEDDING_CHOICES = (0, 50, 100, 250)
-MILVUS_CHOICES = (0, 10, 25, 50, 100)
+MILVUS_CHOICES = (0, 10, 25, 50, 100, 250)  # 250: the seed's server answered a delete in ~290 ms
 MAX_MS = 5000
 SIMULATED_MODEL = "simulated-remote-embedding"
 SIMULATED_KEY = "simulated"  # the local server ignores it; the openai client wants one
@@ -88,7 +88,7 @@ class _Child:
         self.errors = tempfile.TemporaryFile()
         # Its own process group: ctrl+c in the terminal goes to the app, which stops it.
         self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "tui.timing.simulated", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "tui.timing.simulated", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.errors, env=env, process_group=0)
         self.pid = self.process.pid
         self.startup_timeout = startup_timeout

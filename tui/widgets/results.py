@@ -177,7 +177,9 @@ class ResultsPane(Vertical):
         columns = [c for c in result.columns if c not in self.vector_fields]
         columns += [c for c in result.columns if c in self.vector_fields]
         for col in columns:
-            table.add_column(col, key=col)
+            # A Text, not a str (which DataTable parses as markup): dynamic keys are any text,
+            # and a key like "[/INST]" raised MarkupError and took the app down.
+            table.add_column(printable_text(col), key=col)
         self._generation += 1
         self._add_rows(result, columns, 0, self._generation)
 

@@ -8,7 +8,9 @@ Here the points are placed on the grid once per size with numpy (``tui.milvus.pr
 ~1 ms for 2,000), each line is drawn from that grid (Textual's line API), and a cursor move
 redraws two lines. Each cell has 2 x 4 braille dots and one colour: the group with most points
 in the cell (up to 300 points, a ● a cell: one braille dot is hard to see). The query point
-is a ✚ over the dots, the cursor a reversed cell.
+is a ✚ over the dots, the cursor a reversed cell. A cell holding a marked point (the member a
+keep policy keeps) is a ◆; a background group (context, grey) yields each cell to any other
+group, and its points can be left out of the cursor's reach (``pickable``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..milvus.projection import Raster, rasterize, step
 
 QUERY_MARK = "✚"
 POINT_MARK = "●"
+KEEP_MARK = "◆"
 #: up to this many points, each occupied cell shows a whole ● instead of its braille dots.
 FEW_POINTS = 300
 
@@ -75,6 +78,10 @@ class VectorMapCanvas(Widget, can_focus=True):
         self._query: Any = None
         self._styles: list[Style] = []
         self._raster: Raster | None = None
+        self._marked: Any = None
+        self._background: int | None = None
+        self._pickable: int | None = None
+        self._marked_cells: set[tuple[int, int]] = set()
         #: drawn lines by row, until the points, colours, size or cursor row change.
         self._lines: dict[int, Strip] = {}
 
@@ -85,19 +92,31 @@ class VectorMapCanvas(Widget, can_focus=True):
         return 0 if self._xy is None else len(self._xy)
 
     @property
+    def pickable(self) -> int:
+        """How many points (the first ones) the cursor visits: all but a background sample."""
+        return self.count if self._pickable is None else min(self._pickable, self.count)
+
+    @property
     def raster(self) -> Raster | None:
         """The grid for the current size (made on first use after a change)."""
         width, height = self.content_size.width, self.content_size.height
         if self._xy is None or width < 1 or height < 1:
             return None
         if self._raster is None or (self._raster.width, self._raster.height) != (width, height):
-            self._raster = rasterize(self._xy, self._groups, width, height, self._query)
+            self._raster = rasterize(self._xy, self._groups, width, height, self._query, self._background)
+            self._marked_cells = set()
+            if self._marked is not None:
+                self._marked_cells = {(int(r), int(c)) for (r, c), m in zip(self._raster.cells, self._marked) if m}
             self._lines.clear()
         return self._raster
 
-    def set_points(self, xy: Any, groups: Any, colours: list[str], query_xy: Any = None) -> None:
-        """``groups[i]`` indexes ``colours`` (Rich colour names) for point i."""
+    def set_points(self, xy: Any, groups: Any, colours: list[str], query_xy: Any = None, *,
+                   marked: Any = None, background: int | None = None, pickable: int | None = None) -> None:
+        """``groups[i]`` indexes ``colours`` (Rich colour names) for point i; ``marked[i]``: point i
+        is drawn with the keep mark; ``background``: the group that is context; ``pickable``:
+        the cursor visits the first that many points only."""
         self._xy, self._groups, self._query = xy, groups, query_xy
+        self._marked, self._background, self._pickable = marked, background, pickable
         self._styles = [Style(color=c) for c in colours]
         self._raster = None
         self._lines.clear()
@@ -133,7 +152,7 @@ class VectorMapCanvas(Widget, can_focus=True):
 
     def _draw_line(self, raster: Raster, y: int, width: int) -> Strip:
         base = self.rich_style
-        cursor = self.cell_of(self.cursor) if self.count else None
+        cursor = self.cell_of(self.cursor) if self.pickable else None
         segments: list[Segment] = []
         run_text, run_style = "", None
         bits, groups = raster.bits[y], raster.group[y]
@@ -142,7 +161,10 @@ class VectorMapCanvas(Widget, can_focus=True):
                 text, style = QUERY_MARK, base + Style(bold=True, color="bright_white")
             elif bits[x]:
                 # Few points: a dot a cell reads better than one braille dot in eight.
-                text = POINT_MARK if self.count <= FEW_POINTS else chr(0x2800 + int(bits[x]))
+                if (y, x) in self._marked_cells:
+                    text = KEEP_MARK
+                else:
+                    text = POINT_MARK if self.count <= FEW_POINTS else chr(0x2800 + int(bits[x]))
                 g = int(groups[x])
                 style = base + (self._styles[g] if 0 <= g < len(self._styles) else Style())
             else:
@@ -181,14 +203,14 @@ class VectorMapCanvas(Widget, can_focus=True):
 
     def action_move(self, direction: str) -> None:
         raster = self.raster
-        if raster is None or not self.count:
+        if raster is None or not self.pickable:
             return
-        self.cursor = step(raster.dots, self.cursor, direction)
+        self.cursor = step(raster.dots[:self.pickable], self.cursor, direction)
 
     def action_cycle(self, delta: int) -> None:
-        if self.count:
-            self.cursor = (self.cursor + delta) % self.count
+        if self.pickable:
+            self.cursor = (self.cursor + delta) % self.pickable
 
     def action_pick(self) -> None:
-        if self.count:
+        if self.pickable and self.cursor < self.pickable:
             self.post_message(self.Picked(self.cursor))
