@@ -151,7 +151,7 @@ async def test_panel_choice_reaches_the_engine_and_the_results(milvus_uri: str, 
         await ready(pilot, app)
         screen = await open_timing(pilot, app)
         help_text = str(screen.query_one("#bench-help", Static).render())
-        for words in ("async", "sync (thread)", "batched", "delete", "round trip"):
+        for words in ("async", "sync (thread)", "batched", "delete", "slow to answer"):
             assert words in help_text
         chooser = screen.query_one("#bench-simulated", Select)
         assert chooser.value == 0  # off unless chosen: real runs stay real

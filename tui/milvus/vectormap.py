@@ -218,26 +218,32 @@ def _prepare(rows: list[dict[str, Any]], vfield: FieldInfo, query: Any, method: 
     the rest: the CPU part, run off the event loop."""
     import numpy as np
 
-    kept, vectors, dropped = [], [], {}
+    present, vectors, dropped = [], [], {}
     for i, row in enumerate(rows):
         vector = decode_vector(row.get(vfield.name), vfield.dtype)
         if vector is None:
             dropped[i] = NULL_VECTOR
-            continue
-        array = np.asarray(vector, dtype=np.float32)
-        if not np.isfinite(array).all():
-            dropped[i] = NON_FINITE  # one NaN makes the mean, and so every point, NaN
-        elif normalize and not array.any():
-            dropped[i] = ZERO_VECTOR
         else:
+            present.append(i)
+            vectors.append(vector)
+    # The checks on the whole matrix at once: per row they were ~6,000 numpy calls holding the
+    # GIL for ~15 ms, long enough to cost the UI's loop a frame (BENCHMARKS §13).
+    matrix = np.asarray(np.stack(vectors), dtype=np.float32) if vectors else np.zeros((0, 0), np.float32)
+    finite = np.isfinite(matrix).all(axis=1)
+    usable = finite & matrix.any(axis=1) if normalize else finite
+    kept = []
+    for i, is_finite, ok in zip(present, finite.tolist(), usable.tolist()):
+        if ok:
             kept.append(i)
-            vectors.append(array)
+        else:  # one NaN makes the mean, and so every point, NaN
+            dropped[i] = NON_FINITE if not is_finite else ZERO_VECTOR
+    dropped = dict(sorted(dropped.items()))
+    matrix = matrix[usable]
     if not kept:
         return kept, dropped, project(np.zeros((0, 2)))
     query_vector = None if query is None else decode_vector(query, vfield.dtype)
     if query_vector is not None and not np.isfinite(np.asarray(query_vector, dtype=np.float32)).all():
         query_vector = None
-    matrix = np.asarray(np.stack(vectors))
     return kept, dropped, project(matrix, query_vector, method=method, normalize=normalize)
 
 
