@@ -336,3 +336,65 @@ def test_lite_replaces_an_entity_inserted_again_under_its_key(service: Session,
     assert service.run(service.find_duplicates(name, primary_keys=True)).groups == ()
     got = client.get(name, ids=[KEYS[1]], output_fields=["text"])
     assert [r["text"] for r in got] == ["inserted again"]
+
+
+@pytest.fixture(scope="module")
+def three_metrics(milvus_uri: str) -> Iterator[str]:
+    """The same 16-d vectors under COSINE, L2 and IP: random ones, planted pairs and triples,
+    and a crowd of 12 near-copies (more than the 5 neighbours the test asks for)."""
+    rng = random.Random(15)
+    dim = 16
+
+    def unit() -> list[float]:
+        v = [rng.gauss(0, 1) for _ in range(dim)]
+        n = math.sqrt(sum(x * x for x in v))
+        return [x / n for x in v]
+
+    def near(v: list[float], eps: float) -> list[float]:  # unit length too: IP then reads as COSINE
+        w = [x + rng.uniform(-eps, eps) for x in v]
+        n = math.sqrt(sum(x * x for x in w))
+        return [x / n for x in w]
+
+    vectors = [unit() for _ in range(260)]
+    for a, b in ((0, 100), (1, 101), (2, 102), (102, 103)):
+        vectors[b] = near(vectors[a], 0.003)
+    for i in range(200, 212):
+        vectors[i] = near(vectors[150], 0.002)
+    client = MilvusClient(uri=milvus_uri)
+    name = unique_name("dupes3")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("bucket", DataType.INT64)
+    for field in ("cos", "l2", "ip"):
+        schema.add_field(field, DataType.FLOAT_VECTOR, dim=dim)
+    index = client.prepare_index_params()
+    for field, metric in (("cos", "COSINE"), ("l2", "L2"), ("ip", "IP")):
+        index.add_index(field, index_type="FLAT", metric_type=metric)
+    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    client.insert(name, [{"pk": i, "bucket": i % 3, "cos": v, "l2": v, "ip": v} for i, v in enumerate(vectors)])
+    client.flush(name)
+    yield name
+    client.drop_collection(name)
+    client.close()
+
+
+@pytest.mark.parametrize(("field", "threshold"), [("cos", 0.9995), ("l2", 0.0004), ("ip", 0.9995)])
+def test_lite_compares_here_and_finds_what_its_range_searches_find(service: Session, three_metrics: str,
+                                                                   field: str, threshold: float) -> None:
+    """On Lite the vectors are compared in numpy (its search is brute force in Python): the same
+    groups, the same pair figures, the same crowd warning as Lite's own range searches."""
+    for expr in ("", "bucket != 1"):
+        runs = {local: service.run(service.find_duplicates(three_metrics, threshold=threshold, anns_field=field,
+                                                           expr=expr, neighbours=5, local=local))
+                for local in (True, False)}
+        here, there = runs[True], runs[False]
+        assert _groups(here) == _groups(there) and here.groups, (field, expr)
+        # The planted pairs, the chain 2~102~103 and the crowd; in the filter, their members in it.
+        planted = [(0, 100), (1, 101), (2, 102, 103), (150, *range(200, 212))]
+        expected = [g for g in (tuple(k for k in group if not expr or k % 3 != 1) for group in planted) if len(g) > 1]
+        assert _groups(here) == sorted(expected), (field, expr)
+        for a, b in zip(sorted(here.groups, key=lambda g: g.keys), sorted(there.groups, key=lambda g: g.keys)):
+            assert a.distances[0] is None and b.distances[0] is None
+            assert a.distances[1:] == pytest.approx(b.distances[1:], abs=2e-5)
+        assert here.warnings == there.warnings and any("more than 5 neighbours" in w for w in here.warnings)
+        assert here.scanned == there.scanned

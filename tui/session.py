@@ -740,6 +740,8 @@ class Session:
                 return (yield from dup_ops.exact_duplicates(info, exact_field, expr=expr, fields=fields, **kw))
             if threshold is None:
                 raise InvalidInput("Give a threshold for near-duplicates, or a field for exact duplicates.")
+            # On Milvus Lite the vectors are compared here: its search is brute force in Python.
+            kw.setdefault("local", catalog_ops.is_lite_version((yield from self._server_version())))
             return (yield from dup_ops.near_duplicates(info, threshold, anns_field=anns_field, expr=expr,
                                                        fields=fields, **kw))
 

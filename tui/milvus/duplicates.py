@@ -20,6 +20,16 @@ dims the N/batch round trips dominated up to 100k (27 s -> 281 s). An ANN index 
 each query sub-linear, at the price of a pair the index misses. Memory: one batch of vectors plus
 the pairs found. Measured in docs/BENCHMARKS.md, section 14.
 
+**On Milvus Lite the comparison is done here** (``local=True``, which the Session passes for a
+Lite server): Lite's search is brute force in Python, so a range search per entity made the run
+O(N²) in Python (~150 s at 10k rows). Here the same brute force runs in numpy, a block of
+``LOCAL_BLOCK`` rows against all the others at a time, with the same rules: the metric's own
+figure (cosine similarity, inner product, squared L2), the threshold with the same slack, and
+for each entity its ``neighbours`` closest inside the threshold (more is "crowded", as a range
+search's limit makes it). Memory: every vector of the scope as float32, so it is used up to
+``LOCAL_MAX_FLOATS`` components (100k x 256 is 25.6M); beyond, the range searches as on a server.
+A test checks that both ways find the same groups on Lite.
+
 The threshold is in the metric's own terms: COSINE and IP are similarities (a pair is kept when
 similarity >= t); L2 is Milvus's L2 distance, the *squared* Euclidean distance (kept when
 distance <= t).
@@ -50,13 +60,17 @@ from typing import Any
 from . import expr as exprs
 from .catalog import CollectionInfo, FieldInfo, count, require_loaded
 from ..errors import InvalidInput, NotSupported
-from .ops import Call, Op, Progress, Timer
+from .ops import Blocking, Call, Op, Progress, Timer
 from .queries import MAX_WINDOW, get_entities, read_consistency, read_point, rows_after, validate_filter
 
 #: Entities per range search (the search's ``nq``); also the progress step.
 DEFAULT_BATCH = 200
 #: Neighbours asked for per entity; a crowd beyond it is still joined through its members.
 DEFAULT_NEIGHBOURS = 64
+#: Rows compared with all the others per step of the local comparison (a stop is honoured between).
+LOCAL_BLOCK = 512
+#: The most vector components (rows x dimensions) held for the local comparison (float32: 256 MB).
+LOCAL_MAX_FLOATS = 64_000_000
 #: Pairwise distances are computed for groups up to this size (the pane shows them).
 MATRIX_MAX = 30
 #: Metrics where bigger means closer.
@@ -330,8 +344,9 @@ def _scope(info: CollectionInfo, expr: str) -> Op[int]:
 
 def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str | None = None, expr: str = "",
                     batch_size: int = DEFAULT_BATCH, neighbours: int = DEFAULT_NEIGHBOURS,
-                    fields: list[str] | None = None) -> Op[DuplicateReport]:
-    """Groups of entities whose vectors are within ``threshold`` of each other (module docstring)."""
+                    fields: list[str] | None = None, local: bool = False) -> Op[DuplicateReport]:
+    """Groups of entities whose vectors are within ``threshold`` of each other (module docstring).
+    ``local``: compare the vectors here rather than by range searches (for Milvus Lite)."""
     require_loaded(info)
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or math.isnan(threshold):
         raise InvalidInput(f"The threshold must be a number, not {threshold!r}.")
@@ -353,6 +368,9 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
     skipped = 0
     cursor = None
     done = 0
+    local = local and total * max(1, vfield.dim or 1) <= LOCAL_MAX_FLOATS
+    held_keys: list[Any] = []
+    held: list[Any] = []
     while True:
         rows = yield from rows_after(info, cursor, expr=expr, limit=batch_size, output_fields=[pk, vfield.name],
                                      consistency_level="Strong", strict_float32=True, guarantee_timestamp=as_of)
@@ -361,7 +379,10 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
         cursor = rows[-1][pk]
         usable = [r for r in rows if _finite(r.get(vfield.name))]
         skipped += len(rows) - len(usable)
-        if usable:
+        if local:
+            held_keys += [r[pk] for r in usable]
+            held += [r[vfield.name] for r in usable]
+        elif usable:
             kwargs: dict[str, Any] = dict(
                 collection_name=info.name, data=[_floats(r[vfield.name]) for r in usable],
                 anns_field=vfield.name, limit=neighbours + 1, filter=expr, output_fields=[pk],
@@ -383,7 +404,21 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
                     pair = (me, other) if _sort_key(me) <= _sort_key(other) else (other, me)
                     pairs[pair] = distance
         done += len(rows)
-        yield Progress(done, max(total, done), f"finding near-duplicates{_eta(timer, done, total)}")
+        yield Progress(done, max(total, done), "reading vectors" if local
+                       else f"finding near-duplicates{_eta(timer, done, total)}")
+    if local and held:
+        compare = _LocalComparison(held, metric, threshold, neighbours)
+        held = []
+        for start in range(0, compare.n, LOCAL_BLOCK):
+            found = yield Blocking(lambda start=start: compare.block(start, start + LOCAL_BLOCK))  # type: ignore[misc]
+            for i, j, distance in found:
+                me, other = held_keys[i], held_keys[j]
+                union.join(me, other)
+                pair = (me, other) if _sort_key(me) <= _sort_key(other) else (other, me)
+                pairs[pair] = distance
+            yield Progress(min(start + LOCAL_BLOCK, compare.n), compare.n,
+                           f"comparing vectors{_eta(timer, min(start + LOCAL_BLOCK, compare.n), compare.n)}")
+        crowded = compare.crowded
     members = [sorted(g, key=_sort_key) for g in union.groups()]
     members.sort(key=lambda g: _sort_key(g[0]))
     shown = list(fields) if fields is not None else _text_fields(info)
@@ -412,6 +447,49 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
                         f"the distances shown. A tighter threshold splits such crowds.")
     return DuplicateReport(info.name, NEAR, tuple(groups), done, timer.elapsed, field=vfield.name, metric=metric,
                            threshold=float(threshold), expr=expr, warnings=tuple(warnings))
+
+
+class _LocalComparison:
+    """Every usable vector against every other, in numpy, as a range search would: the metric's
+    figure, inside the threshold (same slack), each row's ``neighbours`` closest (``module docstring``)."""
+
+    def __init__(self, vectors: list[Any], metric: str, threshold: float, neighbours: int) -> None:
+        import numpy as np
+
+        self.matrix = np.asarray(np.stack([np.asarray(v, dtype=np.float32) for v in vectors]), dtype=np.float32)
+        self.n = len(self.matrix)
+        self.metric, self.threshold, self.neighbours = metric, threshold, neighbours
+        self.similar = metric in SIMILARITY_METRICS
+        if metric == "COSINE":
+            norms = np.linalg.norm(self.matrix, axis=1, keepdims=True)
+            norms[norms == 0] = 1.0  # a zero vector is similar to nothing (its products are 0)
+            self.matrix = self.matrix / norms
+        self.squares = (self.matrix * self.matrix).sum(axis=1)
+        self.crowded = 0
+
+    def block(self, start: int, stop: int) -> list[tuple[int, int, float]]:
+        import numpy as np
+
+        rows = self.matrix[start:stop]
+        products = rows @ self.matrix.T
+        if self.similar:
+            figures = products
+        else:  # squared L2, as Milvus reports it
+            figures = np.maximum(self.squares[start:stop, None] + self.squares[None, :] - 2 * products, 0.0)
+        slack = 1e-6 * max(1.0, abs(self.threshold))
+        inside = figures >= self.threshold - slack if self.similar else figures <= self.threshold + slack
+        inside[np.arange(len(rows)), np.arange(start, start + len(rows))] = False  # not itself
+        found: list[tuple[int, int, float]] = []
+        for r, hits in enumerate(inside):
+            others = np.flatnonzero(hits)
+            if not len(others):
+                continue
+            if len(others) > self.neighbours:
+                self.crowded += 1
+                order = np.argsort(-figures[r, others] if self.similar else figures[r, others], kind="stable")
+                others = others[order[:self.neighbours]]
+            found += [(start + r, int(j), float(figures[r, j])) for j in others]
+        return found
 
 
 def _floats(vector: Any) -> list[float]:
