@@ -69,6 +69,8 @@ DEFAULT_BATCH = 200
 DEFAULT_NEIGHBOURS = 64
 #: Rows compared with all the others per step of the local comparison (a stop is honoured between).
 LOCAL_BLOCK = 512
+#: The most figures one block computes (rows x N): 4M float32 is 16 MB.
+LOCAL_BLOCK_CELLS = 4_000_000
 #: The most vector components (rows x dimensions) held for the local comparison (float32: 256 MB).
 LOCAL_MAX_FLOATS = 64_000_000
 #: Pairwise distances are computed for groups up to this size (the pane shows them).
@@ -409,15 +411,16 @@ def near_duplicates(info: CollectionInfo, threshold: float, *, anns_field: str |
     if local and held:
         compare = _LocalComparison(held, metric, threshold, neighbours)
         held = []
-        for start in range(0, compare.n, LOCAL_BLOCK):
-            found = yield Blocking(lambda start=start: compare.block(start, start + LOCAL_BLOCK))  # type: ignore[misc]
+        step = compare.step
+        for start in range(0, compare.n, step):
+            found = yield Blocking(lambda start=start: compare.block(start, start + step))  # type: ignore[misc]
             for i, j, distance in found:
                 me, other = held_keys[i], held_keys[j]
                 union.join(me, other)
                 pair = (me, other) if _sort_key(me) <= _sort_key(other) else (other, me)
                 pairs[pair] = distance
-            yield Progress(min(start + LOCAL_BLOCK, compare.n), compare.n,
-                           f"comparing vectors{_eta(timer, min(start + LOCAL_BLOCK, compare.n), compare.n)}")
+            compared = min(start + step, compare.n)
+            yield Progress(compared, compare.n, f"comparing vectors{_eta(timer, compared, compare.n)}")
         crowded = compare.crowded
     members = [sorted(g, key=_sort_key) for g in union.groups()]
     members.sort(key=lambda g: _sort_key(g[0]))
@@ -467,28 +470,41 @@ class _LocalComparison:
         self.squares = (self.matrix * self.matrix).sum(axis=1)
         self.crowded = 0
 
+    @property
+    def step(self) -> int:
+        """Rows per block: a block's figures (rows x N float32) stay near 16 MB whatever N is."""
+        return max(16, min(LOCAL_BLOCK, LOCAL_BLOCK_CELLS // max(1, self.n)))
+
     def block(self, start: int, stop: int) -> list[tuple[int, int, float]]:
         import numpy as np
 
+        from .projection import one_blas_thread
+
         rows = self.matrix[start:stop]
-        products = rows @ self.matrix.T
-        if self.similar:
-            figures = products
-        else:  # squared L2, as Milvus reports it
-            figures = np.maximum(self.squares[start:stop, None] + self.squares[None, :] - 2 * products, 0.0)
+        with one_blas_thread():  # a second spinning BLAS thread would take the UI's core
+            figures = rows @ self.matrix.T
+        if not self.similar:  # squared L2, as Milvus reports it
+            figures *= -2
+            figures += self.squares[start:stop, None]
+            figures += self.squares[None, :]
+            np.maximum(figures, 0.0, out=figures)
         slack = 1e-6 * max(1.0, abs(self.threshold))
         inside = figures >= self.threshold - slack if self.similar else figures <= self.threshold + slack
         inside[np.arange(len(rows)), np.arange(start, start + len(rows))] = False  # not itself
+        hit_rows, hit_cols = np.nonzero(inside)  # row-major: each row's hits are together
+        if not len(hit_rows):
+            return []
+        counts = np.bincount(hit_rows, minlength=len(rows))
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        values = figures[hit_rows, hit_cols]
         found: list[tuple[int, int, float]] = []
-        for r, hits in enumerate(inside):
-            others = np.flatnonzero(hits)
-            if not len(others):
-                continue
-            if len(others) > self.neighbours:
+        for r in np.flatnonzero(counts).tolist():
+            cols, vals = hit_cols[bounds[r]:bounds[r + 1]], values[bounds[r]:bounds[r + 1]]
+            if len(cols) > self.neighbours:
                 self.crowded += 1
-                order = np.argsort(-figures[r, others] if self.similar else figures[r, others], kind="stable")
-                others = others[order[:self.neighbours]]
-            found += [(start + r, int(j), float(figures[r, j])) for j in others]
+                order = np.argsort(-vals if self.similar else vals, kind="stable")[:self.neighbours]
+                cols, vals = cols[order], vals[order]
+            found += [(start + r, j, v) for j, v in zip(cols.tolist(), vals.tolist())]
         return found
 
 
