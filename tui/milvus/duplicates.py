@@ -7,7 +7,7 @@ an offset), a batch at a time, so memory holds one batch plus what was found. A 
 empty page, not a short one: on Go Milvus 2.3.5 a page's limit counts every copy of a duplicated
 key before the copies merge, so a page may come back short with more entities after it (measured).
 
-**Near-duplicates** are found by Milvus itself. Each batch of ``batch_size`` entities' stored
+**Near-duplicates** are found by Milvus itself (on a server; on Milvus Lite, see below). Each batch of ``batch_size`` entities' stored
 vectors goes out as one range search (``nq`` = the batch, ``radius`` = the threshold, the same
 filter), so the server compares every entity with the whole collection (or the filter) and
 returns only the neighbours inside the threshold. The pairs are joined with union-find into
@@ -15,7 +15,8 @@ groups (a chain a~b~c is one group even when a and c are further apart; every me
 to the group's first member is shown, so a loose chain is visible). Cost: ``N / batch_size``
 searches of ``batch_size`` queries each. With a FLAT index (brute force) each query costs O(N),
 so the whole run is O(N²) vector comparisons: where they dominate, 10x the rows is ~100x the time
-(Milvus Lite 3, which searches in Python: ~150 s at 10k rows, hours at 100k). On Go Milvus at 16
+(Milvus Lite 3, which searches in Python: ~40-150 s at 10k rows, hours at 100k, hence the local
+comparison below). On Go Milvus at 16
 dims the N/batch round trips dominated up to 100k (27 s -> 281 s). An ANN index (IVF, HNSW) makes
 each query sub-linear, at the price of a pair the index misses. Memory: one batch of vectors plus
 the pairs found. Measured in docs/BENCHMARKS.md, section 14.
