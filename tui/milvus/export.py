@@ -223,8 +223,8 @@ def export(info: CollectionInfo, path: Path, *, expr: str = "", fmt: str | None 
             yield Blocking(lambda rows=rows: out.write(lambda _: writer[0].write(rows)))
             written += len(rows)
             yield Progress(written, total, "exporting")
-            if len(rows) < batch_size:
-                break
+            # The end is an empty page, not a short one: Go Milvus counts every copy of a
+            # duplicated key in a query's limit, so a page can come back short with more after it.
             cursor = rows[-1][info.primary.name]
         yield Blocking(out.commit)
     finally:
@@ -263,9 +263,7 @@ def _export_parquet(info: CollectionInfo, path: Path, *, expr: str, fields: list
                     lambda _: writer[0].write(rows, partition)))
                 written += len(rows)
                 yield Progress(written, total, "exporting")
-                if len(rows) < batch_size:
-                    break
-                cursor = rows[-1][info.primary.name]
+                cursor = rows[-1][info.primary.name]  # until an empty page (see the JSONL loop)
         yield Blocking(lambda: out.write(lambda _: writer[0].close()))
         yield Blocking(out.commit)
     finally:
