@@ -62,6 +62,13 @@ async def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition
         await asyncio.sleep(0.02)
 
 
+def slow_run(child: BenchChild, uri: str, slow: EmbeddingServer, **hooks: Any) -> asyncio.Future[Any]:
+    """100 searches, 5 at a time, 0.3 s each: a run still going when the test acts on it."""
+    return asyncio.ensure_future(child.run(
+        BenchConfig(ops=("search",), ns=(100,), modes=("async",), concurrency=5, corpus=20),
+        {"uri": uri}, embeddings(slow), **hooks))
+
+
 async def test_run_in_child_reports_results_progress_and_this_loops_lag(milvus_uri: str, client: MilvusClient,
                                                                        tmp_path: Path) -> None:
     before = scratch_names(client)
@@ -120,9 +127,7 @@ async def test_cancel_drops_scratch_and_ends_the_child(milvus_uri: str, client: 
     with EmbeddingServer(dim=256, latency=0.3, api_key=KEY) as slow:
         child = BenchChild()
         progress: list[Any] = []
-        task = asyncio.ensure_future(child.run(
-            BenchConfig(ops=("search",), ns=(100,), modes=("async",), concurrency=5, corpus=20),
-            {"uri": milvus_uri}, embeddings(slow), progress=lambda *p: progress.append(p)))
+        task = slow_run(child, milvus_uri, slow, progress=lambda *p: progress.append(p))
         await wait_for(lambda: progress, what="the first search")
         assert scratch_names(client) - before  # the scratch collection exists while it runs
         task.cancel()
@@ -141,9 +146,7 @@ async def test_a_closed_pipe_cancels_the_run_and_drops_its_scratch(milvus_uri: s
     with EmbeddingServer(dim=256, latency=0.3, api_key=KEY) as slow:
         child = BenchChild()
         scratch: list[str] = []
-        task = asyncio.ensure_future(child.run(
-            BenchConfig(ops=("search",), ns=(100,), modes=("async",), concurrency=5, corpus=20),
-            {"uri": milvus_uri}, embeddings(slow), on_scratch=scratch.append))
+        task = slow_run(child, milvus_uri, slow, on_scratch=scratch.append)
         await wait_for(lambda: scratch and scratch[0] in scratch_names(client), what="the scratch collection")
         assert child.process is not None and child.process.stdin is not None
         child.process.stdin.close()  # what the app's death does
@@ -160,9 +163,7 @@ async def test_a_killed_child_is_a_clear_error_and_the_next_run_drops_its_scratc
     with EmbeddingServer(dim=256, latency=0.3, api_key=KEY) as slow:
         child = BenchChild()
         scratch: list[str] = []
-        task = asyncio.ensure_future(child.run(
-            BenchConfig(ops=("search",), ns=(100,), modes=("async",), concurrency=5, corpus=20),
-            {"uri": milvus_uri}, embeddings(slow), on_scratch=scratch.append, ledger=ledger))
+        task = slow_run(child, milvus_uri, slow, on_scratch=scratch.append, ledger=ledger)
         await wait_for(lambda: scratch and scratch[0] in scratch_names(client), what="the scratch collection")
         os.kill(child.pid, signal.SIGKILL)
         with pytest.raises(BenchFailed, match="ended before the run did"):

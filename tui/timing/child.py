@@ -172,12 +172,11 @@ async def _serve(request: dict[str, Any], out: _Lines, stdin: IO[str]) -> None:
     except asyncio.CancelledError:
         out.send(event="done", cancelled=True, scratch="", dropped=True, results=[asdict(r) for r in results])
         return
-    except (ValueError, MilvusTuiError) as exc:
+    except Exception as exc:  # noqa: BLE001 - its words and type, for the panel to show
         out.send(event="error", kind=type(exc).__name__, message=scrub(str(exc)))
+        if not isinstance(exc, (ValueError, MilvusTuiError)):
+            raise  # a bug: its traceback goes to stderr as well
         return
-    except Exception as exc:  # noqa: BLE001 - a bug: its words and type, for the panel to show
-        out.send(event="error", kind=type(exc).__name__, message=scrub(str(exc)))
-        raise
     out.send(event="done", cancelled=False, scratch=run.scratch, dropped=run.dropped, simulated=run.simulated,
              embeddings=run.embeddings, remote_pids=run.remote_pids, remote_ports=run.remote_ports,
              results=[asdict(r) for r in run.results])
